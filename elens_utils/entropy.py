@@ -1,0 +1,319 @@
+"""Entropies of next-token distributions by a streaming reduction over the vocabulary.
+
+The lens turns a residual vector into logits ``z`` over a vocabulary of size V. Materialising
+``[rows x V]`` logits for every layer and token is what makes naive lens code slow and memory
+hungry (tens of GB at Gemma-2 sizes), so entropies here come from a handful of per-row
+statistics that are accumulated one vocabulary chunk at a time and merged exactly:
+
+=========  ============================================  ==========================================
+column     statistic (per row, ``m`` = max logit)        used for
+=========  ============================================  ==========================================
+``M``      ``m = max z``                                  everything (numerical stability)
+``S``      ``s = sum exp(z - m)``                         normaliser: ``log Z = m + log s``
+``T``      ``t = sum (z - m) exp(z - m)``                 Shannon ``H = log s - t / s``
+``3 + j``  ``s_j = sum exp(a_j (z - m))``                 Renyi ``H_a = (log s_j - a log s) / (1 - a)``
+=========  ============================================  ==========================================
+
+The min-entropy (``a = inf``) is ``log s`` and the Hartley entropy (``a = 0``) is ``log V``
+(every softmax probability is positive) or, with a ``support_threshold``, the log of the number
+of tokens whose probability exceeds it. All entropies are in nats; all statistics are float32
+whatever the model dtype. The same statistics layout is produced by the Triton kernel in
+:mod:`elens_utils.entropy_triton`, and both are merged and finalised by the functions here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from .errors import ElensError
+
+__all__ = [
+    "normalize_alphas",
+    "power_alphas",
+    "logit_stats",
+    "merge_stats",
+    "finalize_stats",
+    "lens_entropy",
+    "dense_entropy",
+]
+
+M, S, T = 0, 1, 2  # columns of a statistics tensor; power sums follow from column 3 on
+
+# Budget for one [rows x vocab] logits tile on the CPU path: 4M floats = 16 MB, a few of which
+# are alive at once. Large enough for the matmul to run at full speed, small enough for cache.
+_TILE_ELEMENTS = 1 << 22
+
+
+def normalize_alphas(alphas: float | Sequence[float]) -> tuple[float, ...]:
+    """Validate Renyi orders: floats ``>= 0`` or ``math.inf``; ``1`` means Shannon.
+
+    Raises :class:`ElensError` for a negative, NaN or empty specification.
+    """
+    if isinstance(alphas, (int, float)):
+        alphas = (alphas,)
+    out = tuple(float(a) for a in alphas)
+    if not out:
+        raise ElensError("No entropy order given: pass at least one alpha (1.0 is Shannon).")
+    for a in out:
+        if math.isnan(a) or a < 0:
+            raise ElensError(
+                f"Renyi order alpha={a} is not allowed: use alpha >= 0 "
+                "(0 = log support size, 1 = Shannon, inf = min-entropy)."
+            )
+    return out
+
+
+def power_alphas(alphas: Sequence[float]) -> tuple[float, ...]:
+    """The orders among ``alphas`` that need a power-sum column (all but 0, 1 and inf), unique."""
+    seen: list[float] = []
+    for a in alphas:
+        if a not in (0.0, 1.0, math.inf) and a not in seen:
+            seen.append(a)
+    return tuple(seen)
+
+
+def logit_stats(z: torch.Tensor, powers: Sequence[float] = ()) -> torch.Tensor:
+    """Statistics of a block of logits.
+
+    Args:
+        z: logits ``[rows, V_chunk]``, float32.
+        powers: the Renyi orders needing a power sum (see :func:`power_alphas`).
+
+    Returns:
+        ``[rows, 3 + len(powers)]`` float32: ``m, s, t, s_1, ...`` as in the module docstring.
+    """
+    m = z.amax(dim=-1)
+    zc = z - m.unsqueeze(-1)  # <= 0; the max entry is exactly 0
+    e = torch.exp(zc)
+    cols = [m, e.sum(-1), torch.linalg.vecdot(zc, e)]
+    for a in powers:
+        cols.append(torch.exp(zc * a).sum(-1))
+    return torch.stack(cols, dim=-1)
+
+
+def merge_stats(parts: torch.Tensor, powers: Sequence[float] = ()) -> torch.Tensor:
+    """Merge statistics of disjoint vocabulary slices into those of their union.
+
+    Args:
+        parts: ``[K, rows, 3 + len(powers)]`` statistics of K slices (any K >= 1).
+        powers: the orders of the power-sum columns, in column order.
+
+    Returns:
+        ``[rows, 3 + len(powers)]``, exactly what :func:`logit_stats` gives on the union.
+    """
+    m_k = parts[..., M]
+    m = m_k.amax(dim=0)
+    shift = m_k - m  # <= 0
+    w = torch.exp(shift)
+    s_k = parts[..., S]
+    s = (w * s_k).sum(0)
+    # Re-centre each slice's sum of (z - m_k) e^(z - m_k) on the common max m.
+    t = (w * (parts[..., T] + shift * s_k)).sum(0)
+    cols = [m, s, t]
+    for j, a in enumerate(powers):
+        cols.append((torch.exp(a * shift) * parts[..., 3 + j]).sum(0))
+    return torch.stack(cols, dim=-1)
+
+
+def finalize_stats(
+    stats: torch.Tensor,
+    alphas: Sequence[float],
+    vocab_size: int,
+    support_size: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Entropies (nats) from merged statistics.
+
+    Args:
+        stats: ``[rows, 3 + len(power_alphas(alphas))]`` float32.
+        alphas: the requested orders (validated).
+        vocab_size: V, for the Hartley entropy when no support is counted.
+        support_size: optional ``[rows]`` count of tokens above a probability threshold.
+
+    Returns:
+        ``[rows, len(alphas)]`` float32 entropies in nats.
+    """
+    powers = power_alphas(alphas)
+    log_s = torch.log(stats[:, S])
+    out = []
+    for a in alphas:
+        if a == 1.0:
+            out.append(log_s - stats[:, T] / stats[:, S])
+        elif a == math.inf:
+            out.append(log_s)
+        elif a == 0.0:
+            if support_size is None:
+                out.append(torch.full_like(log_s, math.log(vocab_size)))
+            else:
+                out.append(torch.log(support_size.to(log_s.dtype)))
+        else:
+            j = powers.index(a)
+            out.append((torch.log(stats[:, 3 + j]) - a * log_s) / (1.0 - a))
+    return torch.stack(out, dim=-1)
+
+
+def _check_lens_inputs(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+    if hidden.dim() != 2 or weight.dim() != 2:
+        raise ElensError(
+            f"lens_entropy expects hidden [rows, d] and weight [V, d]; got {tuple(hidden.shape)} "
+            f"and {tuple(weight.shape)}."
+        )
+    if hidden.shape[1] != weight.shape[1]:
+        raise ElensError(
+            f"Width mismatch: hidden states have d={hidden.shape[1]} but the unembedding has "
+            f"d={weight.shape[1]}. Is the final norm / projection applied?"
+        )
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ElensError(f"Unembedding bias has shape {tuple(bias.shape)}, expected ({weight.shape[0]},).")
+
+
+def _logits_tile(
+    h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, softcap: float | None
+) -> torch.Tensor:
+    """fp32 logits of rows ``h`` against vocabulary rows ``w``, with bias and soft-capping."""
+    z = (h @ w.T).float()
+    if b is not None:
+        z += b.float()
+    if softcap is not None:
+        z = torch.tanh(z / softcap) * softcap
+    return z
+
+
+def _torch_stats(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    softcap: float | None,
+    powers: Sequence[float],
+    chunk_size: int | None,
+) -> torch.Tensor:
+    rows, vocab = hidden.shape[0], weight.shape[0]
+    chunk = chunk_size or max(1024, min(vocab, _TILE_ELEMENTS // max(rows, 1)))
+    chunk = min(chunk, vocab)
+    row_block = max(1, min(rows, _TILE_ELEMENTS // chunk))
+    out = []
+    for r0 in range(0, rows, row_block):
+        h = hidden[r0 : r0 + row_block]
+        acc = None
+        for v0 in range(0, vocab, chunk):
+            b = None if bias is None else bias[v0 : v0 + chunk]
+            st = logit_stats(_logits_tile(h, weight[v0 : v0 + chunk], b, softcap), powers)
+            acc = st if acc is None else merge_stats(torch.stack([acc, st]), powers)
+        out.append(acc)
+    return torch.cat(out)
+
+
+def _support_size(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    softcap: float | None,
+    log_z: torch.Tensor,
+    threshold: float,
+    chunk: int,
+) -> torch.Tensor:
+    """Second pass: number of tokens with probability > threshold (``z - log Z > log thr``)."""
+    cut = log_z + math.log(threshold)
+    count = torch.zeros(hidden.shape[0], dtype=torch.int64, device=hidden.device)
+    for v0 in range(0, weight.shape[0], chunk):
+        b = None if bias is None else bias[v0 : v0 + chunk]
+        z = _logits_tile(hidden, weight[v0 : v0 + chunk], b, softcap)
+        count += (z > cut.unsqueeze(-1)).sum(-1)
+    return count.clamp_min(1)
+
+
+def lens_entropy(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    softcap: float | None = None,
+    alphas: float | Sequence[float] = (1.0,),
+    chunk_size: int | None = None,
+    backend: str = "auto",
+    support_threshold: float | None = None,
+) -> torch.Tensor:
+    """Entropies of ``softmax(f(hidden @ weight.T + bias))`` without materialising the logits.
+
+    Args:
+        hidden: ``[rows, d]`` residual vectors that already went through the final norm.
+        weight: ``[V, d]`` unembedding matrix (same device and dtype as ``hidden``).
+        bias: optional ``[V]`` unembedding bias.
+        softcap: if set, ``f(z) = softcap * tanh(z / softcap)`` (Gemma-2); else identity.
+        alphas: Renyi orders, each ``>= 0`` or ``inf`` (1 = Shannon).
+        chunk_size: vocabulary entries per tile (CPU path); ``None`` picks one for a ~16 MB tile.
+            The result does not depend on it beyond float32 rounding.
+        backend: ``"torch"``, ``"triton"`` (CUDA tensors, or CPU under ``TRITON_INTERPRET=1``)
+            or ``"auto"`` (Triton on CUDA when installed, torch otherwise).
+        support_threshold: for ``alpha = 0``, count tokens with probability above this instead of
+            using V (costs a second pass over the vocabulary).
+
+    Returns:
+        ``[rows, len(alphas)]`` float32 entropies in nats.
+    """
+    alphas = normalize_alphas(alphas)
+    _check_lens_inputs(hidden, weight, bias)
+    powers = power_alphas(alphas)
+    use_triton = backend == "triton" or (backend == "auto" and hidden.is_cuda and _triton_available())
+    if backend not in ("auto", "torch", "triton"):
+        raise ElensError(f"Unknown backend {backend!r}: use 'auto', 'torch' or 'triton'.")
+    if hidden.shape[0] == 0:
+        return torch.empty(0, len(alphas), dtype=torch.float32, device=hidden.device)
+    if use_triton:
+        from .entropy_triton import triton_logit_stats
+
+        stats = triton_logit_stats(hidden, weight, bias, softcap=softcap, powers=powers)
+    else:
+        stats = _torch_stats(hidden, weight, bias, softcap, powers, chunk_size)
+    support = None
+    if support_threshold is not None and 0.0 in alphas:
+        if not 0 < support_threshold < 1:
+            raise ElensError(f"support_threshold must lie in (0, 1); got {support_threshold}.")
+        log_z = stats[:, M] + torch.log(stats[:, S])
+        support = _support_size(
+            hidden, weight, bias, softcap, log_z, support_threshold, chunk_size or 8192
+        )
+    return finalize_stats(stats, alphas, weight.shape[0], support)
+
+
+def _triton_available() -> bool:
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def dense_entropy(
+    logits: torch.Tensor,
+    alphas: float | Sequence[float] = (1.0,),
+    support_threshold: float | None = None,
+) -> torch.Tensor:
+    """Reference entropies from materialised logits, by the textbook formulas in float64.
+
+    Meant for tests, small worked examples and the parity check, not for bulk work.
+
+    Args:
+        logits: ``[..., V]`` logits (already soft-capped where the model does so).
+        alphas: Renyi orders as in :func:`lens_entropy`.
+
+    Returns:
+        ``[..., len(alphas)]`` float64 entropies in nats.
+    """
+    alphas = normalize_alphas(alphas)
+    logp = torch.log_softmax(logits.double(), dim=-1)
+    p = logp.exp()
+    out = []
+    for a in alphas:
+        if a == 1.0:
+            out.append(-(p * logp).sum(-1))
+        elif a == math.inf:
+            out.append(-logp.amax(-1))
+        elif a == 0.0:
+            thr = 0.0 if support_threshold is None else support_threshold
+            out.append(torch.log((p > thr).sum(-1).clamp_min(1).double()))
+        else:
+            out.append(torch.log((p**a).sum(-1)) / (1.0 - a))
+    return torch.stack(out, dim=-1)
