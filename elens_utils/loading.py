@@ -1,0 +1,265 @@
+"""Loading a causal LM and its tokenizer, from the Hub or a local directory, ready for the lens.
+
+``load_model("gpt2")`` and ``load_model("/path/written/by/save_pretrained")`` go through the same
+``transformers`` calls; a failure (no network, no weights, not a causal LM, an architecture the
+lens cannot attach to) becomes one :class:`~elens_utils.errors.ElensError` that says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from .adapters import LensParts, LensSpec, check_parity, find_lens_parts
+from .errors import ElensError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from .profiles import Profiles
+
+__all__ = ["LensModel", "load_model", "resolve_device", "resolve_dtype"]
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float64": torch.float64,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+# Architectures whose activations overflow float16 (Gemma-2's are known to).
+_NO_FP16 = {"gemma2"}
+# Architectures whose attention is soft-capped, which only the eager implementation computes.
+_EAGER_ATTENTION = {"gemma2"}
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA if available, else CPU; otherwise check that the device exists."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ElensError(f"Unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'.") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ElensError(f"Device {device!r} requested but no CUDA GPU is visible: use --device cpu.")
+    return dev
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device, model_type: str | None = None) -> torch.dtype:
+    """``"auto"`` -> bfloat16 on GPU, float32 on CPU; refuse float16 for Gemma-2."""
+    if isinstance(dtype, torch.dtype):
+        resolved = dtype
+    elif dtype == "auto":
+        resolved = torch.bfloat16 if device.type == "cuda" else torch.float32
+    elif dtype in _DTYPES:
+        resolved = _DTYPES[dtype]
+    else:
+        raise ElensError(f"Unknown dtype {dtype!r}: use one of auto, {', '.join(sorted(_DTYPES))}.")
+    if resolved == torch.float16 and model_type in _NO_FP16:
+        raise ElensError(
+            f"float16 is not supported for '{model_type}' models: their activations overflow it. "
+            "Use --dtype bfloat16 (GPU) or float32."
+        )
+    return resolved
+
+
+@dataclass
+class LensModel:
+    """A causal LM, its tokenizer and the located lens parts.
+
+    Attributes:
+        model: the ``transformers`` model, in eval mode, gradients off.
+        tokenizer: its tokenizer, padding on the left.
+        parts: where the lens attaches (:class:`~elens_utils.adapters.LensParts`).
+        name: the Hub id or directory it was loaded from (recorded in profiles).
+    """
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    parts: LensParts
+    name: str
+
+    @property
+    def n_layers(self) -> int:
+        """Number of decoder blocks L (the lens gives one value per block)."""
+        return self.parts.n_layers
+
+    @property
+    def device(self) -> torch.device:
+        return self.parts.unembed.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.parts.unembed.weight.dtype
+
+    @property
+    def arch(self) -> str:
+        return getattr(self.model.config, "model_type", type(self.model).__name__)
+
+    @property
+    def context_length(self) -> int | None:
+        """Longest sequence (prompt + generated tokens) the model accepts, if it declares one."""
+        cfg = self.model.config
+        for attr in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+            value = getattr(cfg, attr, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
+
+    def encode(self, prompts: Sequence[str | Sequence[int]]) -> list[list[int]]:
+        """Token ids of each prompt, special tokens included, checked for emptiness.
+
+        A prompt may be a string or a list of token ids (``[tokenizer.bos_token_id]`` is the
+        BOS-only prompt). A string that already starts with the BOS token, for a tokenizer that
+        adds one, is not given a second BOS.
+        """
+        if isinstance(prompts, (str, bytes)):
+            raise ElensError("Pass a list of prompts, not a single string: profile(['...']).")
+        tok = self.tokenizer
+        out = []
+        for i, prompt in enumerate(prompts):
+            if isinstance(prompt, str):
+                ids = list(tok(prompt, add_special_tokens=True)["input_ids"])
+                bos = tok.bos_token_id
+                if bos is not None and len(ids) >= 2 and ids[0] == ids[1] == bos:
+                    ids = ids[1:]
+            else:
+                ids = [int(t) for t in prompt]
+                bad = [t for t in ids if not 0 <= t < self.parts.vocab_size]
+                if bad:
+                    raise ElensError(
+                        f"Prompt {i} has token ids outside the vocabulary [0, {self.parts.vocab_size}): {bad[:5]}."
+                    )
+            if not ids:
+                raise ElensError(
+                    f"Prompt {i} is empty: it has no tokens (this tokenizer adds no BOS token). "
+                    "Give it some text, or pass token ids, e.g. [tokenizer.bos_token_id] or "
+                    "[tokenizer.eos_token_id] for a blank prompt."
+                )
+            out.append(ids)
+        return out
+
+    def profile(self, prompts: Sequence[str | Sequence[int]], **kwargs) -> Profiles:
+        """Generate from ``prompts`` and record lens entropies: see :func:`generate_profiles`."""
+        from .generation import generate_profiles
+
+        return generate_profiles(self, prompts, **kwargs)
+
+
+def _hub_hint(name: str) -> str:
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    where = "HF_HUB_OFFLINE is set" if offline else "the Hub could not be reached or has no such model"
+    return (
+        f"'{name}' is not a local directory and could not be loaded from the Hugging Face Hub "
+        f"({where}). Check the spelling, or download it where you have network "
+        f"(`hf download {name} --local-dir DIR`) and pass DIR instead."
+    )
+
+
+def _load_config(name: str, trust_remote_code: bool, revision: str | None):
+    from transformers import AutoConfig
+
+    path = Path(name)
+    if path.is_dir() and not (path / "config.json").exists():
+        raise ElensError(
+            f"Directory '{name}' has no config.json, so it is not a saved transformers model. "
+            "Save one there with model.save_pretrained(DIR) and tokenizer.save_pretrained(DIR)."
+        )
+    if not path.is_dir() and (path.suffix or name.startswith((".", "/"))) and path.exists():
+        raise ElensError(f"'{name}' is a file; pass the directory that holds config.json and the weights.")
+    try:
+        return AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code, revision=revision)
+    except (OSError, EnvironmentError) as err:
+        raise ElensError(_hub_hint(name)) from err
+    except ValueError as err:
+        if "trust_remote_code" in str(err):
+            raise ElensError(
+                f"'{name}' needs code from its repository to load. Only if you trust it, "
+                "pass trust_remote_code=True (--trust-remote-code on the command line)."
+            ) from err
+        raise ElensError(f"Cannot read the configuration of '{name}': {err}") from err
+
+
+def load_model(
+    name_or_path: str | os.PathLike,
+    *,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype = "auto",
+    trust_remote_code: bool = False,
+    revision: str | None = None,
+    lens_spec: LensSpec | None = None,
+    check: bool = True,
+) -> LensModel:
+    """Load a decoder-only causal LM and its tokenizer and locate its lens.
+
+    Args:
+        name_or_path: a Hub id (``"gpt2"``, ``"Qwen/Qwen3-0.6B"``) or a directory written by
+            ``save_pretrained``.
+        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        dtype: ``"auto"`` (bfloat16 on GPU, float32 on CPU) or a dtype name.
+        trust_remote_code: allow code from the model's repository (off unless you turn it on).
+        revision: a Hub revision (branch, tag or commit).
+        lens_spec: module paths for an architecture the adapter does not find by itself.
+        check: verify the parity rule (last block's lens == the model's own output) on a few
+            tokens; fails loudly for an unknown final-logit transform.
+
+    Returns:
+        A :class:`LensModel` in eval mode.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    name = os.fspath(name_or_path)
+    dev = resolve_device(device)
+    config = _load_config(name, trust_remote_code, revision)
+    model_type = getattr(config, "model_type", None)
+    torch_dtype = resolve_dtype(dtype, dev, model_type)
+    kwargs = {}
+    if model_type in _EAGER_ATTENTION:
+        kwargs["attn_implementation"] = "eager"
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            name,
+            dtype=torch_dtype,
+            trust_remote_code=trust_remote_code,
+            revision=revision,
+            **kwargs,
+        )
+    except ValueError as err:
+        raise ElensError(
+            f"'{name}' ({model_type}) is not a causal language model that transformers can load "
+            f"with AutoModelForCausalLM: {str(err).splitlines()[0]}"
+        ) from err
+    except (OSError, EnvironmentError) as err:
+        if Path(name).is_dir():
+            raise ElensError(
+                f"Directory '{name}' has a config but no weights (model.safetensors or "
+                "pytorch_model.bin). Save the model there with model.save_pretrained(DIR)."
+            ) from err
+        raise ElensError(_hub_hint(name)) from err
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, revision=revision)
+    except (OSError, ValueError) as err:
+        raise ElensError(
+            f"No usable tokenizer found for '{name}'. Save it beside the model with "
+            "tokenizer.save_pretrained(DIR)."
+        ) from err
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token_id is None:
+            raise ElensError(f"The tokenizer of '{name}' has neither a pad nor an eos token; set tokenizer.pad_token.")
+        tokenizer.pad_token = tokenizer.eos_token  # pads are masked out; any id will do
+    model.to(dev).eval().requires_grad_(False)
+    parts = find_lens_parts(model, lens_spec)
+    if check:
+        probe = torch.arange(1, 5, device=dev).remainder(parts.vocab_size).unsqueeze(0)
+        check_parity(model, parts, probe)
+    return LensModel(model, tokenizer, parts, name)

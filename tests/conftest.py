@@ -1,0 +1,34 @@
+"""Shared test set-up: offline Hugging Face, the Triton interpreter on CPU, tiny model fixtures."""
+
+import os
+
+# Nothing in the tests may reach the Hugging Face Hub: every model is a local tiny one.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+if not torch.cuda.is_available():
+    # Without a GPU, Triton kernels run in its interpreter. Triton reads TRITON_INTERPRET when
+    # kernels are decorated (@triton.jit runs at import of the kernel module, and of triton
+    # itself), so it must be set before any kernel module is imported: conftest.py is loaded
+    # before every test module. (`import torch` above does not import triton.)
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from tiny_models import ARCHS, build_all  # noqa: E402  (pytest puts tests/ on sys.path)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``{arch: directory}`` of every tiny model in :data:`tiny_models.ARCHS`, built once per
+    session (about a second). Treat the directories as read-only: copy one to modify it."""
+    return build_all(tmp_path_factory.mktemp("tiny_models"))
+
+
+@pytest.fixture(params=ARCHS, ids=ARCHS)
+def tiny_model_dir(request: pytest.FixtureRequest, tiny_model_dirs: dict[str, Path]) -> Path:
+    """The directory of one tiny model; a test using it runs once per architecture
+    (test ids ``[gpt2]``, ``[llama]``, ...). The arch is ``tiny_model_dir.name``."""
+    return tiny_model_dirs[request.param]
