@@ -1,0 +1,7 @@
+"""``python -m elens_utils``: see :mod:`elens_utils.cli`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

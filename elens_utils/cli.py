@@ -1,0 +1,168 @@
+"""Command line: ``python -m elens_utils profile MODEL --prompt TEXT`` for a quick look.
+
+Prints a token x layer table of lens entropies (nats), with a colour heat-map in a terminal, or
+with ``--json`` one JSON object. Bad input exits with status 2 and a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+
+from .errors import ElensError
+
+__all__ = ["main"]
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"alpha must be a number or 'inf'; got {text!r}") from err
+    if math.isnan(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"alpha must be >= 0 (0 = log support, 1 = Shannon, inf = min-entropy); got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from err
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1; got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m elens_utils", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("profile", help="entropy profile of one generation", description=(
+        "Generate from a prompt and print the logit-lens entropy (nats) of every decoder block "
+        "for every generated token."))
+    p.add_argument("model", help="Hugging Face Hub id or local directory written by save_pretrained")
+    p.add_argument("--prompt", required=True, help="prompt text ('' gives a BOS-only prompt where the tokenizer adds BOS)")
+    p.add_argument("--max-new-tokens", type=_positive_int, default=8, metavar="N", help="tokens to generate (default 8)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--greedy", action="store_true", help="take the most probable token (the default)")
+    mode.add_argument("--temperature", type=float, metavar="T", help="sample at temperature T")
+    p.add_argument("--top-k", type=_positive_int, metavar="K", help="sample from the K most probable tokens")
+    p.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling mass")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="sampling seed (default 0)")
+    p.add_argument("--alpha", type=_alpha, action="append", metavar="A",
+                   help="also report the Renyi entropy of order A (repeatable; 'inf' allowed)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
+    p.add_argument("--trust-remote-code", action="store_true", help="run code from the model repository (off by default)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from transformers.utils import logging as hf_logging
+
+    from .loading import load_model
+
+    hf_logging.set_verbosity_error()  # the quick look prints its table, not loading chatter
+    hf_logging.disable_progress_bar()
+    sampling = args.temperature is not None
+    if not sampling and (args.top_k is not None or args.top_p is not None):
+        raise ElensError("--top-k/--top-p only apply when sampling: add --temperature T.")
+    alphas = [1.0] + [a for a in (args.alpha or []) if a != 1.0]
+    lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    profiles = lm.profile(
+        [args.prompt],
+        max_new_tokens=args.max_new_tokens,
+        do_sample=sampling,
+        temperature=args.temperature if sampling else 1.0,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        alphas=alphas,
+        progress=False,
+    )
+    row = profiles.meta.iloc[0]
+    shannon = profiles.select(1.0)[0]  # [T, L]
+    if args.json:
+        result = {
+            "model": lm.name,
+            "n_layers": lm.n_layers,
+            "vocab_size": lm.parts.vocab_size,
+            "prompt": args.prompt,
+            "generated_ids": [int(t) for t in row["generated_ids"]],
+            "text": row["text"],
+            "units": "nats",
+            "entropy": [[round(float(x), 6) for x in step] for step in shannon],
+        }
+        extra = [a for a in alphas if a != 1.0]
+        if extra:
+            result["renyi"] = {
+                _alpha_key(a): [[round(float(x), 6) for x in step] for step in profiles.select(a)[0]] for a in extra
+            }
+        print(json.dumps(result))
+        return 0
+    tokens = lm.tokenizer.convert_ids_to_tokens([int(t) for t in row["generated_ids"]])
+    print(f"{lm.name}: {lm.n_layers} blocks, vocabulary {lm.parts.vocab_size} "
+          f"(max entropy log V = {math.log(lm.parts.vocab_size):.2f} nats)")
+    print(f"prompt: {args.prompt!r}\ngenerated: {row['text']!r}\n")
+    print(render_table(tokens, shannon, math.log(lm.parts.vocab_size), color=_use_color()))
+    for a in alphas[1:]:
+        print(f"\nRenyi alpha = {a:g}")
+        print(render_table(tokens, profiles.select(a)[0], math.log(lm.parts.vocab_size), color=_use_color()))
+    return 0
+
+
+def _alpha_key(a: float) -> str:
+    return "inf" if math.isinf(a) else f"{a:g}"
+
+
+def _use_color() -> bool:
+    return sys.stdout.isatty() and os.environ.get("NO_COLOR") is None and os.environ.get("TERM") != "dumb"
+
+
+def render_table(tokens: Sequence[str], values, vmax: float, color: bool = False) -> str:
+    """A token x layer table of entropies; with ``color``, cells shaded dark (low) to bright (high).
+
+    Args:
+        tokens: the T generated tokens (row labels).
+        values: ``[T, L]`` entropies in nats.
+        vmax: the value of the brightest shade (log V).
+    """
+    n_layers = len(values[0])
+    width = max([len(t) for t in tokens] + [5]) + 2
+    lines = ["token".ljust(width) + "".join(f"{'L' + str(i + 1):>6}" for i in range(n_layers))]
+    for token, row in zip(tokens, values):
+        cells = []
+        for v in row:
+            cell = f"{v:6.2f}"
+            if color:
+                shade = 232 + min(23, max(0, int(23 * float(v) / vmax)))  # 24-step grey ramp
+                fg = 16 if shade > 244 else 255
+                cell = f"\033[48;5;{shade}m\033[38;5;{fg}m{cell}\033[0m"
+            cells.append(cell)
+        lines.append(repr(token)[1:-1][: width - 1].ljust(width) + "".join(cells))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "profile":
+            return _profile(args)
+    except ElensError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
