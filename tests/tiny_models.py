@@ -553,3 +553,15 @@ def build_all(root: Path, **kw: Any) -> dict[str, Path]:
     :func:`build_tiny_model`. Returns ``{arch: directory}``."""
     root = Path(root)
     return {arch: build_tiny_model(arch, root / arch, **kw) for arch in ARCHS}
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write a tiny random-weight model with save_pretrained.")
+    parser.add_argument("arch", choices=ARCHS)
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("--n-layers", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print(build_tiny_model(args.arch, args.directory, n_layers=args.n_layers, seed=args.seed))
