@@ -13,7 +13,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(PIP_CONSTRAINT_FLAG) -e '.[test]'
+	$(PY) -m pip install --quiet $(PIP_CONSTRAINT_FLAG) -e '.[test,book]'
 	touch $@
 
 test: setup

@@ -1,7 +1,7 @@
 """The packaging files agree with each other.
 
 ``pyproject.toml`` is the source of truth for dependencies; ``environment.yml`` (conda) must list
-the same packages with the same version specifiers (core dependencies plus the ``test`` extra),
+the same packages with the same version specifiers (core dependencies plus the ``test`` and ``book`` extras),
 ``constraints.txt`` must pin a torch that pyproject accepts, and the CI entry point and README
 must run the tests the same way (``make test``).
 
@@ -40,7 +40,7 @@ PYPI_TO_CONDA = {"torch": "pytorch"}
 # environment.yml entries that are tools of the environment, not packages of the project.
 CONDA_NOT_PACKAGES = {"python", "pip"}
 # The pyproject extras that environment.yml must cover besides the core dependencies.
-EXTRAS = ("test",)
+EXTRAS = ("test", "book")
 
 
 def _norm(name: str) -> str:
