@@ -175,6 +175,7 @@ def generate_profiles(
     labels: Sequence[str | None] | None = None,
     batch_size: int = 16,
     progress: bool | None = None,
+    index_offset: int = 0,
     **lens_kwargs,
 ) -> Profiles:
     """Generate T tokens for each prompt and record the lens entropy of every block per token.
@@ -188,6 +189,9 @@ def generate_profiles(
         labels: optional N labels stored with the profiles (task, format...).
         batch_size: prompts per forward pass (prompts are sorted by length to limit padding).
         progress: show a progress bar (None: only in a terminal or notebook).
+        index_offset: global index of ``prompts[0]`` for the sampling streams: prompt i samples
+            from ``row_seed(seed, index_offset + i)``, so a list computed in shards (with each
+            shard's start as offset) equals the list computed at once.
         **lens_kwargs: ``chunk_size``, ``backend``, ``support_threshold`` for
             :func:`elens_utils.entropy.lens_entropy`.
 
@@ -219,7 +223,7 @@ def generate_profiles(
     with tqdm(total=n, desc=f"profiles {lm.name}", unit="prompt", disable=None if progress is None else not progress) as bar:
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            seeds = [row_seed(seed, i) for i in idx]
+            seeds = [row_seed(seed, index_offset + i) for i in idx]
             h, ids = _generate_batch(lm, [encoded[i] for i in idx], seeds, settings, alphas, lens_kwargs)
             entropy[idx], generated[idx] = h, ids
             bar.update(len(idx))
@@ -232,7 +236,7 @@ def generate_profiles(
             "label": list(labels) if labels is not None else [None] * n,
             "text": [lm.tokenizer.decode(g, skip_special_tokens=True) for g in generated],
             "generated_ids": [g.tolist() for g in generated],
-            "seed": [row_seed(seed, i) if do_sample else None for i in range(n)],
+            "seed": [row_seed(seed, index_offset + i) if do_sample else None for i in range(n)],
             "settings": settings.to_json(),
             "eos_index": [int(np.argmax(g == eos)) if eos is not None and (g == eos).any() else -1 for g in generated],
             "dtype": str(lm.dtype).removeprefix("torch."),

@@ -193,3 +193,15 @@ def test_triton_backend_matches_torch_in_generation(lens_model):
     a = lm.profile(prompts, max_new_tokens=2, alphas=(1.0, 2.0), progress=False)
     b = lm.profile(prompts, max_new_tokens=2, alphas=(1.0, 2.0), backend="triton", progress=False)
     np.testing.assert_allclose(a.entropy, b.entropy, atol=TOL, rtol=0)
+
+
+def test_shards_with_index_offset_equal_one_run(lens_model):
+    lm = lens_model("llama")
+    prompts = tiny_prompts()[:5]
+    kw = dict(max_new_tokens=4, do_sample=True, seed=11, progress=False)
+    whole = lm.profile(prompts, **kw)
+    first = lm.profile(prompts[:2], **kw)
+    rest = lm.profile(prompts[2:], index_offset=2, **kw)
+    assert list(whole.meta["generated_ids"]) == list(first.meta["generated_ids"]) + list(rest.meta["generated_ids"])
+    np.testing.assert_allclose(whole.entropy, np.concatenate([first.entropy, rest.entropy]), atol=TOL, rtol=0)
+    assert list(whole.meta["seed"]) == list(first.meta["seed"]) + list(rest.meta["seed"])
