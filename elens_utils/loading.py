@@ -17,6 +17,7 @@ import torch
 
 from .adapters import LensParts, LensSpec, check_parity, find_lens_parts
 from .errors import ElensError
+from .models import resolve_model
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -202,8 +203,9 @@ def load_model(
     """Load a decoder-only causal LM and its tokenizer and locate its lens.
 
     Args:
-        name_or_path: a Hub id (``"gpt2"``, ``"Qwen/Qwen3-0.6B"``) or a directory written by
-            ``save_pretrained``.
+        name_or_path: a Hub id (``"gpt2"``, ``"Qwen/Qwen3-0.6B"``), a directory written by
+            ``save_pretrained``, or an embedded model name (``"tiny/llama-4L"``, see
+            :mod:`elens_utils.models`).
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         dtype: ``"auto"`` (bfloat16 on GPU, float32 on CPU) or a dtype name.
         trust_remote_code: allow code from the model's repository (off unless you turn it on).
@@ -219,7 +221,8 @@ def load_model(
 
     name = os.fspath(name_or_path)
     dev = resolve_device(device)
-    config = _load_config(name, trust_remote_code, revision)
+    path = resolve_model(name)
+    config = _load_config(path, trust_remote_code, revision)
     model_type = getattr(config, "model_type", None)
     torch_dtype = resolve_dtype(dtype, dev, model_type)
     kwargs = {}
@@ -227,7 +230,7 @@ def load_model(
         kwargs["attn_implementation"] = "eager"
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            name,
+            path,
             dtype=torch_dtype,
             trust_remote_code=trust_remote_code,
             revision=revision,
@@ -239,14 +242,14 @@ def load_model(
             f"with AutoModelForCausalLM: {str(err).splitlines()[0]}"
         ) from err
     except (OSError, EnvironmentError) as err:
-        if Path(name).is_dir():
+        if Path(path).is_dir():
             raise ElensError(
                 f"Directory '{name}' has a config but no weights (model.safetensors or "
                 "pytorch_model.bin). Save the model there with model.save_pretrained(DIR)."
             ) from err
         raise ElensError(_hub_hint(name)) from err
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, revision=revision)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
     except (OSError, ValueError) as err:
         raise ElensError(
             f"No usable tokenizer found for '{name}'. Save it beside the model with "

@@ -10,7 +10,7 @@ import torch
 
 from elens_utils import ElensError, LensSpec, lens_entropy, load_model
 from elens_utils.adapters import find_lens_parts
-from tiny_models import build_tiny_model
+from elens_utils.tiny_models import build_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +153,13 @@ def test_lens_entropy_shape_errors():
         lens_entropy(torch.zeros(2, 3), torch.zeros(5, 4))
     with pytest.raises(ElensError, match="Unknown backend"):
         lens_entropy(torch.zeros(2, 4), torch.zeros(5, 4), backend="cuda")
+
+
+def test_embedded_tiny_names_resolve_and_load(tmp_path, monkeypatch):
+    monkeypatch.setenv("ELENS_CACHE", str(tmp_path))
+    lm = load_model("tiny/qwen3-2L")
+    assert lm.n_layers == 2 and lm.name == "tiny/qwen3-2L"
+    assert (tmp_path / "tiny" / "qwen3-2L" / "config.json").exists()
+    assert not [p for p in (tmp_path / "tiny").iterdir() if p.name.startswith(".")]  # no temp dirs left
+    with pytest.raises(ElensError, match="Unknown tiny model 'tiny/bert'.*gpt2"):
+        load_model("tiny/bert")

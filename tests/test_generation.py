@@ -18,7 +18,7 @@ import torch
 from elens_utils import load_model
 from elens_utils.entropy import dense_entropy
 from elens_utils.lens import prompt_lens
-from tiny_models import ARCHS, tiny_prompts
+from elens_utils.tiny_models import ARCHS, tiny_prompts
 
 ALPHAS = (1.0, 0.5, 2.0, math.inf)
 TOL = 1e-4  # nats, fp32 pipeline against float64 reference

@@ -1,9 +1,10 @@
-"""Tiny random-weight causal LMs of real Hugging Face architectures, for tests.
+"""Tiny random-weight causal LMs of real Hugging Face architectures, for tests and smoke runs.
 
 Each model is written with ``save_pretrained`` together with its tokenizer, so a test loads it
-exactly like a Hub checkpoint::
+exactly like a Hub checkpoint (``load_model("tiny/llama-4L")`` builds one on first use, see
+:mod:`elens_utils.models`)::
 
-    from tiny_models import build_tiny_model
+    from elens_utils.tiny_models import build_tiny_model
     d = build_tiny_model("llama", tmp_path / "llama")
     model = AutoModelForCausalLM.from_pretrained(d)
     tok = AutoTokenizer.from_pretrained(d)

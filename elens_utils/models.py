@@ -1,0 +1,59 @@
+"""Names of the models the project embeds, resolved to directories that ``load_model`` reads.
+
+``tiny/ARCH`` or ``tiny/ARCH-NL`` (e.g. ``tiny/llama-4L``) is a tiny random-weight model of a real
+architecture (:mod:`elens_utils.tiny_models`), built on first use into the cache directory
+(``$ELENS_CACHE``, default ``~/.cache/elens``) and reused afterwards. Any other name is passed
+through unchanged: a Hub id or a local directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import ElensError
+
+__all__ = ["cache_dir", "resolve_model"]
+
+_TINY = re.compile(r"^tiny/(?P<arch>[a-z0-9_]+?)(?:-(?P<layers>\d+)L)?$")
+
+
+def cache_dir() -> Path:
+    """Root of the project's on-disk caches: ``$ELENS_CACHE`` or ``~/.cache/elens``."""
+    return Path(os.environ.get("ELENS_CACHE", Path.home() / ".cache" / "elens"))
+
+
+def resolve_model(name: str) -> str:
+    """A Hub id or directory for ``name``; embedded names are built on first use.
+
+    Raises:
+        ElensError: for a ``tiny/...`` name of an unknown architecture.
+    """
+    match = _TINY.match(name)
+    if not match:
+        return name
+    from .tiny_models import ARCHS, build_tiny_model
+
+    arch, layers = match["arch"], int(match["layers"] or 3)
+    if arch not in ARCHS:
+        raise ElensError(f"Unknown tiny model '{name}': use tiny/ARCH or tiny/ARCH-NL with ARCH one of {', '.join(ARCHS)}.")
+    if not 1 <= layers <= 64:
+        raise ElensError(f"Tiny model '{name}': the number of layers must lie in 1..64.")
+    target = cache_dir() / "tiny" / f"{arch}-{layers}L"
+    if not (target / "config.json").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Build beside the target and rename, so an interrupted build never leaves half a model.
+        tmp = Path(tempfile.mkdtemp(prefix=f".{arch}-", dir=target.parent))
+        try:
+            build_tiny_model(arch, tmp, n_layers=layers)
+            try:
+                tmp.rename(target)
+            except OSError:  # built concurrently by another process: keep theirs
+                if not (target / "config.json").exists():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return str(target)
