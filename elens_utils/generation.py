@@ -13,6 +13,7 @@ rounding). Sampling draws each prompt's tokens from its own random stream, seede
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from collections.abc import Sequence
@@ -131,6 +132,8 @@ def _generate_batch(
     warpers = _warpers(settings)
     entropy = torch.empty((batch, steps, parts.n_layers, len(alphas)), dtype=torch.float32)
     tokens = torch.empty((batch, steps), dtype=torch.long)
+    # Only the last position's logits are needed; models from remote code may not take the flag.
+    extra = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
     cache = None
     with BlockCapture(parts.blocks) as capture:
         for step in range(steps):
@@ -140,7 +143,7 @@ def _generate_batch(
                 position_ids=positions,
                 past_key_values=cache,
                 use_cache=True,
-                logits_to_keep=1,
+                **extra,
             )
             cache = out.past_key_values
             resid = capture.take()  # [L, B, d]
