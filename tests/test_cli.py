@@ -1,4 +1,8 @@
-"""The command line, run as users run it: ``python -m elens_utils profile ...`` in a subprocess."""
+"""The command line: ``python -m elens_utils profile ...``.
+
+Most tests call :func:`elens_utils.cli.main` in-process (fast); the ones about exit status and
+tracebacks run it as users do, in a subprocess.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import numpy as np
 import pytest
 
 from elens_utils import load_model
+from elens_utils.cli import main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -21,9 +26,19 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_json_output_matches_the_library(tiny_model_dirs):
+def run_main(capsys, *args: str) -> subprocess.CompletedProcess:
+    """``main(args)`` in-process, with the outcome shaped like a subprocess result."""
+    try:
+        code = main(list(args))
+    except SystemExit as stop:  # argparse errors
+        code = stop.code
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+
+def test_json_output_matches_the_library(tiny_model_dirs, capsys):
     d = str(tiny_model_dirs["llama"])
-    res = run_cli("profile", d, "--prompt", "the cat sat on the", "--max-new-tokens", "4", "--alpha", "2",
+    res = run_main(capsys, "profile", d, "--prompt", "the cat sat on the", "--max-new-tokens", "4", "--alpha", "2",
                   "--alpha", "inf", "--json")
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
@@ -38,17 +53,19 @@ def test_json_output_matches_the_library(tiny_model_dirs):
     np.testing.assert_allclose(out["renyi"]["2"], prof.select(2.0)[0], atol=1e-5)
 
 
-def test_sampling_flags_are_deterministic(tiny_model_dirs):
+def test_sampling_flags_are_deterministic(tiny_model_dirs, capsys):
     d = str(tiny_model_dirs["gpt2"])
     args = ("profile", d, "--prompt", "the dog", "--max-new-tokens", "6", "--temperature", "1.2", "--top-p", "0.9",
             "--json")
-    a = json.loads(run_cli(*args, "--seed", "1").stdout)
-    b = json.loads(run_cli(*args, "--seed", "1").stdout)
+    a = json.loads(run_main(capsys, *args, "--seed", "1").stdout)
+    b = json.loads(run_main(capsys, *args, "--seed", "1").stdout)
+    c = json.loads(run_main(capsys, *args, "--seed", "2").stdout)
     assert a == b
+    assert a["generated_ids"] != c["generated_ids"]
 
 
-def test_table_output(tiny_model_dirs):
-    res = run_cli("profile", str(tiny_model_dirs["gemma2"]), "--prompt", "the cat", "--max-new-tokens", "3")
+def test_table_output(tiny_model_dirs, capsys):
+    res = run_main(capsys, "profile", str(tiny_model_dirs["gemma2"]), "--prompt", "the cat", "--max-new-tokens", "3")
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     header = next(line for line in lines if line.startswith("token"))
@@ -66,8 +83,8 @@ def test_table_output(tiny_model_dirs):
         (("--top-k", "5"), "only apply when sampling"),
     ],
 )
-def test_bad_arguments_exit_2_without_traceback(tiny_model_dirs, args, message):
-    res = run_cli("profile", str(tiny_model_dirs["gpt2"]), "--prompt", "the cat", *args)
+def test_bad_arguments_exit_2_without_traceback(tiny_model_dirs, args, message, capsys):
+    res = run_main(capsys, "profile", str(tiny_model_dirs["gpt2"]), "--prompt", "the cat", *args)
     assert res.returncode == 2
     assert message in res.stderr
     assert "Traceback" not in res.stderr
