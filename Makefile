@@ -1,11 +1,18 @@
-# Entropy-Lens book: set-up, tests.
+# Entropy-Lens book: set-up, tests, chapters, the book.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 CONSTRAINTS ?= constraints.txt
 PIP_CONSTRAINT_FLAG := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 
-.PHONY: setup test clean
+# Chapters: `make chapter CH=profile PARAMS=paper MODELS=Qwen/Qwen3-0.6B,gpt2 SET="seed=1 n_samples=8"`
+CH ?= all
+PARAMS ?= default
+MODELS ?=
+SET ?=
+CHAPTER_FLAGS = --params $(PARAMS) $(if $(MODELS),--set 'models=$(MODELS)') $(foreach s,$(SET),--set '$(s)')
+
+.PHONY: setup test assets chapter book clean
 
 setup: $(VENV)/.installed
 
@@ -19,5 +26,17 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 test: setup
 	HF_HUB_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
+# Local copies for the book (ignored by git): MathJax from npm, the Vega bundle from vl-convert.
+assets: setup
+	$(PY) -m elens_utils.chapters assets
+
+# Execute chapters with papermill into book/ (skipped when source, parameters and library are unchanged).
+chapter: setup
+	$(PY) -m elens_utils.chapters run $(CH) $(CHAPTER_FLAGS)
+
+# Every chapter, then the HTML (strict: a warning or a failed cell fails) in _build/html.
+book: setup assets
+	$(PY) -m elens_utils.chapters build $(CHAPTER_FLAGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info _build _assets
