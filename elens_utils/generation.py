@@ -30,7 +30,7 @@ from .lens import BlockCapture
 from .loading import LensModel
 from .profiles import Profiles
 
-__all__ = ["GenerationSettings", "generate_profiles", "row_seed"]
+__all__ = ["GenerationSettings", "generate_profiles", "left_pad", "row_seed"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,23 @@ class GenerationSettings:
 def row_seed(seed: int, index: int) -> int:
     """Seed of prompt ``index``'s sampling stream: independent streams from one base seed."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int, device: torch.device | str = "cpu"):
+    """Left-padded ``input_ids``, ``attention_mask`` and ``position_ids`` (all ``[B, S]``).
+
+    Real tokens at the right, positions counted from each row's first real token, so a padded
+    row computes the same values as the row alone (used by generation, multiple-choice scoring
+    and the candidate-set check).
+    """
+    batch, width = len(rows), max(len(r) for r in rows)
+    input_ids = torch.full((batch, width), pad_id, dtype=torch.long)
+    mask = torch.zeros((batch, width), dtype=torch.long)
+    for b, ids in enumerate(rows):
+        input_ids[b, width - len(ids) :] = torch.tensor(list(ids), dtype=torch.long)
+        mask[b, width - len(ids) :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp_min(0)
+    return input_ids.to(device), mask.to(device), positions.to(device)
 
 
 def _warpers(settings: GenerationSettings):
@@ -119,15 +136,8 @@ def _generate_batch(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Entropies ``[B, T, L, A]`` and generated ids ``[B, T]`` for one batch of prompts."""
     model, parts, dev = lm.model, lm.parts, lm.device
-    batch, width, steps = len(rows), max(len(r) for r in rows), settings.max_new_tokens
-    pad = lm.tokenizer.pad_token_id
-    input_ids = torch.full((batch, width), pad, dtype=torch.long)
-    mask = torch.zeros((batch, width), dtype=torch.long)
-    for b, ids in enumerate(rows):
-        input_ids[b, width - len(ids) :] = torch.tensor(ids)
-        mask[b, width - len(ids) :] = 1
-    input_ids, mask = input_ids.to(dev), mask.to(dev)
-    positions = (mask.cumsum(-1) - 1).clamp_min(0)
+    batch, steps = len(rows), settings.max_new_tokens
+    input_ids, mask, positions = left_pad(rows, lm.tokenizer.pad_token_id, dev)
     streams = [torch.Generator().manual_seed(s) for s in seeds]
     warpers = _warpers(settings)
     entropy = torch.empty((batch, steps, parts.n_layers, len(alphas)), dtype=torch.float32)
