@@ -11,6 +11,7 @@ The library behind the Entropy-Lens book (a reproducible companion to arXiv 2502
 from importlib.metadata import PackageNotFoundError, version
 
 from .adapters import KNOWN_ARCHITECTURES, LensParts, LensSpec
+from .cache import ProfileCache
 from .entropy import dense_entropy, lens_entropy
 from .errors import ElensError
 from .generation import GenerationSettings, generate_profiles
@@ -30,6 +31,7 @@ __all__ = [
     "LensModel",
     "LensParts",
     "LensSpec",
+    "ProfileCache",
     "Profiles",
     "__version__",
     "dense_entropy",

@@ -1,0 +1,561 @@
+"""Entropy profiles cached on disk, per (model, prompts, settings), computed in resumable shards.
+
+The book re-runs its chapters. :class:`ProfileCache` makes that cheap and safe: adding one model
+to a chapter computes only that model, and an interrupted run loses nothing it finished::
+
+    cache = ProfileCache("~/.cache/elens/profiles")
+    prof = cache.profiles("tiny/llama-4L", prompts, labels, max_new_tokens=8, do_sample=True,
+                          temperature=1.0, seed=0, alphas=(1.0, 0.5))   # loads the model on a miss only
+    cache.entries()                                                     # a DataFrame, one row per entry
+    cache.clear(model="tiny/llama-4L")
+
+The key
+-------
+An entry is identified by the SHA-256 of the canonical JSON of these fields (all recorded, readable,
+in the entry's ``manifest.json``):
+
+* ``model``: the name as given (Hub id, directory, or embedded ``tiny/...`` name; it is what the
+  profiles record in ``meta.model``, so two spellings of one directory are two entries), and the
+  Hub ``revision`` when one is given;
+* ``weights``: for a local directory (an embedded name is resolved to its directory), a
+  fingerprint of the files that decide the model's outputs: ``config.json``, the weights
+  (``*.safetensors``, ``*.bin``, ``*.pt``, ``*.pth``, ``*.index.json``), the tokenizer files
+  (``tokenizer*``, ``vocab*``, ``merges.txt``, ``special_tokens_map.json``,
+  ``added_tokens.json``, ``*.model``) and remote code (``*.py``). Each file counts with its
+  name, size and a SHA-256: of the whole file up to 8 MiB; for a larger file, of its first
+  64 KiB, the whole safetensors header (names, dtypes, shapes, offsets) and 32 blocks of 64 KiB
+  spread evenly over the file. No modification time is used, so a copied directory still hits,
+  and a retrained model saved over the old one misses (its sampled blocks differ). A change
+  confined to unsampled bytes of a large file is not seen: pass ``tag=`` in that case. Other
+  files (README, ``generation_config.json``, training logs) do not count. A Hub id has no
+  fingerprint: pin ``revision=`` to a commit for an exact key;
+* ``dtype``: the resolved compute dtype (``"auto"`` is resolved first: float32 on CPU,
+  bfloat16 on GPU, so ``"auto"`` on CPU and ``"float32"`` share entries). The device is
+  recorded in the manifest but is not part of the key;
+* ``prompts`` (SHA-256 of the exact list, strings and token-id lists distinguished) and
+  ``labels`` (the same, or null);
+* the generation settings (:class:`~elens_utils.generation.GenerationSettings`: max_new_tokens,
+  do_sample, temperature, top_k, top_p, seed), the Renyi orders ``alphas`` and the lens options
+  (``chunk_size``, ``backend``, ``support_threshold``);
+* ``tag`` (free text for anything the cache cannot see, e.g. blocks skipped by hooks), the
+  library's ``__version__`` and the cache format.
+
+``batch_size`` and ``progress`` are not in the key: they change no value beyond float rounding
+(see below).
+
+Shards and resuming
+-------------------
+Prompts are computed in shards of ``shard_size`` consecutive prompts (64 by default; the size of
+an entry is fixed by its first run and kept in its manifest). Shard ``[a, b)`` is computed by
+:func:`~elens_utils.generation.generate_profiles` with ``index_offset=a``, so prompt ``i``
+samples from the stream ``row_seed(seed, i)`` whichever shard it is in, and is written
+atomically (:meth:`Profiles.to_parquet`) to ``prompts-AAAAAA-BBBBBB.parquet`` as soon as it is
+done. A run that stops (an exception, Ctrl-C, a killed job) leaves only finished shards; the
+next call loads them and computes the missing ones. The result is the concatenation of the shards
+in prompt order.
+
+A cached result is bit-identical whether it was computed in one go or resumed after an
+interruption (the batches of a shard do not depend on the other shards). Against a single
+:func:`generate_profiles` call over the whole list it is bit-identical with ``batch_size=1``;
+with larger batches the batch composition differs (prompts are sorted by length within a
+shard), which changes entropies by float rounding only (about 1e-6 nats in float32).
+
+Files that are not the expected shard names (for instance the ``.*.tmp`` file of a write that
+was killed) are ignored. A shard that cannot be read, or does not hold the expected rows, is
+reported with a warning and computed again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import ElensError
+from .generation import GenerationSettings, generate_profiles
+from .loading import LensModel, load_model, resolve_device, resolve_dtype
+from .models import cache_dir, resolve_model
+from .profiles import Profiles
+
+__all__ = ["ProfileCache", "CACHE_FORMAT", "DEFAULT_SHARD_SIZE", "model_fingerprint"]
+
+#: Version of the cache layout (part of every key).
+CACHE_FORMAT = 1
+#: Prompts per shard of a new entry.
+DEFAULT_SHARD_SIZE = 64
+
+_MANIFEST = "manifest.json"
+_SHARD = re.compile(r"^prompts-(\d{6})-(\d{6})\.parquet$")
+_LENS_KWARGS = ("chunk_size", "backend", "support_threshold")
+
+_FULL_HASH_LIMIT = 8 << 20  # files up to 8 MiB are hashed whole
+_BLOCK = 64 << 10
+_N_BLOCKS = 32
+_KEY_FILE = re.compile(
+    r"^(config\.json|.*\.safetensors|.*\.bin|.*\.pt|.*\.pth|.*\.index\.json|tokenizer.*|vocab.*"
+    r"|merges\.txt|special_tokens_map\.json|added_tokens\.json|.*\.model|.*\.py)$"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# fingerprints and keys
+
+
+def _file_digest(path: Path) -> tuple[str, str]:
+    """(sha256, "full" | "sampled") of a file, see the module docstring."""
+    size = path.stat().st_size
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        if size <= _FULL_HASH_LIMIT:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+            return h.hexdigest(), "full"
+        head = fh.read(_BLOCK)
+        h.update(head)
+        if path.suffix == ".safetensors" and len(head) >= 8:
+            n = int.from_bytes(head[:8], "little")
+            if 0 < n <= min(size - 8, 1 << 30):  # the JSON header: names, dtypes, shapes, offsets
+                fh.seek(8)
+                h.update(fh.read(n))
+        for k in range(_N_BLOCKS):
+            fh.seek((size - _BLOCK) * k // (_N_BLOCKS - 1))
+            h.update(fh.read(_BLOCK))
+    return h.hexdigest(), "sampled"
+
+
+def model_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Fingerprint of a ``save_pretrained`` directory (None for a Hub id).
+
+    ``{"files": {name: {"size": bytes, "sha256": hex, "hashed": "full" | "sampled"}}}`` over the
+    files that decide the model's outputs (see the module docstring).
+    """
+    p = Path(path)
+    if not p.is_dir():
+        return None
+    files = {}
+    for f in sorted(p.iterdir()):
+        if f.is_file() and not f.name.startswith(".") and _KEY_FILE.match(f.name):
+            digest, how = _file_digest(f)
+            files[f.name] = {"size": f.stat().st_size, "sha256": digest, "hashed": how}
+    if "config.json" not in files:
+        raise ElensError(
+            f"Directory '{path}' has no config.json, so it is not a saved transformers model. "
+            "Save one there with model.save_pretrained(DIR) and tokenizer.save_pretrained(DIR)."
+        )
+    return {"files": files}
+
+
+def _prompt_record(prompt: Any, i: int) -> list:
+    if isinstance(prompt, str):
+        return ["text", prompt]
+    if isinstance(prompt, bytes) or not isinstance(prompt, Sequence):
+        raise ElensError(f"Prompt {i} is a {type(prompt).__name__}: give a string or a list of token ids.")
+    try:
+        return ["ids", [int(t) for t in prompt]]
+    except (TypeError, ValueError) as err:
+        raise ElensError(f"Prompt {i} is neither a string nor a list of token ids.") from err
+
+
+def _sha256_json(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _library_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _json_value(v: Any) -> Any:
+    """A JSON-safe, exact rendering of a lens option (floats by repr: inf, 1e-20...)."""
+    if isinstance(v, float):
+        return repr(v)
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
+    return repr(v)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=1, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _read_manifest(entry: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((entry / _MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _slug(name: str) -> str:
+    tail = name.rstrip("/\\").replace("\\", "/").split("/")[-1] or "model"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", tail)[:40].lstrip(".") or "model"
+
+
+def _has_hooks(lm: LensModel) -> bool:
+    return any(m._forward_hooks or m._forward_pre_hooks for m in lm.model.modules())
+
+
+# --------------------------------------------------------------------------------------------
+# the cache
+
+
+class ProfileCache:
+    """Entropy profiles on disk under ``root``, one directory per (model, prompts, settings).
+
+    Args:
+        root: the cache directory (created on first write). Default: ``$ELENS_CACHE/profiles``
+            (``~/.cache/elens/profiles``).
+        shard_size: prompts per shard for new entries (default :data:`DEFAULT_SHARD_SIZE`).
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, shard_size: int = DEFAULT_SHARD_SIZE):
+        self.root = Path(root).expanduser() if root is not None else cache_dir() / "profiles"
+        if self.root.exists() and not self.root.is_dir():
+            raise ElensError(f"Profile cache root {self.root} is a file: give a directory.")
+        _check_shard_size(shard_size)
+        self.shard_size = shard_size
+
+    def __repr__(self) -> str:
+        return f"ProfileCache({str(self.root)!r})"
+
+    # ---- the main call -------------------------------------------------------------------------
+
+    def profiles(
+        self,
+        model: str | os.PathLike[str] | LensModel,
+        prompts: Sequence[str | Sequence[int]],
+        labels: Sequence[str | None] | None = None,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        lens_spec: Any = None,
+        tag: str | None = None,
+        max_new_tokens: int = 32,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int = 0,
+        alphas: float | Sequence[float] = (1.0,),
+        batch_size: int = 16,
+        shard_size: int | None = None,
+        progress: bool | None = None,
+        **lens_kwargs: Any,
+    ) -> Profiles:
+        """The profiles of ``prompts`` under ``model``: from the cache, computing what is missing.
+
+        Args:
+            model: a Hub id, a ``save_pretrained`` directory, an embedded name (``tiny/llama-4L``)
+                or an already loaded :class:`LensModel`. A name is loaded (with ``device``,
+                ``dtype``, ``trust_remote_code``, ``revision``, ``lens_spec``) only when some
+                shard is missing, so a full hit never loads the model.
+            prompts, labels: as for :func:`~elens_utils.generation.generate_profiles`.
+            tag: free text added to the key, for what the cache cannot see (a model with
+                blocks skipped by hooks, weights edited in memory). Required when ``model`` is a
+                LensModel with forward hooks attached.
+            max_new_tokens, do_sample, temperature, top_k, top_p, seed, alphas, batch_size,
+            **lens_kwargs: passed to :func:`generate_profiles` (``lens_kwargs``: ``chunk_size``,
+                ``backend``, ``support_threshold``).
+            shard_size: prompts per shard for a new entry (default: the cache's); an existing
+                entry keeps the size it was started with.
+            progress: progress bars of the generation.
+
+        Returns:
+            :class:`Profiles`, rows in prompt order, as :func:`generate_profiles` returns them.
+
+        Raises:
+            ElensError: bad arguments, or whatever loading or generation raises.
+        """
+        if isinstance(prompts, (str, bytes)):
+            raise ElensError("Pass a list of prompts, not a single string: profiles(model, ['...']).")
+        prompts = list(prompts)
+        if not prompts:
+            raise ElensError("No prompts given: pass a non-empty list of prompts.")
+        if labels is not None:
+            if isinstance(labels, (str, bytes)):
+                raise ElensError("labels must be a list with one label per prompt, not a string.")
+            labels = list(labels)
+            if len(labels) != len(prompts):
+                raise ElensError(f"Got {len(labels)} labels for {len(prompts)} prompts: pass one label per prompt.")
+        bad = sorted(set(lens_kwargs) - set(_LENS_KWARGS))
+        if bad:
+            raise ElensError(
+                f"Unknown argument(s) {bad} for ProfileCache.profiles: generation settings are "
+                "max_new_tokens, do_sample, temperature, top_k, top_p, seed, alphas, batch_size; "
+                f"lens options are {', '.join(_LENS_KWARGS)}."
+            )
+        if shard_size is not None:
+            _check_shard_size(shard_size)
+        settings = GenerationSettings(max_new_tokens, do_sample, temperature, top_k, top_p, seed)
+        from .entropy import normalize_alphas
+
+        alphas = normalize_alphas(alphas)
+
+        lm: LensModel | None = None
+        if isinstance(model, LensModel):
+            lm = model
+            given = {"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code,
+                     "revision": revision, "lens_spec": lens_spec}  # fmt: skip
+            defaults = {"device": "auto", "dtype": "auto", "trust_remote_code": False,
+                        "revision": None, "lens_spec": None}  # fmt: skip
+            clash = [k for k in given if given[k] != defaults[k]]
+            if clash:
+                raise ElensError(
+                    f"{clash} apply when loading a model by name; this LensModel is already loaded. "
+                    "Pass its name instead, or drop those arguments."
+                )
+            if _has_hooks(lm) and tag is None:
+                raise ElensError(
+                    f"The model '{lm.name}' has forward hooks attached (blocks skipped or patched?): "
+                    "the cache cannot see what they change. Pass tag='...' describing them, so that "
+                    "these profiles get an entry of their own."
+                )
+            name = lm.name
+            dtype_name = str(lm.dtype).removeprefix("torch.")
+            fingerprint = model_fingerprint(resolve_model(name))
+        else:
+            name = os.fspath(model)
+            if not name:
+                raise ElensError("Empty model name: give a Hub id, a directory or an embedded name.")
+            dtype_name = str(resolve_dtype(dtype, resolve_device(device))).removeprefix("torch.")
+            fingerprint = model_fingerprint(resolve_model(name))
+
+        fields = {
+            "cache_format": CACHE_FORMAT,
+            "library_version": _library_version(),
+            "model": name,
+            "revision": revision,
+            "weights": fingerprint,
+            "dtype": dtype_name,
+            "lens_spec": None if lens_spec is None else repr(lens_spec),
+            "tag": tag,
+            "n_prompts": len(prompts),
+            "prompts_sha256": _sha256_json([_prompt_record(p, i) for i, p in enumerate(prompts)]),
+            "labels_sha256": None if labels is None else _sha256_json(
+                [None if v is None else str(v) for v in labels]
+            ),
+            "settings": dataclasses.asdict(settings),
+            "alphas": [repr(a) for a in alphas],
+            "lens_kwargs": {k: _json_value(v) for k, v in sorted(lens_kwargs.items())},
+        }
+        key = _sha256_json(fields)
+        entry = self.root / f"{_slug(name)}-{key[:20]}"
+
+        manifest = _read_manifest(entry)
+        if manifest is not None and manifest.get("key") != key:
+            raise ElensError(
+                f"Cache entry {entry} belongs to another key (a corrupted manifest?): delete that "
+                "directory and run again."
+            )
+        if manifest is None:
+            size = shard_size or self.shard_size
+            # An entry whose manifest was lost keeps its shards only if they match the size.
+            manifest = {
+                **fields,
+                "key": key,
+                "shard_size": size,
+                "created": _now(),
+                "complete": False,
+                "first_prompt": _preview(prompts[0]),
+            }
+        size = int(manifest["shard_size"])
+        n = len(prompts)
+        ranges = [(a, min(a + size, n)) for a in range(0, n, size)]
+        manifest["n_shards"] = len(ranges)
+
+        parts: list[Profiles | None] = []
+        for a, b in ranges:
+            parts.append(self._load_shard(entry / _shard_name(a, b), prompts[a:b], settings, alphas))
+        missing = [i for i, p in enumerate(parts) if p is None]
+        if missing:
+            entry.mkdir(parents=True, exist_ok=True)
+            manifest["complete"] = False
+            manifest["updated"] = _now()
+            _write_json_atomic(entry / _MANIFEST, manifest)
+            if lm is None:
+                lm = load_model(
+                    name,
+                    device=device,
+                    dtype=dtype,
+                    trust_remote_code=trust_remote_code,
+                    revision=revision,
+                    lens_spec=lens_spec,
+                )
+            devices = set(manifest.get("devices", []))
+            devices.add(str(lm.device))
+            manifest["devices"] = sorted(devices)
+            started = time.perf_counter()
+            for i in missing:
+                a, b = ranges[i]
+                shard = generate_profiles(
+                    lm,
+                    prompts[a:b],
+                    max_new_tokens=settings.max_new_tokens,
+                    do_sample=settings.do_sample,
+                    temperature=settings.temperature,
+                    top_k=settings.top_k,
+                    top_p=settings.top_p,
+                    seed=settings.seed,
+                    alphas=alphas,
+                    labels=None if labels is None else labels[a:b],
+                    batch_size=batch_size,
+                    progress=progress,
+                    index_offset=a,
+                    **lens_kwargs,
+                )
+                path = shard.to_parquet(entry / _shard_name(a, b))
+                # Read back, so that a computed result and a cached one are the same objects
+                # (column dtypes included).
+                parts[i] = Profiles.from_parquet(path)
+            manifest["compute_seconds"] = round(
+                float(manifest.get("compute_seconds", 0.0)) + time.perf_counter() - started, 3
+            )
+        result = Profiles.concat([p for p in parts if p is not None])
+        if missing or not manifest.get("complete") or not (entry / _MANIFEST).exists():
+            manifest["complete"] = True
+            manifest["updated"] = _now()
+            entry.mkdir(parents=True, exist_ok=True)
+            _write_json_atomic(entry / _MANIFEST, manifest)
+        return result
+
+    # ---- shards --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _load_shard(path: Path, prompts: list, settings: GenerationSettings, alphas: tuple) -> Profiles | None:
+        if not path.is_file():
+            return None
+        try:
+            prof = Profiles.from_parquet(path)
+        except Exception as err:  # unreadable: truncated, foreign or corrupted file
+            warnings.warn(f"Cache shard {path} cannot be read ({type(err).__name__}: {err}); computing it again.")
+            return None
+        problem = None
+        if prof.n != len(prompts):
+            problem = f"{prof.n} rows for {len(prompts)} prompts"
+        elif prof.n_tokens != settings.max_new_tokens:
+            problem = f"{prof.n_tokens} tokens, not {settings.max_new_tokens}"
+        elif prof.alphas != alphas:
+            problem = f"alphas {prof.alphas}, not {alphas}"
+        elif any(isinstance(p, str) and p != q for p, q in zip(prompts, prof.meta["prompt"])):
+            problem = "other prompts"
+        if problem:
+            warnings.warn(f"Cache shard {path} holds {problem}; computing it again.")
+            return None
+        return prof
+
+    # ---- inspection and cleaning ---------------------------------------------------------------
+
+    def entries(self) -> pd.DataFrame:
+        """One row per cache entry: what it holds, how far it got, its size on disk."""
+        columns = [
+            "model", "n_prompts", "shards_done", "n_shards", "complete", "dtype", "max_new_tokens",
+            "do_sample", "temperature", "top_k", "top_p", "seed", "alphas", "labels", "tag",
+            "library_version", "created", "updated", "bytes", "key", "path",
+        ]  # fmt: skip
+        rows = []
+        if self.root.is_dir():
+            for entry in sorted(self.root.iterdir()):
+                if not entry.is_dir():
+                    continue
+                m = _read_manifest(entry)
+                if m is None:
+                    continue
+                size = int(m.get("shard_size", 0)) or 1
+                n = int(m.get("n_prompts", 0))
+                expected = {_shard_name(a, min(a + size, n)) for a in range(0, n, size)}
+                done = sum((entry / f).is_file() for f in expected)
+                s = m.get("settings", {})
+                rows.append(
+                    {
+                        "model": m.get("model"),
+                        "n_prompts": n,
+                        "shards_done": done,
+                        "n_shards": len(expected),
+                        "complete": done == len(expected) and len(expected) > 0,
+                        "dtype": m.get("dtype"),
+                        "max_new_tokens": s.get("max_new_tokens"),
+                        "do_sample": s.get("do_sample"),
+                        "temperature": s.get("temperature"),
+                        "top_k": s.get("top_k"),
+                        "top_p": s.get("top_p"),
+                        "seed": s.get("seed"),
+                        "alphas": tuple(float(a) for a in m.get("alphas", [])),
+                        "labels": m.get("labels_sha256") is not None,
+                        "tag": m.get("tag"),
+                        "library_version": m.get("library_version"),
+                        "created": m.get("created"),
+                        "updated": m.get("updated"),
+                        "bytes": sum(f.stat().st_size for f in entry.iterdir() if f.is_file()),
+                        "key": m.get("key"),
+                        "path": str(entry),
+                    }
+                )
+        return pd.DataFrame(rows, columns=columns)
+
+    def clear(self, model: str | os.PathLike[str] | LensModel | None = None) -> int:
+        """Delete the entries of ``model`` (its name as given), or every entry (``None``).
+
+        With ``model=None`` directories without a readable manifest are deleted too. Returns the
+        number of entries deleted.
+        """
+        if not self.root.is_dir():
+            return 0
+        name = None
+        if model is not None:
+            name = model.name if isinstance(model, LensModel) else os.fspath(model)
+        removed = 0
+        for entry in sorted(self.root.iterdir()):
+            if not entry.is_dir():
+                continue
+            m = _read_manifest(entry)
+            if name is None or (m is not None and m.get("model") == name):
+                shutil.rmtree(entry)
+                removed += 1
+        return removed
+
+
+def _shard_name(a: int, b: int) -> str:
+    return f"prompts-{a:06d}-{b:06d}.parquet"
+
+
+def _check_shard_size(size: Any) -> None:
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ElensError(f"shard_size must be an integer >= 1; got {size!r}.")
+
+
+def _preview(prompt: Any, width: int = 80) -> str:
+    text = prompt if isinstance(prompt, str) else f"<token ids {list(prompt)[:8]}...>"
+    return text if len(text) <= width else text[: width - 3] + "..."
+
