@@ -74,7 +74,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -83,6 +82,7 @@ from typing import Any
 
 import pandas as pd
 
+from .atomic import atomic_file
 from .errors import ElensError
 from .generation import GenerationSettings, generate_profiles
 from .loading import LensModel, load_model, resolve_device, resolve_dtype
@@ -192,20 +192,9 @@ def _now() -> str:
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=1, sort_keys=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_file(path) as fh:
+        json.dump(obj, fh, indent=1, sort_keys=True)
+        fh.write("\n")
 
 
 def _read_manifest(entry: Path) -> dict[str, Any] | None:

@@ -54,6 +54,7 @@ from typing import Any
 
 import yaml
 
+from .atomic import atomic_file
 from .errors import ElensError
 
 __all__ = [
@@ -353,14 +354,8 @@ def _stored_key(path: Path) -> str | None:
 def _atomic_write_nb(nb, path: Path) -> None:
     import nbformat
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            nbformat.write(nb, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as fh:
+        nbformat.write(nb, fh)
 
 
 def run_chapter(

@@ -38,6 +38,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from .atomic import atomic_file
 from .errors import ElensError
 
 if TYPE_CHECKING:
@@ -650,9 +651,8 @@ def write_vega_bundle(path: str | os.PathLike[str]) -> Path:
         f"/* Vega {vlc.get_vega_version()}, Vega-Lite {VEGALITE_VERSION}, vega-embed "
         f"{vlc.get_vega_embed_version()}: bundled by vl-convert-python for the Entropy-Lens book. */\n"
     )
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(header + "(function () {\n" + code + "\n})();\n", encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_file(path) as fh:
+        fh.write(header + "(function () {\n" + code + "\n})();\n")
     return path
 
 

@@ -46,7 +46,6 @@ import json
 import math
 import numbers
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +56,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .atomic import atomic_file
 from .errors import ElensError
 
 if TYPE_CHECKING:  # imported lazily at run time: `datasets` is slow to import
@@ -708,19 +708,8 @@ class Profiles:
                 f"Cannot write {path}: it is a directory; give a file name (*.parquet)."
             )
         table = self.to_arrow()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                pq.write_table(table, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        with atomic_file(path, "wb") as fh:
+            pq.write_table(table, fh)
         return path
 
     @classmethod

@@ -32,3 +32,18 @@ def tiny_model_dir(request: pytest.FixtureRequest, tiny_model_dirs: dict[str, Pa
     """The directory of one tiny model; a test using it runs once per architecture
     (test ids ``[gpt2]``, ``[llama]``, ...). The arch is ``tiny_model_dir.name``."""
     return tiny_model_dirs[request.param]
+
+
+@pytest.fixture(scope="session")
+def lens_model(tiny_model_dirs: dict[str, Path]):
+    """Cached loader of the tiny models: ``lens_model(arch, dtype="float32") -> LensModel``."""
+    from elens_utils import load_model
+
+    cache = {}
+
+    def get(arch: str, dtype: str = "float32"):
+        if (arch, dtype) not in cache:
+            cache[arch, dtype] = load_model(tiny_model_dirs[arch], dtype=dtype)
+        return cache[arch, dtype]
+
+    return get

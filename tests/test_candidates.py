@@ -9,12 +9,11 @@ own logits, and the top-p sets by a Python loop over a numpy sort.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from scipy.stats import spearmanr
 
-from elens_utils import ElensError, Profiles, load_model
+from elens_utils import ElensError, Profiles
 from elens_utils.candidates import (
     CandidateSets,
     candidate_set_sizes,
@@ -23,6 +22,7 @@ from elens_utils.candidates import (
     top_p_sets,
 )
 from elens_utils.tiny_models import tiny_prompts
+from helpers import make_profiles
 
 ARCHS = ("gpt2", "llama", "gemma2", "qwen3")
 
@@ -37,23 +37,6 @@ def brute_top_p(probs: np.ndarray, p: float) -> tuple[int, set[int]]:
         if total >= p:
             break
     return len(members), members
-
-
-def make_profiles(entropy: np.ndarray, model: str = "m") -> Profiles:
-    n = entropy.shape[0]
-    meta = pd.DataFrame(
-        {
-            "model": model,
-            "n_layers": entropy.shape[2],
-            "prompt": [f"p{i}" for i in range(n)],
-            "label": None,
-            "text": "",
-            "generated_ids": [[0] * entropy.shape[1] for _ in range(n)],
-            "seed": None,
-            "settings": "{}",
-        }
-    )
-    return Profiles(entropy=entropy, alphas=(1.0,), meta=meta)
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,18 +104,6 @@ def test_top_p_bad_shape():
 
 # --------------------------------------------------------------------------------------------
 # on models
-
-
-@pytest.fixture(scope="module")
-def lens_model(tiny_model_dirs):
-    cache = {}
-
-    def get(arch: str, dtype: str = "float32"):
-        if (arch, dtype) not in cache:
-            cache[arch, dtype] = load_model(tiny_model_dirs[arch], dtype=dtype)
-        return cache[arch, dtype]
-
-    return get
 
 
 @torch.no_grad()

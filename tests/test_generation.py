@@ -15,26 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from elens_utils import load_model
 from elens_utils.entropy import dense_entropy
 from elens_utils.lens import prompt_lens
 from elens_utils.tiny_models import ARCHS, tiny_prompts
 
 ALPHAS = (1.0, 0.5, 2.0, math.inf)
 TOL = 1e-4  # nats, fp32 pipeline against float64 reference
-
-
-@pytest.fixture(scope="session")
-def lens_model(tiny_model_dirs):
-    """Cached loader: lens_model(arch, dtype="float32") -> LensModel."""
-    cache = {}
-
-    def get(arch: str, dtype: str = "float32"):
-        if (arch, dtype) not in cache:
-            cache[arch, dtype] = load_model(tiny_model_dirs[arch], dtype=dtype)
-        return cache[arch, dtype]
-
-    return get
 
 
 @torch.no_grad()

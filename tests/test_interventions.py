@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from elens_utils import ElensError, Profiles, load_model
+from elens_utils import ElensError, Profiles
 from elens_utils.interventions import (
     answer_multiple_choice,
     expansion_blocks,
@@ -28,39 +28,11 @@ from elens_utils.interventions import (
 )
 from elens_utils.lens import BlockCapture
 from elens_utils.tiny_models import tiny_prompts
+from helpers import make_profiles
 
 ARCHS = ("gpt2", "llama", "gemma2", "qwen3")
 # Single tokens after a space in every tiny tokenizer ("Ġcat" for the Qwen BPE, "cat" word-level).
 WORD_LETTERS = ("cat", "dog", "bird", "man")
-
-
-@pytest.fixture(scope="module")
-def lens_model(tiny_model_dirs):
-    cache = {}
-
-    def get(arch: str, dtype: str = "float32"):
-        if (arch, dtype) not in cache:
-            cache[arch, dtype] = load_model(tiny_model_dirs[arch], dtype=dtype)
-        return cache[arch, dtype]
-
-    return get
-
-
-def make_profiles(entropy: np.ndarray, model: str = "m") -> Profiles:
-    n = entropy.shape[0]
-    meta = pd.DataFrame(
-        {
-            "model": model,
-            "n_layers": entropy.shape[2],
-            "prompt": [f"p{i}" for i in range(n)],
-            "label": None,
-            "text": "",
-            "generated_ids": [[0] * entropy.shape[1] for _ in range(n)],
-            "seed": None,
-            "settings": "{}",
-        }
-    )
-    return Profiles(entropy=entropy, alphas=(1.0,), meta=meta)
 
 
 class PassThrough(nn.Module):
