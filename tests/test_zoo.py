@@ -1,0 +1,338 @@
+"""Tests of the model zoo's recipe, evaluation and card (elens_utils.zoo).
+
+Micro models (width 32, 2 blocks, a few thousand tokens) stand in for the zoo: the recipe is the
+zoo's with a smaller shape, so training, saving, loading, scoring and the card are all exercised
+in a few seconds. The check of the shipped models against their card runs when ``zoo/`` holds
+weights and is skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from elens_utils.errors import ElensError
+from elens_utils.loading import load_model
+from elens_utils.synthetic import LETTERS, StoryWorld, build_tokenizer
+from elens_utils.zoo import (
+    CARD_FIELDS,
+    ZOO_DEPTHS,
+    ZOO_FAMILIES,
+    Recipe,
+    ZooShape,
+    _card_entry,
+    _training_batches,
+    card_from_results,
+    document_batches,
+    evaluate_model,
+    main,
+    mc_letter_logits,
+    model_name,
+    train_model,
+    train_zoo,
+    training_documents,
+    validate_card,
+    write_card,
+    zoo_config,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+ZOO_ROOT = REPO / "zoo"
+
+MICRO = Recipe(
+    shape=ZooShape(hidden=32, heads=2, kv_heads=1, ffn=64, max_positions=128, sliding_window=16, qwen3_vocab=352),
+    batch_size=4,
+    lr=1e-2,
+    warmup_frac=0.1,
+    tokens_default=20_000,
+    tokens={},
+    entity_warmup_steps=4,
+    mc_phase_frac=0.2,
+)
+EVAL_SMALL = {"n_questions": 12, "n_task_stories": 2, "n_loss_tokens": 600, "threads": 1}
+
+
+def _train(family: str, out: Path, **kw) -> dict:
+    kw.setdefault("recipe", MICRO)
+    kw.setdefault("progress", False)
+    return train_model(family, 2, out, **kw)
+
+
+@pytest.fixture(scope="module")
+def micro_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One micro model per family, trained once (bf16 weights, as shipped)."""
+    root = tmp_path_factory.mktemp("zoo_micro")
+    out = {}
+    for family in ZOO_FAMILIES:
+        _train(family, root / family, log_every=1)
+        out[family] = root / family
+    return out
+
+
+# -- configs -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ZOO_FAMILIES)
+def test_zoo_config_real_architecture_and_shared_shape(family: str) -> None:
+    tok = build_tokenizer()
+    cfg = zoo_config(family, 4)
+    assert cfg.model_type == family
+    assert (cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id) == (tok.bos_token_id, tok.eos_token_id, tok.pad_token_id)
+    assert cfg.tie_word_embeddings
+    shape = ZooShape()
+    want = (4, shape.hidden, shape.heads, shape.ffn)
+    if family == "gpt2":
+        assert (cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.n_inner) == want
+    else:
+        assert (cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size) == want
+        assert cfg.num_key_value_heads == shape.kv_heads and cfg.head_dim == shape.head_dim
+    if family == "qwen3":
+        assert cfg.vocab_size > len(tok)  # padded unembedding, like real Qwen3
+    else:
+        assert cfg.vocab_size == len(tok)
+    if family == "gemma2":
+        assert cfg.final_logit_softcapping == 30.0 and cfg.attn_logit_softcapping == 50.0
+        assert cfg.layer_types == ["sliding_attention", "full_attention"] * 2
+
+
+def test_zoo_fits_the_size_budget() -> None:
+    from transformers import AutoModelForCausalLM
+
+    total = 0
+    for family in ZOO_FAMILIES:
+        for n in ZOO_DEPTHS:
+            with torch.device("meta"):
+                model = AutoModelForCausalLM.from_config(zoo_config(family, n))
+            total += 2 * sum(p.numel() for p in model.parameters())  # bf16
+    assert total < 40e6
+
+
+def test_bad_family_and_layers() -> None:
+    with pytest.raises(ElensError, match="Unknown zoo family"):
+        zoo_config("opt", 2)
+    with pytest.raises(ElensError, match="number of layers"):
+        zoo_config("llama", 0)
+
+
+# -- data ----------------------------------------------------------------------------------
+
+
+def test_batches_hold_whole_documents_from_position_zero() -> None:
+    world = StoryWorld(0)
+    docs = world.training_corpus(n_documents=64)
+    data = document_batches(docs, batch_size=8, seq_len=128, seed=0, chunk_batches=4)
+    tok = build_tokenizer()
+    assert data.n_docs == 64 and len(data.batches) == 8
+    texts = []
+    for ids, w, kinds in data.batches:
+        assert ids.shape == w.shape == kinds.shape and ids.shape[0] == 8 and ids.shape[1] <= 128
+        assert torch.all(ids[:, 0] == tok.bos_token_id)  # every document starts a row
+        assert torch.all(w[:, 0] == 0) and torch.all(w[ids == tok.pad_token_id] == 0)
+        assert torch.all((ids == tok.eos_token_id).sum(1) == 1)
+        for row in ids.tolist():
+            texts.append(tok.decode([t for t in row if t != tok.pad_token_id], skip_special_tokens=True))
+    assert sorted(texts) == sorted(d.text for d in docs)
+    # answer positions: exactly the MC letter of each MC document
+    letters = set(tok.convert_tokens_to_ids(list(LETTERS)))
+    marked = [int(t) for ids, _, kinds in data.batches for t in ids[kinds == 1]]
+    assert len(marked) == sum(d.kind == "mc" for d in docs) and set(marked) <= letters
+    again = document_batches(docs, batch_size=8, seq_len=128, seed=0, chunk_batches=4)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(data.batches, again.batches))
+
+
+def test_training_documents_mix_and_held_out() -> None:
+    world = StoryWorld(0)
+    docs = training_documents(world, 30_000, Recipe().mix)
+    kinds = {d.kind for d in docs}
+    assert kinds == {"story", "task", "format", "mc", "qa"}
+    assert training_documents(StoryWorld(0), 30_000, Recipe().mix) == docs
+    qa = next(d for d in docs if d.kind == "qa")
+    assert qa.text.startswith("read the story") and "\nanswer : " in qa.text and "\nA : " not in qa.text
+    vocab = set(build_tokenizer().get_vocab())
+    assert all(w in vocab for d in docs for w in d.text.split())
+    text = "\n".join(d.text for d in docs)
+    for split in ("validation", "test"):
+        for story in world.stories(40, split):
+            assert story.text not in text
+    with pytest.raises(ElensError, match="Bad corpus mix"):
+        training_documents(world, 100, {"poetry": 1.0})
+
+
+def test_training_batches_budget() -> None:
+    data = _training_batches(MICRO, 20_000)
+    assert data.n_real_tokens >= 20_000
+    assert data.n_real_tokens - 20_000 < MICRO.batch_size * MICRO.seq_len
+
+
+# -- training ------------------------------------------------------------------------------
+
+
+def test_training_is_deterministic_and_learns(tmp_path: Path) -> None:
+    a = _train("llama", tmp_path / "a", dtype="float32", log_every=1)
+    b = _train("llama", tmp_path / "b", dtype="float32", log_every=1)
+    wa, wb = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
+    losses = [h["batch_loss"] for h in a["history"] if not h["focus"]]
+    assert any(h["focus"] for h in a["history"])  # the MC phase ran
+    assert sum(losses[-5:]) / 5 < losses[0] - 1.5  # from ~log V = 5.8 nats
+    _train("llama", tmp_path / "c", dtype="float32", seed=1)
+    wc = load_file(tmp_path / "c" / "model.safetensors")
+    assert not torch.equal(wa["model.embed_tokens.weight"], wc["model.embed_tokens.weight"])
+    meta = json.loads((tmp_path / "a" / "zoo_model.json").read_text())
+    assert meta["train_tokens"] >= MICRO.tokens_default and meta["train_threads"] == 1
+    assert meta["recipe"]["seed"] == 0 and meta["n_params"] > 0
+
+
+def test_checkpoint_replaces_atomically(tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    _train("gpt2", out, tokens=1_000)
+    _train("gpt2", out, tokens=1_000, seed=3)
+    assert json.loads((out / "zoo_model.json").read_text())["world_seed"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temp or old directories left
+
+
+@pytest.mark.parametrize("family", ZOO_FAMILIES)
+def test_micro_model_loads_like_a_hub_model_with_lens_parity(family: str, micro_models: dict[str, Path]) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = micro_models[family]
+    raw = AutoModelForCausalLM.from_pretrained(path)
+    assert raw.config.model_type == family
+    assert next(raw.parameters()).dtype == torch.bfloat16  # shipped dtype
+    tok = AutoTokenizer.from_pretrained(path)
+    text = StoryWorld(0).stories(1, "test")[0].text
+    assert tok.decode(tok(text)["input_ids"], skip_special_tokens=True) == text
+    lm = load_model(path, dtype="float32")  # parity checked inside load_model
+    assert lm.dtype == torch.float32 and lm.n_layers == 2
+    # bf16 upcast to fp32 is exact: the weights are the shipped ones
+    sd = load_file(path / "model.safetensors")
+    name, w = next((k, v) for k, v in sd.items() if v.dim() == 2)
+    assert torch.equal(dict(lm.model.named_parameters())[name].to(torch.bfloat16), w)
+
+
+def test_gemma2_is_never_fp16(micro_models: dict[str, Path]) -> None:
+    with pytest.raises(ElensError, match="float16"):
+        load_model(micro_models["gemma2"], dtype="float16")
+    with pytest.raises(ElensError, match="bfloat16 or float32"):
+        train_model("gemma2", 2, "/nonexistent", recipe=MICRO, dtype="float16")
+
+
+# -- evaluation ----------------------------------------------------------------------------
+
+
+def test_mc_scoring_matches_float64_brute_force(micro_models: dict[str, Path]) -> None:
+    lm = load_model(micro_models["qwen3"], dtype="float32")
+    questions = StoryWorld(0).multiple_choice(16, split="test")
+    prompts = [q.prompt for q in questions]
+    fast = mc_letter_logits(lm.model, lm.tokenizer, prompts, batch_size=5)
+    ref_model = lm.model.to(torch.float64)
+    letter_ids = lm.tokenizer.convert_tokens_to_ids(list(LETTERS))
+    with torch.no_grad():
+        ref = torch.stack(
+            [ref_model(input_ids=torch.tensor([lm.tokenizer(p)["input_ids"]])).logits[0, -1, letter_ids] for p in prompts]
+        )
+    lm.model.to(torch.float32)
+    assert torch.allclose(fast.double(), ref, atol=1e-4)
+    gap = ref.topk(2, -1).values
+    clear = (gap[:, 0] - gap[:, 1]) > 1e-3  # argmax is only defined away from ties
+    assert torch.equal(fast.argmax(-1)[clear], ref.argmax(-1)[clear])
+
+
+def test_evaluate_model_fields(micro_models: dict[str, Path]) -> None:
+    r = evaluate_model(micro_models["llama"], split="validation", **EVAL_SMALL)
+    assert r["family"] == "llama" and r["n_layers"] == 2 and r["split"] == "validation"
+    assert 0 < r["loss"] < math.log(len(build_tokenizer())) + 1 and r["loss_tokens"] >= 500
+    assert r["mc_n"] == 12 and 0 <= r["mc_accuracy"] <= 1
+    assert sum(r["mc_letter_counts"].values()) == 12
+    assert set(r["task_accuracy_by_task"]) == {"continuation", "counting", "semantic"}
+    assert all(0 <= v <= 1 for v in r["task_accuracy_by_task"].values())
+    assert r["task_accuracy"] == r["task_accuracy_by_task"]["semantic"]
+    assert r["task_n"]["semantic"] == 2 * 2 * 4  # 2 stories x 2 phrasings x 4 variants
+    again = evaluate_model(micro_models["llama"], split="validation", **EVAL_SMALL)
+    assert {k: v for k, v in again.items() if k != "eval_seconds"} == {k: v for k, v in r.items() if k != "eval_seconds"}
+    with pytest.raises(ElensError, match="held-out split"):
+        evaluate_model(micro_models["llama"], split="train")
+
+
+# -- the card ------------------------------------------------------------------------------
+
+
+def test_card_schema_and_files(micro_models: dict[str, Path], tmp_path: Path) -> None:
+    entries = [
+        _card_entry(micro_models[f], evaluate_model(micro_models[f], split="test", **EVAL_SMALL)) for f in ("gpt2", "gemma2")
+    ]
+    card = card_from_results(entries, split="test", eval_settings=EVAL_SMALL, recipe=MICRO)
+    validate_card(card)
+    assert set(entries[0]) == set(CARD_FIELDS)
+    assert entries[0]["dtype"] == "bfloat16" and entries[0]["size_bytes"] > 0 and entries[0]["train_tokens"] > 0
+    json_path, md_path = write_card(card, tmp_path)
+    loaded = json.loads(json_path.read_text())
+    validate_card(loaded)
+    assert loaded["models"][1]["family"] == "gemma2"
+    assert "| gemma2 |" in md_path.read_text()
+    broken = json.loads(json_path.read_text())
+    del broken["models"][0]["mc_accuracy"]
+    broken["models"][1]["n_params"] = "many"
+    with pytest.raises(ElensError, match="lacks 'mc_accuracy'.*'n_params'"):
+        validate_card(broken)
+
+
+def test_cli_train_and_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--family", "qwen3", "--layers", "1", "--out", str(tmp_path), "--tokens", "1500", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["name"] == model_name("qwen3", 1) and summary["train_tokens"] >= 1500
+    assert (tmp_path / "qwen3-1L" / "config.json").exists()
+    assert main(["evaluate", str(tmp_path / "qwen3-1L"), "--split", "validation", "--n-questions", "4", "--threads", "1"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["mc_n"] == 4
+    assert main(["evaluate", str(tmp_path / "nothing-here")]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_train_zoo_runs_single_threaded_jobs(tmp_path: Path) -> None:
+    times = train_zoo(tmp_path, families=("gpt2", "gemma2"), depths=(1,), jobs=2, tokens=1_000)
+    assert set(times) == {"gpt2-1L", "gemma2-1L"}
+    for name in times:
+        meta = json.loads((tmp_path / name / "zoo_model.json").read_text())
+        assert meta["train_threads"] == 1 and meta["dtype"] == "bfloat16"
+    assert (tmp_path / ".logs" / "gpt2-1L.log").exists()
+
+
+# -- the shipped zoo -----------------------------------------------------------------------
+
+
+def _shipped() -> list[dict]:
+    card = ZOO_ROOT / "card.json"
+    if not card.exists():
+        return []
+    models = json.loads(card.read_text())["models"]
+    return [m for m in models if (ZOO_ROOT / m["name"] / "model.safetensors").exists()]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _shipped(), reason="zoo/ has no card.json with trained weights yet")
+@pytest.mark.parametrize("entry", _shipped(), ids=lambda m: m["name"])
+def test_shipped_model_matches_its_card(entry: dict) -> None:
+    card = json.loads((ZOO_ROOT / "card.json").read_text())
+    validate_card(card)
+    ev = card["evaluation"]
+    r = evaluate_model(
+        ZOO_ROOT / entry["name"],
+        split=card["split"],
+        n_questions=ev["n_questions"],
+        n_task_stories=ev.get("n_task_stories", 40),
+        n_loss_tokens=ev.get("n_loss_tokens", 30_000),
+        threads=1,
+    )
+    assert abs(r["mc_accuracy"] - entry["mc_accuracy"]) <= 0.05, (r["mc_accuracy"], entry["mc_accuracy"])
+    assert r["n_params"] == entry["n_params"]
