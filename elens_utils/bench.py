@@ -16,10 +16,12 @@ Sections
 * ``chunked``: the obvious chunked torch loop: vocabulary chunks of 8192 (row blocks of 1024),
   pass 1 a running ``logsumexp``, pass 2 recomputes each chunk's logits and sums ``-p log p``
   (two matmuls per logit, a fresh tile per chunk);
-* ``matmul_tiled``: the hardware limit: the bare matmul ``hidden @ weight.T`` with exactly our
-  tiles (:func:`~elens_utils.entropy._tile_shape`) into one reused buffer, no reduction work;
+* ``matmul_tiled``: the hardware limit: the bare matmul with exactly our tiles
+  (:func:`~elens_utils.entropy._tile_shape`; ``weight @ hidden.T`` tiles for small row blocks,
+  ``hidden @ weight.T`` otherwise) into one reused buffer, no reduction work;
+  ``matmul_tiled_other``: the same in the other orientation;
 * ``matmul_whole``: the bare matmul in one call into a fresh ``[M, V]`` output (only while that
-  output stays below 2 GB). The limit used in the ratios is the faster of the two matmuls.
+  output stays below 2 GB). The limit used in the ratios is the fastest of the bare matmuls.
 
 Contenders run with Shannon alone and (``LensShape.renyi``) with Shannon plus Renyi ``0.5, 2,
 inf`` in the same pass. Peak memory is measured beyond the inputs, in a fresh subprocess per contender: it builds
@@ -94,7 +96,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .atomic import atomic_file
-from .entropy import _tile_shape, lens_entropy, normalize_alphas
+from .entropy import _tile_shape, _transposed_tiles, lens_entropy, normalize_alphas
 
 __all__ = [
     "BenchConfig",
@@ -229,14 +231,19 @@ def ours_entropy(hidden, weight, bias=None, softcap=None, alphas=SHANNON, backen
     return lens_entropy(hidden, weight, bias, softcap=softcap, alphas=alphas, backend=backend)
 
 
-def matmul_tiled(hidden: torch.Tensor, weight: torch.Tensor, bias=None, softcap=None, alphas=SHANNON) -> int:
-    """The bare matmul with exactly the tiles of our CPU path, into one reused fp32 buffer.
+def matmul_tiled(
+    hidden: torch.Tensor, weight: torch.Tensor, bias=None, softcap=None, alphas=SHANNON, *, transposed: bool | None = None
+) -> int:
+    """The bare matmul with exactly the tiles of our torch path, into one reused fp32 buffer.
 
-    No bias, cap or reduction: the hardware limit of a tiled lens on this device. Returns the
-    number of tiles computed.
+    No bias, cap or reduction: the hardware limit of a tiled lens on this device. ``transposed``:
+    the tile orientation (``None``: the one our path picks, see
+    :func:`~elens_utils.entropy._transposed_tiles`). Returns the number of tiles computed.
     """
     rows, vocab = hidden.shape[0], weight.shape[0]
     row_block, chunk = _tile_shape(rows, vocab, device=hidden.device)
+    if transposed is None:
+        transposed = _transposed_tiles(row_block, hidden.device)
     buf = torch.empty(row_block * chunk, dtype=torch.float32, device=hidden.device)
     half = hidden.dtype != torch.float32
     tiles = 0
@@ -244,13 +251,21 @@ def matmul_tiled(hidden: torch.Tensor, weight: torch.Tensor, bias=None, softcap=
         h = hidden[r0 : r0 + row_block]
         for v0 in range(0, vocab, chunk):
             w = weight[v0 : v0 + chunk]
-            z = buf[: h.shape[0] * w.shape[0]].view(h.shape[0], w.shape[0])
-            if half:
-                z.copy_(h @ w.T)
+            n = h.shape[0] * w.shape[0]
+            if transposed:
+                z = buf[:n].view(w.shape[0], h.shape[0])
+                z.copy_(w @ h.T) if half else torch.matmul(w, h.T, out=z)
             else:
-                torch.matmul(h, w.T, out=z)
+                z = buf[:n].view(h.shape[0], w.shape[0])
+                z.copy_(h @ w.T) if half else torch.matmul(h, w.T, out=z)
             tiles += 1
     return tiles
+
+
+def matmul_tiled_other(hidden, weight, bias=None, softcap=None, alphas=SHANNON) -> int:
+    """:func:`matmul_tiled` in the orientation our path does not pick (also a limit candidate)."""
+    row_block, _ = _tile_shape(hidden.shape[0], weight.shape[0], device=hidden.device)
+    return matmul_tiled(hidden, weight, transposed=not _transposed_tiles(row_block, hidden.device))
 
 
 def matmul_whole(hidden: torch.Tensor, weight: torch.Tensor, bias=None, softcap=None, alphas=SHANNON) -> None:
@@ -263,6 +278,7 @@ LENS_CONTENDERS: dict[str, Callable] = {
     "naive": naive_entropy,
     "chunked": chunked_entropy,
     "matmul_tiled": matmul_tiled,
+    "matmul_tiled_other": matmul_tiled_other,
     "matmul_whole": matmul_whole,
 }
 
@@ -487,7 +503,7 @@ class LensShape:
     d: int
     vocab: int
     softcap: float | None = None
-    contenders: tuple[str, ...] = ("ours", "matmul_tiled", "matmul_whole", "chunked", "naive")
+    contenders: tuple[str, ...] = ("ours", "matmul_tiled", "matmul_tiled_other", "matmul_whole", "chunked", "naive")
     renyi: tuple[str, ...] = ("ours", "chunked", "naive")  # also timed with the Renyi orders
 
 
@@ -529,7 +545,7 @@ CONFIGS: dict[str, BenchConfig] = {
         lens_shapes=(
             LensShape("gpt2", 192, 768, 50257),  # one generation step: 12 blocks x 16 prompts
             LensShape("gpt2", 2048, 768, 50257),
-            LensShape("gpt2", 16384, 768, 50257, contenders=("ours", "matmul_tiled", "chunked")),
+            LensShape("gpt2", 16384, 768, 50257, contenders=("ours", "matmul_tiled", "matmul_tiled_other", "chunked")),
             LensShape("llama3", 1024, 2048, 128256),  # Llama-3.2-1B width
             LensShape("gemma2", 1024, 2304, 256000, softcap=30.0),  # Gemma-2-2B width
         ),
@@ -554,8 +570,10 @@ CONFIGS: dict[str, BenchConfig] = {
         name="quick",
         lens_shapes=(
             LensShape("gpt2", 1024, 768, 50257, renyi=("ours",)),
-            LensShape("llama3", 128, 1024, 128256, contenders=("ours", "matmul_tiled")),
-            LensShape("gemma2", 128, 1152, 256000, softcap=30.0, contenders=("ours", "matmul_tiled")),
+            LensShape("llama3", 128, 1024, 128256, contenders=("ours", "matmul_tiled", "matmul_tiled_other")),
+            LensShape(
+                "gemma2", 128, 1152, 256000, softcap=30.0, contenders=("ours", "matmul_tiled", "matmul_tiled_other")
+            ),
         ),
         headline_shape=0,
         lens_reps=3,

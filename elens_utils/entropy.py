@@ -50,6 +50,8 @@ M, S, T = 0, 1, 2  # columns of a statistics tensor; power sums follow from colu
 # larger tiles, so that each kernel launch has enough work.
 _TILE_ELEMENTS = 1 << 20
 _CUDA_TILE_ELEMENTS = 1 << 24
+# Row blocks of at most this many rows use transposed [vocab, rows] tiles on the CPU.
+_TRANSPOSE_MAX_ROWS = 512
 
 
 def normalize_alphas(alphas: float | Sequence[float]) -> tuple[float, ...]:
@@ -180,21 +182,23 @@ def _logits_tile(
     b: torch.Tensor | None,
     softcap: float | None,
     out: torch.Tensor | None = None,
+    transposed: bool = False,
 ) -> torch.Tensor:
     """fp32 logits of rows ``h`` against vocabulary rows ``w``, with bias and soft-capping.
 
-    With ``out`` (a contiguous float32 ``[rows(h), rows(w)]`` buffer) the logits are written
-    there and every step runs in place: no tile-sized allocation, which on the CPU costs more
-    than the arithmetic (fresh pages are faulted in and zeroed on every large allocation).
+    With ``out`` (a contiguous float32 buffer of the tile's shape) the logits are written there
+    and every step runs in place: no tile-sized allocation, which on the CPU costs more than the
+    arithmetic (fresh pages are faulted in and zeroed on every large allocation). With
+    ``transposed`` the tile is ``[rows(w), rows(h)]`` (``w @ h.T``), else ``[rows(h), rows(w)]``.
     """
     if out is None:
-        z = (h @ w.T).float()
+        z = (w @ h.T if transposed else h @ w.T).float()
     elif h.dtype == torch.float32:
-        z = torch.matmul(h, w.T, out=out)
+        z = torch.matmul(w, h.T, out=out) if transposed else torch.matmul(h, w.T, out=out)
     else:  # half-precision product, rounded to its dtype as in the allocating branch
-        z = out.copy_(h @ w.T)
+        z = out.copy_(w @ h.T if transposed else h @ w.T)
     if b is not None:
-        z += b.float()
+        z += b.float().unsqueeze(-1) if transposed else b.float()
     if softcap is not None:
         if out is None:
             z = torch.tanh(z / softcap) * softcap
@@ -218,8 +222,18 @@ def _tile_shape(
     return max(1, min(rows, budget // chunk)), chunk
 
 
-def _power_sum(zc: torch.Tensor, e: torch.Tensor, a: float, scratch: torch.Tensor) -> torch.Tensor:
-    """``sum_j exp(a * zc_j)`` per row, given ``e = exp(zc)``; ``scratch`` is a tile buffer.
+def _transposed_tiles(row_block: int, device: torch.device | str) -> bool:
+    """Whether the torch path lays its tiles out ``[vocab, rows]`` (``weight @ hidden.T``).
+
+    On the CPU, for few rows per tile (one generation step: layers x prompts), MKL runs
+    ``[chunk, d] @ [d, rows]`` faster than ``[rows, d] @ [d, chunk]`` (15-20% at 192 rows on 2
+    Xeon cores), and the reductions then run down the columns of a contiguous tile.
+    """
+    return torch.device(device).type == "cpu" and row_block <= _TRANSPOSE_MAX_ROWS
+
+
+def _power_sum(zc: torch.Tensor, e: torch.Tensor, a: float, scratch: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """``sum exp(a * zc)`` along ``dim``, given ``e = exp(zc)``; ``scratch`` is a tile buffer.
 
     a = 2 is the squared Euclidean norm of ``e`` (one fused read pass), a = 0.5 the sum of its
     square roots; other orders take one multiply and one exponential. These agree with
@@ -227,10 +241,10 @@ def _power_sum(zc: torch.Tensor, e: torch.Tensor, a: float, scratch: torch.Tenso
     for ``zc < -87``, terms far below the row maximum's contribution of 1).
     """
     if a == 2.0:
-        return torch.linalg.vector_norm(e, 2, dim=-1).square_()
+        return torch.linalg.vector_norm(e, 2, dim=dim).square_()
     if a == 0.5:
-        return torch.sqrt(e, out=scratch).sum(-1)
-    return torch.mul(zc, a, out=scratch).exp_().sum(-1)
+        return torch.sqrt(e, out=scratch).sum(dim)
+    return torch.mul(zc, a, out=scratch).exp_().sum(dim)
 
 
 def _torch_stats(
@@ -244,17 +258,20 @@ def _torch_stats(
     """Statistics ``[rows, 3 + len(powers)]`` by tiles of ``row_block x chunk`` logits.
 
     Three tile buffers (logits, their exponentials, scratch) are allocated once and reused; each
-    tile goes: matmul into the buffer, row max, in-place shift by the running max, exp, and the
-    row sums. The running statistics are re-centred on the new maximum after every tile (the
-    algebra of :func:`merge_stats`, applied to ``[rows]`` vectors instead of stacking).
+    tile goes: matmul into the buffer, max over the vocabulary axis, in-place shift by the
+    running max, exp, and the sums. The running statistics are re-centred on the new maximum
+    after every tile (the algebra of :func:`merge_stats`, applied to ``[rows]`` vectors instead
+    of stacking). Small row blocks use transposed tiles (:func:`_transposed_tiles`).
     """
     rows, vocab = hidden.shape[0], weight.shape[0]
     row_block, chunk = _tile_shape(rows, vocab, chunk_size, hidden.device)
+    transposed = _transposed_tiles(row_block, hidden.device)
+    red = 0 if transposed else 1  # the vocabulary axis of a tile
     n_tile = row_block * chunk
     opts = {"dtype": torch.float32, "device": hidden.device}
     z_buf = torch.empty(n_tile, **opts)
     e_buf = torch.empty(n_tile, **opts)
-    p_buf = torch.empty(n_tile, **opts) if any(a not in (2.0,) for a in powers) else None
+    p_buf = torch.empty(n_tile, **opts) if any(a != 2.0 for a in powers) else None
     out = torch.empty(rows, 3 + len(powers), **opts)
     for r0 in range(0, rows, row_block):
         h = hidden[r0 : r0 + row_block]
@@ -264,18 +281,19 @@ def _torch_stats(
         for v0 in range(0, vocab, chunk):
             w = weight[v0 : v0 + chunk]
             n = nr * w.shape[0]
+            shape = (w.shape[0], nr) if transposed else (nr, w.shape[0])
             b = None if bias is None else bias[v0 : v0 + chunk]
-            z = _logits_tile(h, w, b, softcap, out=z_buf[:n].view(nr, w.shape[0]))
-            e = e_buf[:n].view_as(z)
-            scratch = None if p_buf is None else p_buf[:n].view_as(z)
-            m_new = z.amax(dim=-1)
+            z = _logits_tile(h, w, b, softcap, out=z_buf[:n].view(shape), transposed=transposed)
+            e = e_buf[:n].view(shape)
+            scratch = None if p_buf is None else p_buf[:n].view(shape)
+            m_new = z.amax(dim=red)
             if m is not None:
                 m_new = torch.maximum(m, m_new)
-            zc = z.sub_(m_new.unsqueeze(-1))  # <= 0, relative to the running max
+            zc = z.sub_(m_new.unsqueeze(red))  # <= 0, relative to the running max
             torch.exp(zc, out=e)
-            s_c = e.sum(-1)
-            p_c = [_power_sum(zc, e, a, scratch) for a in powers]
-            t_c = zc.mul_(e).sum(-1)  # zc is not needed after this
+            s_c = e.sum(red)
+            p_c = [_power_sum(zc, e, a, scratch, red) for a in powers]
+            t_c = zc.mul_(e).sum(red)  # zc is not needed after this
             if m is None:
                 s, t, p = s_c, t_c, p_c
             else:

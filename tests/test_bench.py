@@ -68,18 +68,27 @@ def test_matmul_limit_walks_exactly_our_tiles(monkeypatch):
     assert bench.matmul_tiled(h, w) == math.ceil(10 / row_block) * math.ceil(2500 / chunk)
 
 
-def test_optimised_torch_path_matches_dense_reference_across_tiles(monkeypatch):
+@pytest.mark.parametrize("transpose_max_rows", [0, 10**9], ids=["rows-x-vocab", "vocab-x-rows"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_optimised_torch_path_matches_dense_reference_across_tiles(monkeypatch, transpose_max_rows, dtype):
     """The in-place tile loop of the CPU path (running merge, reused buffers, special-cased
-    powers) against float64, with tiles small enough for many row blocks and chunks."""
+    powers, both tile orientations) against float64, with tiles small enough for many row
+    blocks and chunks, bias and soft-cap."""
     import elens_utils.entropy as ent
 
+    monkeypatch.setattr(ent, "_TRANSPOSE_MAX_ROWS", transpose_max_rows)
     h, w, b = _inputs(23, 5000, scale=8.0)
+    h, w = h.to(dtype), w.to(dtype)
     alphas = ALPHAS + (3.0,)
-    want = _dense(h, w, b, 30.0, alphas).numpy()
+    z = (h @ w.T).double() + b.double()  # bf16: the product rounded to bf16, as the path does
+    want = dense_entropy(torch.tanh(z / 30.0) * 30.0, alphas).numpy()
+    # bf16: either tile orientation may round a logit to the neighbouring bf16 value
+    tol = 1e-4 if dtype == torch.float32 else 5e-3
     for tile in (1 << 22, 5000):
         monkeypatch.setattr(ent, "_TILE_ELEMENTS", tile)
         got = lens_entropy(h, w, b, softcap=30.0, alphas=alphas)
-        np.testing.assert_allclose(got.numpy(), want, atol=1e-4, rtol=0)
+        np.testing.assert_allclose(got.numpy(), want, atol=tol, rtol=0)
+    assert bench.matmul_tiled(h, w) > 1
 
 
 @pytest.fixture(scope="module")
