@@ -18,6 +18,7 @@ from .generation import GenerationSettings, generate_profiles
 from .lens import prompt_lens
 from .loading import LensModel, load_model
 from .profiles import Profiles
+from .sweep import blank_prompt, profile_models
 
 try:
     __version__ = version("elens-utils")
@@ -34,9 +35,11 @@ __all__ = [
     "ProfileCache",
     "Profiles",
     "__version__",
+    "blank_prompt",
     "dense_entropy",
     "generate_profiles",
     "lens_entropy",
     "load_model",
+    "profile_models",
     "prompt_lens",
 ]

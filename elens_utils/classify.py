@@ -628,6 +628,7 @@ _FAMILY_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )
 _TINY_NAME = re.compile(r"^tiny/(?P<arch>[a-z0-9_]+?)(?:-\d+L)?$")
+_ZOO_NAME = re.compile(r"^zoo/(?P<family>[a-z0-9]+)-\d+L$")
 
 
 def family_of(model_name: str) -> str:
@@ -639,7 +640,8 @@ def family_of(model_name: str) -> str:
     ``"gemma3"``, Gemma 1's ``gemma-2b`` / ``gemma-7b`` -> ``"gemma"``); ``Qwen3*`` -> ``"qwen3"``
     (``Qwen2.5*``, ``Qwen2*`` -> ``"qwen2.5"``, ``"qwen2"``); ``pythia*`` -> ``"pythia"``; also
     ``opt-*``, ``Mistral-*``, ``Phi-3*``. The project's tiny models ``tiny/ARCH-NL`` ->
-    ``"tiny/ARCH"`` (all depths of one architecture form a family).
+    ``"tiny/ARCH"`` (all depths of one architecture form a family), and the zoo's ``zoo/FAMILY-NL`` ->
+    ``"zoo/FAMILY"``.
 
     Fallback: any other name gives its own lowercased last path component (``"/ckpt/my-model/"``
     -> ``"my-model"``), i.e. every unrecognised model is a family of its own; put a ``family``
@@ -651,6 +653,9 @@ def family_of(model_name: str) -> str:
     tiny = _TINY_NAME.match(name)
     if tiny:
         return f"tiny/{tiny['arch']}"
+    zoo = _ZOO_NAME.match(name)
+    if zoo:
+        return f"zoo/{zoo['family']}"
     base = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].lower()
     for pattern, family in _FAMILY_PATTERNS:
         if pattern.search(base):

@@ -2,8 +2,13 @@
 
 ``tiny/ARCH`` or ``tiny/ARCH-NL`` (e.g. ``tiny/llama-4L``) is a tiny random-weight model of a real
 architecture (:mod:`elens_utils.tiny_models`), built on first use into the cache directory
-(``$ELENS_CACHE``, default ``~/.cache/elens``) and reused afterwards. Any other name is passed
-through unchanged: a Hub id or a local directory.
+(``$ELENS_CACHE``, default ``~/.cache/elens``) and reused afterwards.
+
+``zoo/FAMILY-NL`` (e.g. ``zoo/llama-8L``) is a model of the embedded zoo: small models of four real
+architectures trained by the project (:mod:`elens_utils.zoo`), shipped in the repository's
+``zoo/`` directory (``$ELENS_ZOO`` points elsewhere).
+
+Any other name is passed through unchanged: a Hub id or a local directory.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from pathlib import Path
 
 from .errors import ElensError
 
-__all__ = ["cache_dir", "resolve_model"]
+__all__ = ["cache_dir", "resolve_model", "zoo_dir"]
 
 _TINY = re.compile(r"^tiny/(?P<arch>[a-z0-9_]+?)(?:-(?P<layers>\d+)L)?$")
+_ZOO = re.compile(r"^zoo/(?P<name>[a-z0-9]+-\d+L)$")
 
 
 def cache_dir() -> Path:
@@ -26,12 +32,36 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ELENS_CACHE", Path.home() / ".cache" / "elens"))
 
 
+def zoo_dir() -> Path:
+    """The embedded zoo's directory: ``$ELENS_ZOO``, or ``zoo/`` at the root of this checkout."""
+    return Path(os.environ.get("ELENS_ZOO", Path(__file__).resolve().parent.parent / "zoo"))
+
+
+def _resolve_zoo(name: str) -> str | None:
+    match = _ZOO.match(name)
+    if not match:
+        return None
+    target = zoo_dir() / match["name"]
+    if not (target / "config.json").exists():
+        have = sorted(p.parent.name for p in zoo_dir().glob("*/config.json"))
+        raise ElensError(
+            f"No zoo model '{name}' in {zoo_dir()} (it has: {', '.join(have) or 'none'}). The zoo "
+            "ships with the repository: run from a clone, set ELENS_ZOO to its zoo/ directory, or "
+            "train it with `make zoo`."
+        )
+    return str(target)
+
+
 def resolve_model(name: str) -> str:
     """A Hub id or directory for ``name``; embedded names are built on first use.
 
     Raises:
-        ElensError: for a ``tiny/...`` name of an unknown architecture.
+        ElensError: for a ``tiny/...`` name of an unknown architecture, or a ``zoo/...`` model
+            that is not in the zoo directory.
     """
+    zoo = _resolve_zoo(name)
+    if zoo is not None:
+        return zoo
     match = _TINY.match(name)
     if not match:
         return name
