@@ -138,6 +138,29 @@ def test_non_finite_logits(tiny_model_dirs):
         lm.profile(["the cat"], max_new_tokens=2, progress=False)
 
 
+def test_non_finite_logits_name_the_step_when_the_lens_reads_several_steps(tiny_model_dirs, monkeypatch):
+    """A NaN that appears at step 3 is reported at step 3, whichever group of steps the lens reads."""
+    import elens_utils.generation as gen
+
+    lm = load_model(tiny_model_dirs["llama"])
+    n_layers = lm.n_layers
+    hook_calls = []
+
+    def poison(_module, _args, output):  # block 2's output turns NaN from the third forward pass
+        hook_calls.append(1)
+        if len(hook_calls) >= 3:
+            return torch.full_like(output[0] if isinstance(output, tuple) else output, math.nan)
+        return output
+
+    handle = lm.parts.blocks[n_layers - 1].register_forward_hook(poison)
+    monkeypatch.setattr(gen, "_LENS_ROWS", 10**6)  # one read at the end
+    try:
+        with pytest.raises(ElensError, match=rf"Non-finite logits at generation step 3, block {n_layers}\b"):
+            lm.profile(["the cat"], max_new_tokens=5, progress=False)
+    finally:
+        handle.remove()
+
+
 def test_bad_device_and_dtype(tiny_model_dirs):
     with pytest.raises(ElensError, match="Unknown dtype"):
         load_model(tiny_model_dirs["gpt2"], dtype="float8")

@@ -191,3 +191,20 @@ def test_shards_with_index_offset_equal_one_run(lens_model):
     assert list(whole.meta["generated_ids"]) == list(first.meta["generated_ids"]) + list(rest.meta["generated_ids"])
     np.testing.assert_allclose(whole.entropy, np.concatenate([first.entropy, rest.entropy]), atol=TOL, rtol=0)
     assert list(whole.meta["seed"]) == list(first.meta["seed"]) + list(rest.meta["seed"])
+
+
+@pytest.mark.parametrize("lens_rows", [1, 7, 10**6], ids=["every-step", "ragged", "once"])
+def test_deferred_lens_reads_equal_one_read_per_step(lens_model, monkeypatch, lens_rows):
+    """The lens reads pending steps in groups of up to ``_LENS_ROWS`` rows; the grouping
+    changes no value and no token (``L * B = 6`` rows per step here: 7 makes ragged groups)."""
+    import elens_utils.generation as gen
+
+    lm = lens_model("llama")
+    prompts = ["one day the", "a cat"]
+    kw = dict(max_new_tokens=9, do_sample=True, temperature=0.9, seed=5, alphas=(1.0, 2.0), progress=False)
+    monkeypatch.setattr(gen, "_LENS_ROWS", 1)
+    want = lm.profile(prompts, **kw)
+    monkeypatch.setattr(gen, "_LENS_ROWS", lens_rows)
+    got = lm.profile(prompts, **kw)
+    np.testing.assert_allclose(got.entropy, want.entropy, rtol=0, atol=1e-5)
+    assert got.meta.generated_ids.tolist() == want.meta.generated_ids.tolist()
