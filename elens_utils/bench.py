@@ -1233,20 +1233,20 @@ def _run(cfg: BenchConfig, sections: Sequence[str], progress: bool) -> dict:
     result: dict = {"config": cfg.name, "machine": machine_info()}
     rows: list[dict] = []
     headline: dict = {}
-    if "lens" in sections:
-        r, h = bench_lens(cfg, progress)
-        rows += r
-        headline.update(h)
-    if "memory" in sections:
-        r, h = bench_memory(cfg, progress)
-        rows += r
-        headline.update(h)
-    if "e2e" in sections:
-        r, h = bench_e2e(cfg, progress)
-        rows += r
-        headline.update(h)
+    section_s: dict[str, float] = {}
+    runners = {"lens": bench_lens, "memory": bench_memory, "e2e": bench_e2e}
+    for name in ("lens", "memory", "e2e"):
+        if name in sections:
+            start = time.perf_counter()
+            r, h = runners[name](cfg, progress)
+            section_s[name] = time.perf_counter() - start
+            rows += r
+            headline.update(h)
     if "gpu" in sections and torch.cuda.is_available():
+        start = time.perf_counter()
         rows += bench_gpu(progress=progress)
+        section_s["gpu"] = time.perf_counter() - start
+    result["section_s"] = section_s
     result.update(headline)
     result["targets"] = check_targets(result)
     result["settings"] = _settings(cfg)

@@ -1,7 +1,12 @@
-"""Command line: ``python -m elens_utils profile MODEL --prompt TEXT`` for a quick look.
+"""Command line of elens_utils.
 
-Prints a token x layer table of lens entropies (nats), with a colour heat-map in a terminal, or
-with ``--json`` one JSON object. Bad input exits with status 2 and a one-line message.
+* ``python -m elens_utils profile MODEL --prompt TEXT``: a quick look. Prints a token x layer
+  table of lens entropies (nats), with a colour heat-map in a terminal, or with ``--json`` one
+  JSON object.
+* ``python -m elens_utils bench [--quick]``: the benchmark of :mod:`elens_utils.bench` (JSON on
+  stdout, a table on stderr).
+
+Bad input exits with status 2 and a one-line message.
 """
 
 from __future__ import annotations
@@ -59,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
     p.add_argument("--trust-remote-code", action="store_true", help="run code from the model repository (off by default)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    from .bench import add_arguments
+
+    b = sub.add_parser("bench", help="benchmark: lens stage and end to end, against references and the hardware limit",
+                       description="Time our lens against the naive way, chunked torch and the bare unembedding "
+                       "matmul, and our pipeline end to end against the paper's reference algorithm and the "
+                       "KV-cached limit. JSON on stdout, a table on stderr.")  # fmt: skip
+    add_arguments(b)
     return parser
 
 
@@ -154,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "profile":
             return _profile(args)
+        if args.command == "bench":
+            from .bench import run_from_args
+
+            return run_from_args(args)
     except ElensError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -191,3 +191,16 @@ def test_module_cli_writes_json_and_rejects_bad_sections(tmp_path, capsys):
     assert "lens_vs_matmul" in captured.err  # the table
     assert bench.main(["--tiny", "--sections", "lens,bogus"]) == 2
     assert "Unknown benchmark section" in capsys.readouterr().err
+
+
+def test_package_cli_runs_the_benchmark(tmp_path, capsys):
+    """``python -m elens_utils bench`` is the documented entry point: same options, same JSON."""
+    from elens_utils import cli
+
+    out = tmp_path / "r.json"
+    assert cli.main(["bench", "--tiny", "--sections", "lens", "--no-progress", "--no-table", "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["config"] == "tiny" and math.isfinite(printed["lens_vs_matmul"])
+    assert json.loads(out.read_text())["config"] == "tiny"
+    assert cli.main(["bench", "--tiny", "--sections", "nope"]) == 2
+    assert "Unknown benchmark section" in capsys.readouterr().err
