@@ -296,13 +296,50 @@ def _canonical(params: Mapping[str, Any]) -> str:
     return json.dumps(fix(dict(params)), sort_keys=True)
 
 
-def cache_key(nb, params: Mapping[str, Any], library: str | None = None) -> str:
-    """sha256 of (notebook cells, parameters, library sources)."""
-    payload = json.dumps(
-        {"notebook": _notebook_digest(nb), "params": _canonical(params), "library": library or library_digest()},
-        sort_keys=True,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def inputs_digest(params: Mapping[str, Any], base: str | os.PathLike[str]) -> dict[str, str]:
+    """Digests of the local inputs that parameters name, so that changing one re-runs a chapter.
+
+    A string parameter (or list item) that is an existing file relative to ``base`` (where the
+    chapter executes) or absolute gets the sha256 of its content; a model name that resolves to
+    a local directory (``zoo/llama-8L``, a ``save_pretrained`` path) gets the digest of its
+    weights and config (:func:`~elens_utils.cache.model_fingerprint`). Hub ids and ``tiny/``
+    models (rebuilt identically from the library's code) add nothing.
+    """
+    from .cache import model_fingerprint
+    from .models import _resolve_zoo
+
+    out: dict[str, str] = {}
+    for key, value in sorted(params.items()):
+        for text in _strings(value):
+            if not text or text.startswith("tiny/") or len(text) > 1024:
+                continue
+            try:
+                path = Path(_resolve_zoo(text) or (Path(base) / text))
+                if path.is_file():
+                    out[f"{key}:{text}"] = hashlib.sha256(path.read_bytes()).hexdigest()
+                elif path.is_dir() and (path / "config.json").is_file():
+                    out[f"{key}:{text}"] = hashlib.sha256(json.dumps(model_fingerprint(path), sort_keys=True).encode()).hexdigest()
+            except (OSError, ElensError):
+                continue  # not a local input: a Hub id, a missing zoo model (the run will say so)
+    return out
+
+
+def cache_key(
+    nb, params: Mapping[str, Any], library: str | None = None, inputs: Mapping[str, str] | None = None
+) -> str:
+    """sha256 of (notebook cells, parameters, library sources, local inputs' digests)."""
+    payload = {"notebook": _notebook_digest(nb), "params": _canonical(params), "library": library or library_digest()}
+    if inputs:
+        payload["inputs"] = dict(sorted(inputs.items()))
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,7 +428,7 @@ def run_chapter(
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / chapter.path.name
     source = _read_nb(chapter.path)
-    key = cache_key(source, params)
+    key = cache_key(source, params, inputs=inputs_digest(params, chapter.path.parent))
     if not force and _stored_key(target) == key:
         log(f"{chapter.name}: up to date ({target}), not re-run")
         return target

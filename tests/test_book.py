@@ -53,7 +53,8 @@ def test_every_chapter_is_in_the_toc_and_well_formed():
         nb = nbformat.read(ch.path, as_version=4)
         assert nb.metadata["elens"]["chapter"] == ch.name
         assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{ch.path} has outputs: clear them"
-        assert {"models", "seed", "device", "dtype"} <= set(ch.parameters)
+        if not nb.metadata["elens"].get("appendix"):  # appendices need no models
+            assert {"models", "seed", "device", "dtype"} <= set(ch.parameters)
 
 
 def test_find_chapter_by_name_number_and_stem():
@@ -71,6 +72,8 @@ def test_parameter_sets_fit_the_chapters(name):
     assert pset["description"]
     for ch in chapters.chapters():
         params = chapters.merge_parameters(ch, pset)  # raises on an undeclared key
+        if "models" not in ch.parameters:
+            continue  # an appendix that runs no model
         models = params.get("models", ch.parameters["models"])
         assert isinstance(models, list) and models
         if name == "paper":
@@ -157,6 +160,26 @@ def _mini_book(root: Path, body: str) -> None:
     nb.metadata["elens"] = {"chapter": "mini"}
     nbformat.write(nb, root / "notebooks" / "01_mini.ipynb")
     (root / "params" / "t.yml").write_text("description: test\ndefaults: {label: y, other: 1}\nchapters: {mini: {values: [3]}}\n")
+
+
+def test_local_inputs_enter_the_cache_key(tmp_path, monkeypatch, tiny_model_dirs):
+    """A results file or a zoo model named by a parameter: changing its content re-runs."""
+    import shutil
+
+    (tmp_path / "r.json").write_text("{}")
+    monkeypatch.setenv("ELENS_ZOO", str(tmp_path / "zoo"))
+    shutil.copytree(tiny_model_dirs["llama"], tmp_path / "zoo" / "llama-2L")
+    params = {"result": "r.json", "models": ["zoo/llama-2L", "gpt2", "tiny/llama-2L"], "seed": 0}
+    first = chapters.inputs_digest(params, tmp_path)
+    assert set(first) == {"result:r.json", "models:zoo/llama-2L"}  # Hub ids and tiny/ add nothing
+    (tmp_path / "r.json").write_text('{"a": 1}')
+    second = chapters.inputs_digest(params, tmp_path)
+    assert second["result:r.json"] != first["result:r.json"]
+    assert second["models:zoo/llama-2L"] == first["models:zoo/llama-2L"]
+    (tmp_path / "zoo" / "llama-2L" / "model.safetensors").write_bytes(b"retrained")
+    assert chapters.inputs_digest(params, tmp_path)["models:zoo/llama-2L"] != first["models:zoo/llama-2L"]
+    nb = nbformat.v4.new_notebook()
+    assert chapters.cache_key(nb, params, library="L", inputs=first) != chapters.cache_key(nb, params, library="L", inputs=second)
 
 
 @pytest.mark.slow
