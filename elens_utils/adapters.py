@@ -212,7 +212,7 @@ def find_lens_parts(model: nn.Module, spec: LensSpec | None = None) -> LensParts
 
 @torch.no_grad()
 def check_parity(model: nn.Module, parts: LensParts, input_ids: torch.Tensor, atol: float = 1e-3) -> float:
-    """Largest |lens - model| log-probability gap at the last block, on ``input_ids [1, S]``.
+    """Largest absolute lens-minus-model log-probability gap at the last block, on ``input_ids [1, S]``.
 
     Raises :class:`ElensError` when the lens of the last block is not the model's own
     next-token distribution (the parity rule), e.g. for an architecture that transforms its

@@ -50,7 +50,7 @@ weights (12 blocks, d = 768, V = 50257; built in memory with ``GPT2Config``):
   block outputs, and one lens call over all rows at the end (:func:`deferred_lens_profiles`).
 
 The ``agreement`` rows compare the profiles: ours against the reference (same greedy tokens,
-max |dH| in nats) and the deferred variant against ours.
+the largest absolute difference of the entropies in nats) and the deferred variant against ours.
 
 **gpu** (CUDA only) -- ``lens_entropy(backend="triton")`` against the cuBLAS matmul and the torch
 path at Gemma-2-2B and Llama-3-8B shapes in bf16, in TFLOP/s (``2 M d V / t``), timed with

@@ -274,9 +274,10 @@ class ProfileCache:
             tag: free text added to the key, for what the cache cannot see (a model with
                 blocks skipped by hooks, weights edited in memory). Required when ``model`` is a
                 LensModel with forward hooks attached.
-            max_new_tokens, do_sample, temperature, top_k, top_p, seed, alphas, batch_size,
-            **lens_kwargs: passed to :func:`generate_profiles` (``lens_kwargs``: ``chunk_size``,
-                ``backend``, ``support_threshold``).
+            max_new_tokens, do_sample, temperature, top_k, top_p, seed, alphas, batch_size: passed
+                to :func:`generate_profiles`.
+            **lens_kwargs: ``chunk_size``, ``backend``, ``support_threshold``, passed to
+                :func:`generate_profiles`.
             shard_size: prompts per shard for a new entry (default: the cache's); an existing
                 entry keeps the size it was started with.
             progress: progress bars of the generation.

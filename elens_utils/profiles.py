@@ -9,19 +9,19 @@ with one row per prompt.
 
 Required ``meta`` columns (extra columns are allowed and carried along everywhere):
 
-================  =========================================================================
-column            content
-================  =========================================================================
-``model``         model name or path (str)
-``n_layers``      the model's own number of decoder blocks (int); not changed by resampling
-``prompt``        the prompt text (str)
-``label``         class label for classifiers (str or None)
-``text``          the generated text (str)
-``generated_ids`` the generated token ids (list of int)
-``seed``          sampling seed (int or None for greedy decoding)
-``settings``      the generation settings as a JSON string (a dict is accepted and dumped)
-``depth_grid``    what the layer axis means (added as ``"raw"`` when absent), see below
-================  =========================================================================
+==================  =========================================================================
+column              content
+==================  =========================================================================
+``model``           model name or path (str)
+``n_layers``        the model's own number of decoder blocks (int); not changed by resampling
+``prompt``          the prompt text (str)
+``label``           class label for classifiers (str or None)
+``text``            the generated text (str)
+``generated_ids``   the generated token ids (list of int)
+``seed``            sampling seed (int or None for greedy decoding)
+``settings``        the generation settings as a JSON string (a dict is accepted and dumped)
+``depth_grid``      what the layer axis means (added as ``"raw"`` when absent), see below
+==================  =========================================================================
 
 The layer axis, ``depth_grid``:
 
