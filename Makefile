@@ -12,7 +12,7 @@ MODELS ?=
 SET ?=
 CHAPTER_FLAGS = --params $(PARAMS) $(if $(MODELS),--set 'models=$(MODELS)') $(foreach s,$(SET),--set '$(s)')
 
-.PHONY: setup test assets chapter book clean
+.PHONY: setup test assets chapter book zoo zoo-card clean
 
 setup: $(VENV)/.installed
 
@@ -37,6 +37,15 @@ chapter: setup
 # Every chapter, then the HTML (strict: a warning or a failed cell fails) in _build/html.
 book: setup assets
 	$(PY) -m elens_utils.chapters build $(CHAPTER_FLAGS)
+
+# Retrain the embedded model zoo from scratch (2 single-threaded jobs; under an hour on 2 CPU
+# cores), then evaluate it on held-out items into zoo/card.json and zoo/CARD.md.
+zoo: setup
+	$(PY) -m elens_utils.zoo train --all --out zoo --jobs 2
+	$(MAKE) zoo-card
+
+zoo-card: setup
+	$(PY) -m elens_utils.zoo card --root zoo
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info _build _assets

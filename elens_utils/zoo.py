@@ -915,6 +915,11 @@ def _zoo_models(families: Sequence[str], depths: Sequence[int]) -> list[tuple[st
     return [(f, d) for f in families for d in depths]
 
 
+# Training time per token relative to Llama at equal depth (measured with `zoo speed` on one
+# thread: Gemma-2's extra norms and eager soft-capped attention cost about half as much again).
+_RELATIVE_COST = {"llama": 1.0, "gpt2": 1.05, "qwen3": 1.1, "gemma2": 1.5}
+
+
 def train_zoo(
     out_root: str | os.PathLike,
     *,
@@ -927,13 +932,13 @@ def train_zoo(
 ) -> dict[str, float]:
     """Train the zoo into ``out_root/<family>-<n>L``: ``jobs`` single-threaded processes at once.
 
-    Models are scheduled longest first (deepest first), which keeps ``jobs`` workers busy until
-    the end. Each child is ``python -m elens_utils.zoo train --family F --layers N`` with one
+    Models are scheduled longest first (by depth times the family's relative cost per token,
+    :data:`_RELATIVE_COST`), which keeps ``jobs`` workers busy until the end. Each child is ``python -m elens_utils.zoo train --family F --layers N`` with one
     thread, so a model's weights do not depend on ``jobs``. Logs go to
     ``out_root/.logs/<name>.log``. Returns ``{name: wall seconds}``.
     """
     out_root = Path(out_root)
-    todo = sorted(_zoo_models(families, depths), key=lambda m: (-m[1], ZOO_FAMILIES.index(m[0])))
+    todo = sorted(_zoo_models(families, depths), key=lambda m: (-m[1] * _RELATIVE_COST.get(m[0], 1.0), ZOO_FAMILIES.index(m[0])))
     logs = out_root / ".logs"
     logs.mkdir(parents=True, exist_ok=True)
     running: dict[str, tuple[subprocess.Popen, float, Any]] = {}

@@ -336,3 +336,40 @@ def test_shipped_model_matches_its_card(entry: dict) -> None:
     )
     assert abs(r["mc_accuracy"] - entry["mc_accuracy"]) <= 0.05, (r["mc_accuracy"], entry["mc_accuracy"])
     assert r["n_params"] == entry["n_params"]
+
+
+# -- the zoo appendix's frames and charts ----------------------------------------------------
+
+
+def test_zoo_report_frames_and_charts(micro_models: dict[str, Path], tmp_path: Path) -> None:
+    from elens_utils import zoo_report
+    from elens_utils.charts import chart_spec
+
+    with pytest.raises(ElensError, match="No zoo card.*make zoo"):
+        zoo_report.load_card(tmp_path)
+    entries = [_card_entry(micro_models[f], evaluate_model(micro_models[f], split="test", **EVAL_SMALL)) for f in ("gpt2", "llama")]
+    write_card(card_from_results(entries, split="test", eval_settings=EVAL_SMALL, recipe=MICRO), tmp_path)
+    card = zoo_report.load_card(tmp_path)
+    frame = zoo_report.card_frame(card)
+    assert frame["name"].tolist() == ["gpt2", "llama"]  # the micro models' directories
+    assert frame["mc_accuracy"].tolist() == [e["mc_accuracy"] for e in entries]
+    assert frame["train_tokens_m"].tolist() == [e["train_tokens"] / 1e6 for e in entries]
+    chart_spec(zoo_report.card_chart(frame))  # valid Vega-Lite
+    history = zoo_report.history_frame(micro_models["gpt2"].parent, ["gpt2"])
+    meta = json.loads((micro_models["gpt2"] / "zoo_model.json").read_text())
+    main_steps = [h for h in meta["history"] if not h.get("focus")]
+    assert history["step"].tolist() == [h["step"] for h in main_steps] and len(history) > 1
+    assert history["loss"].tolist() == [h["loss"] for h in main_steps]
+    chart_spec(zoo_report.training_curves(history))
+    with pytest.raises(ElensError, match="No training history"):
+        zoo_report.history_frame(tmp_path / "empty")
+
+
+def test_world_examples_come_from_the_held_out_split() -> None:
+    from elens_utils import zoo_report
+
+    ex = zoo_report.world_examples(0)
+    assert {"story", "task: semantic", "format: poem", "multiple choice"} <= set(ex)
+    story = StoryWorld(0).stories(1, split="test")[0]
+    assert ex["story"] == story.text and story.split == "test"
+    assert ex["multiple choice"].endswith(("A", "B", "C", "D"))

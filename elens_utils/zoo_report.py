@@ -1,0 +1,175 @@
+"""The model zoo's card, training curves and story world as frames and charts (the zoo appendix).
+
+:func:`load_card` reads ``zoo/card.json`` (written by ``python -m elens_utils.zoo card``);
+:func:`card_frame` and :func:`card_chart` show the held-out scores of every model against depth,
+with chance and the project's target marked; :func:`history_frame` and :func:`training_curves`
+read the loss history each model's ``zoo_model.json`` records; :func:`world_examples` gives one
+example of every kind of document the story world writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from .errors import ElensError
+from .zoo import CARD_JSON, METADATA_FILE, validate_card
+
+__all__ = ["card_chart", "card_frame", "history_frame", "load_card", "training_curves", "world_examples"]
+
+#: The multiple-choice accuracy the deepest model of every family must reach (the zoo's issue).
+MC_TARGET = 0.70
+
+
+def load_card(root: str | os.PathLike[str]) -> dict[str, Any]:
+    """``root/card.json``, validated.
+
+    Raises:
+        ElensError: no card there (train and evaluate the zoo first), or a malformed one.
+    """
+    path = Path(root) / CARD_JSON
+    if not path.is_file():
+        raise ElensError(
+            f"No zoo card at {path}: train the zoo (`make zoo`) or evaluate it "
+            f"(`python -m elens_utils.zoo card --root {root}`)."
+        )
+    try:
+        card = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ElensError(f"{path} is not valid JSON ({err}): write it again with `python -m elens_utils.zoo card`.") from err
+    validate_card(card)
+    return card
+
+
+def card_frame(card: dict[str, Any]) -> pd.DataFrame:
+    """One row per model: ``name``, ``family``, ``n_layers``, ``n_params``, ``size_mb``,
+    ``train_tokens_m`` (millions), ``train_minutes``, ``loss`` (nats/token, held out),
+    ``mc_accuracy``, ``task_accuracy`` (semantic), ``counting``, ``continuation`` (fractions)."""
+    rows = []
+    for m in card["models"]:
+        by_task = m.get("task_accuracy_by_task", {})
+        rows.append(
+            {
+                "name": m["name"],
+                "family": m["name"].rsplit("-", 1)[0],
+                "n_layers": m["n_layers"],
+                "n_params": m["n_params"],
+                "size_mb": m["size_bytes"] / 2**20,
+                "train_tokens_m": m["train_tokens"] / 1e6,
+                "train_minutes": m["train_seconds"] / 60,
+                "loss": m["loss"],
+                "mc_accuracy": m["mc_accuracy"],
+                "task_accuracy": m["task_accuracy"],
+                "counting": by_task.get("counting"),
+                "continuation": by_task.get("continuation"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def history_frame(root: str | os.PathLike[str], names: list[str] | None = None) -> pd.DataFrame:
+    """The training history of the zoo's models (``names``: these directories only): ``name``, ``family``, ``n_layers``, ``step``,
+    ``tokens_m`` (millions processed), ``loss`` (running mean of the batch loss, nats/token),
+    ``phase`` (``"main"``; the MC phase's letter-only batches are not in the curve).
+
+    Raises:
+        ElensError: no model directory with a ``zoo_model.json`` under ``root``.
+    """
+    root = Path(root)
+    rows = []
+    metas = sorted(root.glob(f"*/{METADATA_FILE}"))
+    for path in metas:
+        name = path.parent.name  # the model's directory: its name on the card and as zoo/<name>
+        if names is not None and name not in names:
+            continue
+        meta = json.loads(path.read_text())
+        for h in meta.get("history", []):
+            if h.get("focus"):
+                continue
+            rows.append(
+                {"name": name, "family": meta["family"], "n_layers": meta["n_layers"], "step": h["step"],
+                 "tokens_m": h["tokens"] / 1e6, "loss": h["loss"]}
+            )  # fmt: skip
+    if not rows:
+        raise ElensError(f"No training history under {root}: expected <model>/{METADATA_FILE} files (train the zoo first).")
+    return pd.DataFrame(rows)
+
+
+def training_curves(frame: pd.DataFrame, title: str | None = None) -> alt.FacetChart:
+    """Training loss against tokens processed, one panel per family, one line per depth."""
+    if frame.empty:
+        raise ElensError("No training history to draw.")
+    depths = sorted(frame["n_layers"].unique().tolist())
+    line = (
+        alt.Chart()
+        .mark_line()
+        .encode(
+            x=alt.X("tokens_m:Q", title="training tokens (millions)"),
+            y=alt.Y("loss:Q", title="training loss (nats/token)", scale=alt.Scale(type="log")),
+            color=alt.Color("n_layers:O", title="blocks", scale=alt.Scale(domain=depths, scheme="viridis")),
+            tooltip=[
+                alt.Tooltip("name:N", title="model"),
+                alt.Tooltip("step:Q"),
+                alt.Tooltip("tokens_m:Q", title="tokens (M)", format=".2f"),
+                alt.Tooltip("loss:Q", format=".3f"),
+            ],
+        )
+    )
+    return (
+        alt.layer(line, data=frame)
+        .properties(width=250, height=170)
+        .facet(facet=alt.Facet("family:N", title=None), columns=2)
+        .properties(title=alt.Title(title or "Training curves of the zoo", subtitle="running mean of the batch loss, log scale"))
+    )
+
+
+def card_chart(frame: pd.DataFrame, chance: float = 0.25, target: float = MC_TARGET) -> alt.LayerChart:
+    """Held-out multiple-choice accuracy against depth, one line per family; chance (dashed)
+    and the target for the deepest models (dotted) marked. Hover for every score."""
+    if frame.empty:
+        raise ElensError("The zoo card lists no models.")
+    rules = pd.DataFrame({"y": [chance, target], "what": [f"chance ({chance:.0%})", f"target, deepest ({target:.0%})"]})
+    tooltip = [
+        alt.Tooltip("name:N", title="model"),
+        alt.Tooltip("mc_accuracy:Q", title="multiple choice", format=".1%"),
+        alt.Tooltip("task_accuracy:Q", title="task (semantic)", format=".1%"),
+        alt.Tooltip("counting:Q", format=".1%"),
+        alt.Tooltip("continuation:Q", format=".1%"),
+        alt.Tooltip("loss:Q", title="held-out loss", format=".3f"),
+        alt.Tooltip("n_params:Q", title="parameters", format=","),
+    ]
+    base = alt.Chart(frame).encode(
+        x=alt.X("n_layers:O", title="blocks", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("mc_accuracy:Q", title="held-out multiple-choice accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        color=alt.Color("family:N", title="family"),
+    )
+    rule = alt.Chart(rules).mark_rule(color="#555").encode(
+        y="y:Q", strokeDash=alt.StrokeDash("what:N", title=None, scale=alt.Scale(range=[[5, 4], [1, 3]]))
+    )
+    return alt.layer(base.mark_line(), base.mark_point(size=60).encode(tooltip=tooltip), rule).properties(
+        width=420, height=280, title="Multiple-choice accuracy of the zoo against depth"
+    )
+
+
+def world_examples(seed: int = 0) -> dict[str, str]:
+    """One example of every kind of text the story world writes, from its test split (held out
+    from training): a story, a task prompt of each task with its answer, a text of each output
+    format, and a multiple-choice question."""
+    from .synthetic import FORMATS, TASK_FAMILIES, StoryWorld
+
+    world = StoryWorld(seed)
+    story = world.stories(1, split="test")[0]
+    out = {"story": story.text}
+    for task in TASK_FAMILIES:
+        p = world.task_prompt(story, task, 0, "base")
+        out[f"task: {task}"] = p.prompt + (p.answer or "")
+    topic = world.topics("test")[0][0]
+    for fmt in FORMATS:
+        out[f"format: {fmt}"] = world.format_text(fmt, topic).text
+    out["multiple choice"] = world.multiple_choice(1, split="test")[0].text
+    return out
