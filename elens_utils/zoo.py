@@ -107,6 +107,7 @@ __all__ = [
     "encode_documents",
     "evaluate_model",
     "evaluate_zoo",
+    "extend_mc",
     "main",
     "mc_letter_logits",
     "measure_speed",
@@ -296,6 +297,15 @@ class Recipe:
     answer_weight: float = 4.0
     mc_phase_frac: float = 0.7
     mc_focus_share: float = 0.8
+    # The MC extension (:func:`extend_mc`): models of at least ``mc_extend_min_layers`` blocks
+    # whose validation MC accuracy is below ``mc_extend_target`` after the main run continue the
+    # MC phase from their checkpoint, ``mc_extend_round_tokens`` at a time, for at most
+    # ``mc_extend_max_rounds`` rounds (the read-out appears abruptly and at a run-to-run varying
+    # point; a fixed budget that always suffices would triple the zoo's training time).
+    mc_extend_min_layers: int = 8
+    mc_extend_target: float = 0.8
+    mc_extend_round_tokens: int = 1_500_000
+    mc_extend_max_rounds: int = 5
     mix: Mapping[str, float] = field(default_factory=lambda: dict(_DEFAULT_MIX))
     shape: ZooShape = field(default_factory=ZooShape)
 
@@ -468,14 +478,14 @@ def _take(batches: Sequence[tuple], n_tokens: int) -> list[tuple]:
     return kept
 
 
-def _focus_docs(world: StoryWorld, split: str = "train") -> Iterator[Document]:
+def _focus_docs(world: StoryWorld, split: str = "train", salt: str = "-focus") -> Iterator[Document]:
     """MC documents for the focus batches: other questions (salt) on the training stories."""
     for j, story in enumerate(world.iter_stories(split)):  # type: ignore[arg-type]
-        q = world.question_for(story, (j + 1) % len(LETTERS), salt="-focus")
+        q = world.question_for(story, (j + 1) % len(LETTERS), salt=salt)
         yield Document("mc", q.id, q.text)
 
 
-def _training_batches(recipe: Recipe, n_tokens: int) -> TrainingBatches:
+def _training_batches(recipe: Recipe, n_tokens: int, focus_salt: str = "-focus") -> TrainingBatches:
     """The batches of a budget of ``n_tokens`` processed tokens, in training order.
 
     Each batch is ``(ids, weights, kinds, focus)``; ``focus`` batches (MC phase) are trained on
@@ -492,7 +502,7 @@ def _training_batches(recipe: Recipe, n_tokens: int) -> TrainingBatches:
     focus: list[tuple] = []
     if n_focus_tokens > 0:
         fdocs: list[Document] = []
-        stream = _focus_docs(world)
+        stream = _focus_docs(world, salt=focus_salt)
         total = 0
         while total < n_focus_tokens * 1.02 + margin:
             fdocs.append(next(stream))
@@ -703,6 +713,105 @@ def train_model(
         if dtype == "bfloat16":
             model.to(torch.bfloat16)
         _save_atomically(model, out_dir, meta)
+    return meta
+
+
+def _validation_mc(model, tok, world: StoryWorld, n_questions: int) -> float:
+    questions = world.multiple_choice(n_questions, split="validation")
+    pred = mc_letter_logits(model, tok, [q.prompt for q in questions]).argmax(-1)
+    return float((pred == torch.tensor([q.answer_index for q in questions])).float().mean())
+
+
+def extend_mc(
+    model_dir: str | os.PathLike,
+    *,
+    recipe: Recipe | None = None,
+    n_questions: int = 200,
+    threads: int | None = 1,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Continue the MC phase of a trained zoo model until it reads out the answer letter.
+
+    The multiple-choice read-out (find the option that the story mentions, answer its letter)
+    appears abruptly, and at a point that varies between architectures and runs: in calibration
+    one 8-block model reached 92 % within the recipe's budget and another of the same size was
+    still at chance (always the same letter). So models of at least
+    ``recipe.mc_extend_min_layers`` blocks whose MC accuracy on ``n_questions`` questions of the
+    *validation* split (never the test split of the card) is below ``recipe.mc_extend_target``
+    continue from their checkpoint: rounds of ``recipe.mc_extend_round_tokens`` tokens of the MC
+    phase's mix (focus batches on the answer letter and main batches, 80/20, the recipe's
+    learning-rate shape, a fresh optimizer), each followed by the validation check, until the
+    target or ``recipe.mc_extend_max_rounds`` rounds. Round ``r`` uses MC questions of its own
+    (other salts) on the training stories. Deterministic on one thread, like training.
+
+    The checkpoint is rewritten atomically after every round (an interrupted extension keeps
+    the rounds done); ``zoo_model.json`` gains ``mc_extension`` (rounds with tokens, seconds and
+    validation accuracy), and its ``train_tokens`` / ``train_seconds`` include the extension.
+
+    Returns:
+        The updated metadata.
+    """
+    from transformers import AutoModelForCausalLM
+
+    model_dir = Path(model_dir)
+    meta = _read_meta(model_dir)
+    if not meta:
+        raise ElensError(f"{model_dir} is not a zoo model (no {METADATA_FILE}): train it with `python -m elens_utils.zoo train`.")
+    if recipe is None:
+        recipe = Recipe(**{**meta["recipe"], "tokens": {int(k): v for k, v in meta["recipe"]["tokens"].items()},
+                           "betas": tuple(meta["recipe"]["betas"]), "shape": ZooShape(**meta["recipe"]["shape"])})  # fmt: skip
+    ext = meta.setdefault("mc_extension", {"target": recipe.mc_extend_target, "n_questions": n_questions, "rounds": []})
+    if meta["n_layers"] < recipe.mc_extend_min_layers:
+        return meta
+    tok = build_tokenizer()
+    world = StoryWorld(recipe.seed)
+    from tqdm.auto import tqdm
+
+    with _threads(threads):
+        kwargs = {"attn_implementation": "eager"} if meta["family"] == "gemma2" else {}
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, **kwargs)
+        model.eval()
+        with torch.no_grad():
+            acc = _validation_mc(model, tok, world, n_questions)
+        ext.setdefault("start_accuracy", acc)
+        while acc < recipe.mc_extend_target and len(ext["rounds"]) < recipe.mc_extend_max_rounds:
+            r = len(ext["rounds"])
+            round_recipe = dataclasses.replace(recipe, entity_warmup_steps=0, mc_phase_frac=1.0)
+            data = _training_batches(round_recipe, recipe.mc_extend_round_tokens, focus_salt=f"-ext{r}")
+            n_steps = len(data.batches)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(recipe.seed + 1000 + r)
+                model.train()
+                opt = _optimizer(model, recipe)
+                t0 = time.perf_counter()
+                done = 0
+                bar = tqdm(data.batches, desc=f"{meta['name']} MC round {r + 1}", unit="step", disable=None if progress is None else not progress, file=sys.stderr)
+                for step, (ids, w, kinds, focus) in enumerate(bar):
+                    for g in opt.param_groups:
+                        g["lr"] = _lr_at(step, n_steps, recipe)
+                    loss = _weighted_loss(model(input_ids=ids).logits, ids, _step_weights(step, n_steps, ids, w, kinds, focus, round_recipe))
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if recipe.grad_clip:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip, foreach=False)
+                    opt.step()
+                    if not math.isfinite(loss.item()):
+                        raise ElensError(f"The MC extension of {meta['name']} diverged at round {r + 1}, step {step}.")
+                    done += int((w > 0).sum())
+                bar.close()
+                seconds = time.perf_counter() - t0
+            model.eval()
+            with torch.no_grad():
+                acc = _validation_mc(model, tok, world, n_questions)
+            ext["rounds"].append({"tokens": done, "steps": n_steps, "seconds": round(seconds, 1), "validation_mc_accuracy": acc})
+            meta["train_tokens"] = int(meta["train_tokens"]) + done
+            meta["train_seconds"] = round(float(meta["train_seconds"]) + seconds, 1)
+            print(f"{meta['name']}: MC extension round {r + 1}: validation MC {acc:.3f}", file=sys.stderr, flush=True)
+            saved = model.to(torch.bfloat16) if meta.get("dtype") == "bfloat16" else model
+            _save_atomically(saved, model_dir, meta)
+            model.float()
+    if not ext["rounds"]:  # nothing to do: record the check in the metadata only
+        (model_dir / METADATA_FILE).write_text(json.dumps(meta, indent=1) + "\n")
     return meta
 
 
@@ -1136,6 +1245,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--n-questions", type=int, default=400)
     p.add_argument("--threads", type=int, default=1)
 
+    p = sub.add_parser("extend", help="continue the MC phase of a trained model until its validation MC target (done by train)")
+    p.add_argument("path", type=Path)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-progress", action="store_true")
+
     p = sub.add_parser("speed", help="training tokens/s of the recipe (a few steps per model)")
     p.add_argument("--families", nargs="+", default=list(ZOO_FAMILIES))
     p.add_argument("--layers", type=int, nargs="+", default=list(ZOO_DEPTHS))
@@ -1153,10 +1267,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     seed=args.seed, tokens=args.tokens, threads=args.threads, dtype=args.dtype,
                     progress=False if args.no_progress else None,
                 )  # fmt: skip
+                meta = extend_mc(args.out / model_name(args.family, args.layers), threads=args.threads,
+                                 progress=False if args.no_progress else None)  # fmt: skip
                 summary = {k: meta[k] for k in ("name", "n_params", "train_tokens", "train_seconds", "tokens_per_second", "final_train_loss")}
                 print(json.dumps(summary))
             else:
                 parser.error("give --family and --layers, or --all")
+        elif args.command == "extend":
+            meta = extend_mc(args.path, threads=args.threads, progress=False if args.no_progress else None)
+            print(json.dumps({"name": meta["name"], **meta.get("mc_extension", {})}))
         elif args.command == "evaluate":
             if (args.path / "config.json").exists():
                 print(json.dumps(evaluate_model(args.path, split=args.split, n_questions=args.n_questions, threads=args.threads)))

@@ -373,3 +373,33 @@ def test_world_examples_come_from_the_held_out_split() -> None:
     story = StoryWorld(0).stories(1, split="test")[0]
     assert ex["story"] == story.text and story.split == "test"
     assert ex["multiple choice"].endswith(("A", "B", "C", "D"))
+
+
+def test_mc_extension_rounds_are_recorded_and_deterministic(micro_models: dict[str, Path], tmp_path: Path) -> None:
+    import dataclasses
+    import shutil
+
+    from elens_utils.zoo import extend_mc
+
+    rec = dataclasses.replace(MICRO, mc_extend_min_layers=2, mc_extend_target=1.01, mc_extend_round_tokens=3_000, mc_extend_max_rounds=2)
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(micro_models["llama"], a)
+    shutil.copytree(micro_models["llama"], b)
+    before = json.loads((a / "zoo_model.json").read_text())
+    meta = extend_mc(a, recipe=rec, n_questions=8, progress=False)
+    rounds = meta["mc_extension"]["rounds"]
+    assert len(rounds) == 2 and all(r["tokens"] >= 3_000 and 0 <= r["validation_mc_accuracy"] <= 1 for r in rounds)
+    assert meta["train_tokens"] == before["train_tokens"] + sum(r["tokens"] for r in rounds)
+    assert json.loads((a / "zoo_model.json").read_text())["mc_extension"] == meta["mc_extension"]
+    extend_mc(b, recipe=rec, n_questions=8, progress=False)
+    wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)  # one thread: bit-identical
+    orig = load_file(micro_models["llama"] / "model.safetensors")
+    assert any(not torch.equal(wa[k], orig[k]) for k in wa)  # the rounds trained the weights
+    assert extend_mc(a, recipe=rec, n_questions=8, progress=False)["mc_extension"]["rounds"] == rounds  # max rounds reached
+    shallow = dataclasses.replace(rec, mc_extend_min_layers=3)  # the micro models have 2 blocks
+    c = tmp_path / "c"
+    shutil.copytree(micro_models["gpt2"], c)
+    assert extend_mc(c, recipe=shallow, n_questions=8, progress=False)["mc_extension"]["rounds"] == []
+    wc, w0 = load_file(c / "model.safetensors"), load_file(micro_models["gpt2"] / "model.safetensors")
+    assert wc.keys() == w0.keys() and all(torch.equal(wc[k], w0[k]) for k in wc)  # too shallow: untouched
