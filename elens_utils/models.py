@@ -8,6 +8,11 @@ architecture (:mod:`elens_utils.tiny_models`), built on first use into the cache
 architectures trained by the project (:mod:`elens_utils.zoo`), shipped in the repository's
 ``zoo/`` directory (``$ELENS_ZOO`` points elsewhere).
 
+``untrained/FAMILY-NL`` (e.g. ``untrained/llama-4L``) is the zoo's architecture and tokenizer with
+random weights (:func:`elens_utils.tiny_models.build_untrained_model`), built on first use into
+the cache directory like the tiny models: a stand-in for ``zoo/FAMILY-NL`` that reads the story
+world's prompts (which the tiny models' vocabularies do not cover) but has learned nothing.
+
 Any other name is passed through unchanged: a Hub id or a local directory.
 """
 
@@ -25,6 +30,7 @@ __all__ = ["cache_dir", "resolve_model", "zoo_dir"]
 
 _TINY = re.compile(r"^tiny/(?P<arch>[a-z0-9_]+?)(?:-(?P<layers>\d+)L)?$")
 _ZOO = re.compile(r"^zoo/(?P<name>[a-z0-9]+-\d+L)$")
+_UNTRAINED = re.compile(r"^untrained/(?P<family>[a-z0-9]+)-(?P<layers>\d+)L$")
 
 
 def cache_dir() -> Path:
@@ -56,12 +62,23 @@ def resolve_model(name: str) -> str:
     """A Hub id or directory for ``name``; embedded names are built on first use.
 
     Raises:
-        ElensError: for a ``tiny/...`` name of an unknown architecture, or a ``zoo/...`` model
-            that is not in the zoo directory.
+        ElensError: for a ``tiny/...`` name of an unknown architecture, an ``untrained/...``
+            name of an unknown family, or a ``zoo/...`` model that is not in the zoo directory.
     """
     zoo = _resolve_zoo(name)
     if zoo is not None:
         return zoo
+    untrained = _UNTRAINED.match(name)
+    if untrained:
+        from .tiny_models import build_untrained_model
+        from .zoo import ZOO_FAMILIES
+
+        family, layers = untrained["family"], int(untrained["layers"])
+        if family not in ZOO_FAMILIES:
+            raise ElensError(f"Unknown untrained model '{name}': use untrained/FAMILY-NL with FAMILY one of {', '.join(ZOO_FAMILIES)}.")
+        if not 1 <= layers <= 64:
+            raise ElensError(f"Untrained model '{name}': the number of layers must lie in 1..64.")
+        return _build_once(cache_dir() / "untrained" / f"{family}-{layers}L", lambda d: build_untrained_model(family, d, n_layers=layers))
     match = _TINY.match(name)
     if not match:
         return name
@@ -72,13 +89,17 @@ def resolve_model(name: str) -> str:
         raise ElensError(f"Unknown tiny model '{name}': use tiny/ARCH or tiny/ARCH-NL with ARCH one of {', '.join(ARCHS)}.")
     if not 1 <= layers <= 64:
         raise ElensError(f"Tiny model '{name}': the number of layers must lie in 1..64.")
-    target = cache_dir() / "tiny" / f"{arch}-{layers}L"
+    return _build_once(cache_dir() / "tiny" / f"{arch}-{layers}L", lambda d: build_tiny_model(arch, d, n_layers=layers))
+
+
+def _build_once(target: Path, build) -> str:
+    """``target`` as a string, built by ``build(directory)`` first if it holds no model yet."""
     if not (target / "config.json").exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         # Build beside the target and rename, so an interrupted build never leaves half a model.
-        tmp = Path(tempfile.mkdtemp(prefix=f".{arch}-", dir=target.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
-            build_tiny_model(arch, tmp, n_layers=layers)
+            build(tmp)
             try:
                 tmp.rename(target)
             except OSError:  # built concurrently by another process: keep theirs

@@ -22,7 +22,7 @@ from .errors import ElensError
 from .models import resolve_model
 from .profiles import Profiles
 
-__all__ = ["blank_prompt", "profile_models"]
+__all__ = ["blank_prompt", "profile_models", "profile_seeds"]
 
 Prompts = Sequence["str | Sequence[int]"]
 
@@ -100,3 +100,34 @@ def profile_models(
         out.append(cache.profiles(name, these, labels, **settings))
         _release()  # the model loaded inside cache.profiles is unreferenced now
     return out
+
+
+def profile_seeds(
+    models: Sequence[str | os.PathLike[str]],
+    prompts: Prompts | Callable[[str], Prompts],
+    seeds: Sequence[int],
+    labels: Sequence[str | None] | None = None,
+    *,
+    cache: ProfileCache | str | os.PathLike[str] | None = None,
+    **settings: Any,
+) -> dict[int, list[Profiles]]:
+    """:func:`profile_models` once per sampling seed: ``{seed: [one Profiles per model]}``.
+
+    For the robustness of a result to the generation seed. Each seed is its own cache entry,
+    so a seed computed before (the chapter's own) is a cache hit. ``settings`` as for
+    :func:`profile_models`, without ``seed``.
+
+    Raises:
+        ElensError: for an empty or repeated seed list, a ``seed`` among ``settings``, and as
+            :func:`profile_models`.
+    """
+    if "seed" in settings:
+        raise ElensError("profile_seeds takes the seeds as its `seeds` list: drop the seed= argument.")
+    if isinstance(seeds, (int, str)) or not len(seeds):
+        raise ElensError(f"seeds must be a non-empty list of integers; got {seeds!r}.")
+    seeds = [int(s) for s in seeds]
+    if len(set(seeds)) != len(seeds):
+        raise ElensError(f"seeds {seeds} list a seed more than once: list each once.")
+    if not isinstance(cache, ProfileCache):
+        cache = ProfileCache(cache)
+    return {s: profile_models(models, prompts, labels, cache=cache, seed=s, **settings) for s in seeds}

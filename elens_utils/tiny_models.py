@@ -80,8 +80,10 @@ __all__ = [
     "BOS_ARCHS",
     "SPECIAL_TOKENS",
     "WORDS",
+    "UNTRAINED_INIT_RANGE",
     "build_all",
     "build_tiny_model",
+    "build_untrained_model",
     "tiny_prompts",
     "tokenizer_vocab_size",
 ]
@@ -554,6 +556,60 @@ def build_all(root: Path, **kw: Any) -> dict[str, Path]:
     :func:`build_tiny_model`. Returns ``{arch: directory}``."""
     root = Path(root)
     return {arch: build_tiny_model(arch, root / arch, **kw) for arch in ARCHS}
+
+
+#: ``initializer_range`` of :func:`build_untrained_model`. The zoo's configs say 0.02, which
+#: leaves every lens distribution within ~0.02 nats of log V (dH is rounding noise); at 0.3 and
+#: above, Gemma-2's sqrt(d)-scaled tied embedding dominates the residual and every block's lens
+#: puts all its mass on the input token (H ~ 0). At 0.2 all four families have lens entropies
+#: that vary across blocks and tokens (means of 0.9-4.8 nats, dH spread 0.25-0.46 nats on
+#: story-world prompts at 4 blocks).
+UNTRAINED_INIT_RANGE = 0.2
+
+
+def build_untrained_model(
+    family: str, directory: Path, *, n_layers: int, seed: int = 0, initializer_range: float = UNTRAINED_INIT_RANGE
+) -> Path:
+    """Write the zoo's ``family`` model with ``n_layers`` blocks, **untrained**, into ``directory``.
+
+    The architecture and the tokenizer are those of the embedded zoo
+    (:func:`elens_utils.zoo.zoo_config`, the story world's 341-word tokenizer, 512 positions),
+    so the model reads the story world's prompts (multiple-choice letters ``A``-``D``
+    included), which the :func:`build_tiny_model` vocabularies do not cover. The weights are
+    random (``torch.manual_seed(seed)``, the caller's RNG untouched) with ``initializer_range``
+    raised from the zoo's 0.02 so that the lens entropies vary across blocks and tokens, as
+    for the tiny models. It stands in for ``zoo/FAMILY-NL`` where the zoo is not available; it
+    has learned nothing. ``load_model("untrained/llama-4L")`` builds one on first use.
+
+    Returns:
+        ``directory``, as a :class:`~pathlib.Path` (config, float32 safetensors, tokenizer and
+        a note ``untrained_model.json``).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, GenerationConfig
+
+    from .synthetic import build_tokenizer
+    from .zoo import zoo_config
+
+    config = zoo_config(family, n_layers)  # checks family and depth
+    config.initializer_range = float(initializer_range)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    kwargs = {"attn_implementation": "eager"} if family == "gemma2" else {}  # soft-capped attention
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, **kwargs)
+    model.eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id
+    )
+    model.save_pretrained(directory)
+    tok = build_tokenizer()
+    tok.model_max_length = int(getattr(config, "max_position_embeddings", None) or config.n_positions)
+    tok.save_pretrained(directory)
+    note = {"family": family, "n_layers": n_layers, "seed": seed, "initializer_range": float(initializer_range), "trained": False}
+    (directory / "untrained_model.json").write_text(json.dumps(note, indent=2) + "\n")
+    return directory
 
 
 if __name__ == "__main__":

@@ -56,3 +56,4 @@ def test_zoo_names(tmp_path, monkeypatch, tiny_model_dirs):
     assert load_model("zoo/llama-8L").n_layers == load_model(tiny_model_dirs["llama"]).n_layers
     assert family_of("zoo/llama-8L") == family_of("zoo/llama-2L") == "zoo/llama"
     assert family_of("zoo/gpt2-4L") != family_of("gpt2")
+    assert family_of("untrained/qwen3-2L") == family_of("untrained/qwen3-8L") == "untrained/qwen3"
