@@ -66,6 +66,10 @@ __all__ = [
     "to_html",
     "to_svg",
     "write_vega_bundle",
+    "spearman_by_model", "overlap_by_depth", "block_dh_bars", "skip_accuracy",  # chapter 5
+    "correctness_auc_chart", "mc_accuracy_bars", "profiles_by_outcome",  # chapter 6
+    "knn_scores_by_model", "profiles_by_label", "entropy_by_window",  # chapters 3 and 4
+    "DEPTH_MODE_NAMES", "profiles_by_family", "embedding_frame", "embedding_scatter", "auc_tests_chart", "auc_by_setting", "permutation_chart",  # chapters 2 and 7
 ]
 
 #: CSS class of every chart container that :func:`to_html` emits (the book's tests look for it).
@@ -704,3 +708,805 @@ def parameters_table(params: Mapping[str, Any], title: str | None = "Parameters 
     if not isinstance(params, Mapping):
         raise ElensError(f"parameters_table() takes a mapping of name -> value; got {type(params).__name__}.")
     return ParametersTable(params, title, note)
+
+
+# ---------------------------------------------------------------------------------------------
+# expansion and pruning; correctness (chapters 5 and 6)
+
+_STRATEGY_COLOURS = {"expansion": _EXPANSION, "pruning": _PRUNING, "random": "#888888"}
+
+
+def spearman_by_model(
+    summary: pd.DataFrame, *, reported: tuple[float, float] | None = None, title: str | None = None
+) -> alt.LayerChart:
+    """Spearman correlation of dH with the change of the top-p set size, one bar per model.
+
+    Args:
+        summary: :attr:`elens_utils.expansion.CandidateCheck.summary` (columns ``model``,
+            ``rho``, ``rho_log``, ``sign_agreement``, ``mean_jaccard``, ``n_pairs``). A model
+            whose rho is NaN (set sizes that never change) gets no bar.
+        reported: a range ``(lo, hi)`` to shade, e.g. the values the paper reports.
+    """
+    _need(summary, ["model", "rho", "rho_log", "sign_agreement", "mean_jaccard", "n_pairs"], "spearman_by_model")
+    models = summary["model"].tolist()
+    y = alt.Y("model:N", sort=models, title=None, axis=alt.Axis(labelLimit=260))
+    x = alt.X("rho:Q", title="Spearman ρ (dH vs change in set size)", scale=alt.Scale(domain=[-1, 1]))
+    layers: list[Any] = []
+    if reported is not None:
+        lo, hi = (float(v) for v in reported)
+        band = pd.DataFrame({"lo": [lo], "hi": [hi], "what": [f"reported range {lo:g}–{hi:g}"]})
+        layers.append(
+            alt.Chart(band)
+            .mark_rect(color="#d9d9d9", opacity=0.6)
+            .encode(x="lo:Q", x2="hi:Q", tooltip=alt.Tooltip("what:N", title="paper"))
+        )
+    tooltip = [
+        alt.Tooltip("model:N"),
+        alt.Tooltip("rho:Q", title="ρ (size)", format=".3f"),
+        alt.Tooltip("rho_log:Q", title="ρ (log size)", format=".3f"),
+        alt.Tooltip("sign_agreement:Q", title="same sign", format=".1%"),
+        alt.Tooltip("mean_jaccard:Q", title="mean overlap (Jaccard)", format=".2f"),
+        alt.Tooltip("n_pairs:Q", title="pairs", format=","),
+    ]
+    layers.append(alt.Chart(summary).mark_bar(color=_EXPANSION, height=alt.RelativeBandSize(0.6)).encode(x=x, y=y, tooltip=tooltip))
+    layers.append(alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(color="#888").encode(x="x:Q"))
+    subtitle = "bar: this run, pooled over prompts, tokens and block transitions"
+    if reported is not None:
+        subtitle += "; grey band: the range reported for the paper's models"
+    return alt.layer(*layers).properties(
+        width=480, height=alt.Step(28), title=alt.Title(title or "Does dH follow the candidate set?", subtitle=subtitle)
+    )
+
+
+def overlap_by_depth(transitions: pd.DataFrame, *, title: str | None = None) -> alt.LayerChart:
+    """Jaccard overlap of adjacent blocks' top-p sets against relative depth, one line per model.
+
+    Args:
+        transitions: :attr:`elens_utils.expansion.CandidateCheck.transitions` (columns
+            ``model``, ``block``, ``depth``, ``transition``, ``jaccard``, ``size``, ``d_size``,
+            ``dH``, ``n_layers``).
+    """
+    _need(transitions, ["model", "block", "depth", "transition", "jaccard", "size", "d_size", "dH", "n_layers"], "overlap_by_depth")
+    keys = transitions["model"].drop_duplicates().tolist()
+    sel = alt.selection_point(fields=["model"], bind="legend")
+    base = alt.Chart(transitions).encode(
+        x=alt.X("depth:Q", title="relative depth l / L of block l", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".1f")),
+        y=alt.Y("jaccard:Q", title="overlap of blocks l−1 and l (Jaccard)", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("model:N", sort=keys, title="model", legend=alt.Legend(orient="bottom", columns=2, labelLimit=320)),
+        opacity=alt.condition(sel, alt.value(1.0), alt.value(0.12)),
+    )
+    tooltip = [
+        alt.Tooltip("model:N"),
+        alt.Tooltip("transition:N", title="blocks"),
+        alt.Tooltip("jaccard:Q", title="mean Jaccard", format=".3f"),
+        alt.Tooltip("size:Q", title="mean set size (block l)", format=".1f"),
+        alt.Tooltip("d_size:Q", title="mean change in size", format="+.2f"),
+        alt.Tooltip("dH:Q", title="mean dH (nats)", format="+.3f"),
+    ]
+    return alt.layer(base.mark_line().add_params(sel), base.mark_point(size=40).encode(tooltip=tooltip)).properties(
+        width=520,
+        height=260,
+        title=alt.Title(title or "How much adjacent blocks' candidate sets share", subtitle="1: the same set; 0: no token in common. Click a legend entry to pick a model"),
+    )
+
+
+def block_dh_bars(ranking: pd.DataFrame, *, columns: int = 3, title: str | None = None) -> alt.FacetChart:
+    """Mean dH per block, one panel per model: the numbers that rank the blocks for skipping.
+
+    Args:
+        ranking: :func:`elens_utils.expansion.block_ranking` (columns ``model``, ``block``,
+            ``transition``, ``mean_dH``, ``std_dH``, ``frac_positive``, ``expansion_rank``,
+            ``pruning_rank``).
+        columns: panels per row.
+    """
+    _need(ranking, ["model", "block", "transition", "mean_dH", "std_dH", "frac_positive", "expansion_rank", "pruning_rank"], "block_dh_bars")
+    data = ranking.copy()
+    data["sign"] = np.where(data["mean_dH"] > 0, "expansion", "pruning")
+    keys = data["model"].drop_duplicates().tolist()
+    chart = alt.Chart(data).mark_bar().encode(
+        x=alt.X("block:O", title="block", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("mean_dH:Q", title="mean dH (nats)"),
+        color=alt.Color("sign:N", title="mean dH", scale=alt.Scale(domain=["expansion", "pruning"], range=[_EXPANSION, _PRUNING]), legend=alt.Legend(orient="bottom")),
+        tooltip=[
+            alt.Tooltip("model:N"),
+            alt.Tooltip("transition:N", title="blocks"),
+            alt.Tooltip("mean_dH:Q", title="mean dH (nats)", format="+.3f"),
+            alt.Tooltip("std_dH:Q", title="sd (nats)", format=".3f"),
+            alt.Tooltip("frac_positive:Q", title="share dH > 0", format=".0%"),
+            alt.Tooltip("expansion_rank:Q", title="expansion rank"),
+            alt.Tooltip("pruning_rank:Q", title="pruning rank"),
+        ],
+    ).properties(width=150, height=120)
+    return chart.facet(
+        facet=alt.Facet("model:N", sort=keys, title=None, header=alt.Header(labelFontSize=12, labelLimit=220)),
+        columns=columns,
+    ).resolve_scale(x="independent", y="independent").properties(
+        title=alt.Title(title or "Which blocks expand and which prune", subtitle=["mean dH per block, each panel on its own scale;", "expansion rank 1: the tallest orange bar; pruning rank 1: the deepest blue one"])
+    )
+
+
+def skip_accuracy(results: pd.DataFrame, *, columns: int = 3, title: str | None = None) -> alt.FacetChart:
+    """Multiple-choice accuracy against the number of skipped blocks, one panel per model.
+
+    Args:
+        results: :func:`elens_utils.expansion.skip_sweep` (columns ``model``, ``strategy``,
+            ``k``, ``seed``, ``accuracy``, ``n_correct``, ``n_questions``, ``chance``,
+            ``blocks_text``).
+        columns: panels per row.
+
+    Lines: skipping the k blocks of largest expansion (orange), of largest pruning (blue), and
+    the mean of the random draws (grey, each draw a small grey dot); all start at the model's
+    accuracy without skipping (k = 0). Dashed: the chance level.
+    """
+    _need(results, ["model", "strategy", "k", "seed", "accuracy", "n_correct", "n_questions", "chance", "blocks_text"], "skip_accuracy")
+    keys = results["model"].drop_duplicates().tolist()
+    base_rows = results[results["strategy"] == "baseline"]
+    lines = []
+    for strategy in ("expansion", "pruning", "random"):
+        start = base_rows.assign(strategy=strategy)
+        rows = results[results["strategy"] == strategy]
+        if strategy == "random":
+            rows = (
+                rows.groupby(["model", "k"], sort=False)
+                .agg(accuracy=("accuracy", "mean"), n_questions=("n_questions", "first"), chance=("chance", "first"), draws=("accuracy", "size"))
+                .reset_index()
+                .assign(strategy="random", blocks_text="mean of the random draws")
+            )
+            rows["n_correct"] = np.nan
+        lines.append(pd.concat([start, rows], ignore_index=True))
+    line_data = pd.concat(lines, ignore_index=True)[["model", "strategy", "k", "accuracy", "n_correct", "n_questions", "chance", "blocks_text"]]
+    line_data["kind"] = "line"
+    draws = results[results["strategy"] == "random"][["model", "strategy", "k", "accuracy", "n_correct", "n_questions", "chance", "blocks_text"]].assign(kind="draw")
+    chance = base_rows[["model", "chance"]].assign(kind="chance", strategy="chance", k=np.nan, accuracy=base_rows["chance"])
+    data = pd.concat([line_data, draws, chance], ignore_index=True)
+    # Strategies often skip the same blocks (always at k = L - 1): shift them apart a little.
+    data["k_shown"] = data["k"] + data["strategy"].map({"expansion": -0.05, "pruning": 0.05}).fillna(0.0)
+    colour = alt.Color(
+        "strategy:N",
+        title="blocks skipped",
+        scale=alt.Scale(domain=list(_STRATEGY_COLOURS), range=list(_STRATEGY_COLOURS.values())),
+        legend=alt.Legend(orient="bottom"),
+    )
+    k_max = max(1, int(results["k"].max()))
+    x = alt.X("k_shown:Q", title="blocks skipped k", axis=alt.Axis(values=list(range(k_max + 1)), format="d"), scale=alt.Scale(domain=[-0.15, k_max + 0.15], nice=False))
+    y = alt.Y("accuracy:Q", title="accuracy", axis=alt.Axis(format=".0%"), scale=alt.Scale(domain=[0, 1]))
+    tooltip = [
+        alt.Tooltip("model:N"),
+        alt.Tooltip("strategy:N", title="blocks"),
+        alt.Tooltip("k:Q"),
+        alt.Tooltip("blocks_text:N", title="skipped"),
+        alt.Tooltip("accuracy:Q", format=".1%"),
+        alt.Tooltip("n_questions:Q", title="questions"),
+    ]
+    base = alt.Chart().encode(x=x, y=y)
+    layered = alt.layer(
+        alt.Chart().mark_rule(strokeDash=[5, 4], color="#777").encode(y="chance:Q", tooltip=alt.Tooltip("chance:Q", title="chance", format=".0%")).transform_filter("datum.kind == 'chance'"),
+        base.mark_circle(size=22, color="#888", opacity=0.6).encode(tooltip=tooltip).transform_filter("datum.kind == 'draw'"),
+        base.mark_line(point=alt.OverlayMarkDef(size=45, filled=True)).encode(color=colour, tooltip=tooltip).transform_filter("datum.kind == 'line'"),
+        data=data,
+    ).properties(width=170, height=150)
+    return layered.facet(
+        facet=alt.Facet("model:N", sort=keys, title=None, header=alt.Header(labelFontSize=12, labelLimit=220)), columns=columns
+    ).properties(
+        title=alt.Title(title or "Accuracy after skipping blocks", subtitle="k = 0: no block skipped; dashed: chance; grey dots: single random draws")
+    )
+
+
+def correctness_auc_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.LayerChart:
+    """kNN ROC-AUC of "answered correctly" per model and feature set, beside the dummy baseline.
+
+    Args:
+        table: :func:`elens_utils.correctness.correctness_auc` (columns ``model``,
+            ``features``, ``status``, ``note``, ``auc_mean``, ``auc_std``, ``dummy_auc_mean``,
+            ``dummy_auc_std``, ``n``, ``n_correct``, ``knn_accuracy``, ``p_value``). Rows that
+            could not be scored (``status != "ok"``) show their status as text.
+    """
+    _need(table, ["model", "features", "status", "note", "auc_mean", "auc_std", "dummy_auc_mean", "dummy_auc_std", "n", "n_correct", "knn_accuracy", "p_value"], "correctness_auc_chart")
+    data = table.copy()
+    data["lo"] = data["auc_mean"] - data["auc_std"]
+    data["hi"] = data["auc_mean"] + data["auc_std"]
+    data["dlo"] = data["dummy_auc_mean"] - data["dummy_auc_std"]
+    data["dhi"] = data["dummy_auc_mean"] + data["dummy_auc_std"]
+    data["label"] = np.where(data["status"] == "ok", "", "not scored: " + data["status"])
+    data["x_text"] = 0.02
+    models = data["model"].drop_duplicates().tolist()
+    feats = data["features"].drop_duplicates().tolist()
+    y = alt.Y("model:N", sort=models, title=None, axis=alt.Axis(labelLimit=260))
+    y_off = alt.YOffset("features:N", sort=feats)
+    x = alt.X("auc_mean:Q", title="ROC-AUC (mean over folds, ± sd)", scale=alt.Scale(domain=[0, 1]))
+    colour = alt.Color("features:N", sort=feats, title="features", legend=alt.Legend(orient="bottom"))
+    tooltip = [
+        alt.Tooltip("model:N"),
+        alt.Tooltip("features:N"),
+        alt.Tooltip("auc_mean:Q", title="kNN AUC", format=".3f"),
+        alt.Tooltip("auc_std:Q", title="sd over folds", format=".3f"),
+        alt.Tooltip("dummy_auc_mean:Q", title="dummy AUC", format=".3f"),
+        alt.Tooltip("knn_accuracy:Q", title="kNN accuracy", format=".1%"),
+        alt.Tooltip("p_value:Q", title="paired t-test p", format=".2g"),
+        alt.Tooltip("n_correct:Q", title="answered correctly"),
+        alt.Tooltip("n:Q", title="questions"),
+    ]
+    ok = "datum.status == 'ok'"
+    base = alt.Chart(data).encode(y=y, yOffset=y_off)
+    layers = [
+        base.mark_rule(color="#bbbbbb", strokeWidth=6).encode(x=alt.X("dlo:Q", scale=alt.Scale(domain=[0, 1])), x2="dhi:Q", tooltip=tooltip).transform_filter(ok),
+        base.mark_rule(strokeWidth=2).encode(x=alt.X("lo:Q"), x2="hi:Q", color=colour).transform_filter(ok),
+        base.mark_point(size=70, filled=True).encode(x=x, color=colour, tooltip=tooltip).transform_filter(ok),
+        base.mark_text(align="left", fontSize=11, color="#a33").encode(x="x_text:Q", text="label:N", tooltip=alt.Tooltip("note:N", title="why")).transform_filter("datum.status != 'ok'"),
+        alt.Chart(pd.DataFrame({"x": [0.5]})).mark_rule(strokeDash=[5, 4], color="#777").encode(x="x:Q"),
+    ]
+    return alt.layer(*layers).properties(
+        width=480,
+        height=alt.Step(18),
+        title=alt.Title(title or "Does the profile tell right from wrong answers?", subtitle="points: kNN (±1 sd over folds); grey bars: the stratified dummy (±1 sd); dashed: 0.5, no information"),
+    )
+
+
+def mc_accuracy_bars(table: pd.DataFrame, *, chance: float | None = None, title: str | None = None) -> alt.LayerChart:
+    """Multiple-choice accuracy per model (one bar each), with the chance level.
+
+    Args:
+        table: one row per model (or several, deduplicated on ``model``) with ``accuracy``,
+            ``n_correct`` and ``n`` (e.g. :func:`elens_utils.correctness.correctness_auc`).
+        chance: the accuracy of guessing, drawn as a dashed rule (e.g. 0.25).
+    """
+    _need(table, ["model", "accuracy", "n_correct", "n"], "mc_accuracy_bars")
+    data = table.drop_duplicates("model")[["model", "accuracy", "n_correct", "n"]]
+    models = data["model"].tolist()
+    layers: list[Any] = [
+        alt.Chart(data).mark_bar(color="#5b8db8", height=alt.RelativeBandSize(0.6)).encode(
+            x=alt.X("accuracy:Q", title="accuracy (letter logits)", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")),
+            y=alt.Y("model:N", sort=models, title=None, axis=alt.Axis(labelLimit=260)),
+            tooltip=[alt.Tooltip("model:N"), alt.Tooltip("accuracy:Q", format=".1%"), alt.Tooltip("n_correct:Q", title="correct"), alt.Tooltip("n:Q", title="questions")],
+        )
+    ]
+    if chance is not None:
+        rule = pd.DataFrame({"x": [float(chance)], "what": [f"chance {float(chance):.0%}"]})
+        layers.append(alt.Chart(rule).mark_rule(strokeDash=[5, 4], color="#777").encode(x="x:Q", tooltip=alt.Tooltip("what:N", title="guessing")))
+    return alt.layer(*layers).properties(
+        width=480, height=alt.Step(26), title=alt.Title(title or "How often each model answers correctly", subtitle="dashed: chance" if chance is not None else "")
+    )
+
+
+def profiles_by_outcome(frame: pd.DataFrame, *, columns: int = 3, title: str | None = None) -> alt.FacetChart:
+    """Mean profile of the right and of the wrong answers against relative depth, per model.
+
+    Args:
+        frame: :func:`elens_utils.correctness.outcome_depth_frame` (columns ``model``,
+            ``outcome``, ``layer``, ``depth``, ``entropy``, ``sd``, ``n``).
+        columns: panels per row.
+    """
+    _need(frame, ["model", "outcome", "layer", "depth", "entropy", "sd", "n"], "profiles_by_outcome")
+    keys = frame["model"].drop_duplicates().tolist()
+    data = frame.assign(lo=frame["entropy"] - frame["sd"], hi=frame["entropy"] + frame["sd"])
+    colour = alt.Color("outcome:N", title="answer", scale=alt.Scale(domain=["correct", "wrong"], range=["#1b9e77", "#7570b3"]), legend=alt.Legend(orient="bottom"))
+    x = alt.X("depth:Q", title="relative depth l / L", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".1f"))
+    base = alt.Chart().encode(x=x, color=colour)
+    tooltip = [
+        alt.Tooltip("model:N"),
+        alt.Tooltip("outcome:N", title="answer"),
+        alt.Tooltip("layer:Q", title="block"),
+        alt.Tooltip("entropy:Q", title="mean entropy (nats)", format=".3f"),
+        alt.Tooltip("sd:Q", title="sd (nats)", format=".3f"),
+        alt.Tooltip("n:Q", title="questions"),
+    ]
+    layered = alt.layer(
+        base.mark_line().encode(y=alt.Y("entropy:Q", title="entropy (nats)")),
+        base.mark_area(opacity=0.12).encode(y="lo:Q", y2="hi:Q"),
+        base.mark_point(size=25, filled=True).encode(y="entropy:Q", tooltip=tooltip),
+        data=data,
+    ).properties(width=170, height=140)
+    return layered.facet(
+        facet=alt.Facet("model:N", sort=keys, title=None, header=alt.Header(labelFontSize=12, labelLimit=220)), columns=columns
+    ).properties(
+        title=alt.Title(title or "Profiles of right and wrong answers", subtitle="mean over the questions, band ±1 sd; where only one colour shows, the other lies under it")
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# task type and output format (chapters 3 and 4)
+
+_SCORE_TITLES = {"auc": "ROC-AUC", "accuracy": "accuracy"}
+
+
+def _group_key(frame: pd.DataFrame, color: str | None) -> pd.Series:
+    """The colour key of :func:`knn_scores_by_model` as text (``k`` becomes ``"k = 3"``)."""
+    if color is None:
+        return pd.Series("kNN", index=frame.index)
+    if color == "k":
+        return "k = " + frame["k"].astype(int).astype(str)
+    return frame[color].astype(str)
+
+
+def knn_scores_by_model(
+    summary: pd.DataFrame,
+    folds: pd.DataFrame,
+    *,
+    metric: str = "auc",
+    color: str | None = None,
+    legend_title: str | None = None,
+    title: str | None = None,
+    subtitle: str | None = None,
+) -> alt.LayerChart:
+    """A kNN score per model (mean over folds, each fold a tick) beside its stratified dummy.
+
+    Args:
+        summary: rows of :attr:`elens_utils.knn_tables.KnnTable.summary` to draw (columns
+            ``model``, ``features``, ``subset``, ``k``, ``n``, ``n_classes``, ``auc_mean``,
+            ``auc_std``, ``accuracy_mean``, ``accuracy_std``, ``dummy_auc_mean``,
+            ``dummy_auc_std``, ``dummy_accuracy_mean``, ``dummy_accuracy_std``, ``p_value``).
+        folds: :attr:`~elens_utils.knn_tables.KnnTable.folds` (columns ``model``,
+            ``features``, ``subset``, ``k``, ``fold``, ``auc``, ``accuracy``); only the folds
+            of the summary rows are drawn.
+        metric: ``"auc"`` (one-vs-rest macro ROC-AUC; a dashed rule at 0.5, no information)
+            or ``"accuracy"``.
+        color: a summary column that tells several rows of one model apart (``"features"``,
+            ``"subset"``, ``"k"``), drawn side by side; None when there is one row per model.
+        legend_title: the legend's title (default: ``color``).
+
+    Rows: models, in the order of ``summary``. Grey: the dummy's mean (a bar) and its -/+ sd
+    over folds (a band); ticks: the kNN's single folds; point: their mean.
+    """
+    need = ["model", "features", "subset", "k", "n", "n_classes", "auc_mean", "auc_std", "accuracy_mean", "accuracy_std",
+            "dummy_auc_mean", "dummy_auc_std", "dummy_accuracy_mean", "dummy_accuracy_std", "p_value"]  # fmt: skip
+    _need(summary, need + ([color] if color else []), "knn_scores_by_model")
+    _need(folds, ["model", "features", "subset", "k", "fold", "auc", "accuracy"], "knn_scores_by_model")
+    if metric not in _SCORE_TITLES:
+        raise ElensError(f"knn_scores_by_model(): metric must be 'auc' or 'accuracy'; got {metric!r}.")
+    if summary.empty:
+        raise ElensError("knn_scores_by_model(): the summary has no rows to draw.")
+    keys = ["model", "features", "subset", "k"]
+    rows = summary.copy()
+    rows["group"] = _group_key(rows, color)
+    rows["mean"] = rows[f"{metric}_mean"]
+    rows["lo"], rows["hi"] = rows["mean"] - rows[f"{metric}_std"], rows["mean"] + rows[f"{metric}_std"]
+    rows["dummy"] = rows[f"dummy_{metric}_mean"]
+    rows["dlo"] = rows["dummy"] - rows[f"dummy_{metric}_std"]
+    rows["dhi"] = rows["dummy"] + rows[f"dummy_{metric}_std"]
+    rows["kind"] = "summary"
+    ticks = folds.merge(rows[keys + ["group"]], on=keys, how="inner")
+    ticks = ticks.assign(value=ticks[metric], kind="fold")[keys + ["group", "fold", "value", "kind"]]
+    data = pd.concat([rows, ticks], ignore_index=True)
+    models = rows["model"].drop_duplicates().tolist()
+    groups = rows["group"].drop_duplicates().tolist()
+    name = _SCORE_TITLES[metric]
+    y = alt.Y("model:N", sort=models, title=None, axis=alt.Axis(labelLimit=260))
+    offset = {"yOffset": alt.YOffset("group:N", sort=groups)} if len(groups) > 1 else {}
+    x_scale = alt.Scale(domain=[0, 1])
+    colour = alt.Color("group:N", sort=groups, title=legend_title or color or "", legend=alt.Legend(orient="bottom") if len(groups) > 1 else None)
+    tooltip = [
+        alt.Tooltip("model:N"),
+        *([alt.Tooltip("group:N", title=legend_title or color)] if color else []),
+        alt.Tooltip("features:N"),
+        alt.Tooltip("k:Q", title="k used"),
+        alt.Tooltip("mean:Q", title=f"kNN {name} (mean)", format=".3f"),
+        alt.Tooltip(f"{metric}_std:Q", title="sd over folds", format=".3f"),
+        alt.Tooltip("dummy:Q", title=f"dummy {name}", format=".3f"),
+        alt.Tooltip("p_value:Q", title="paired t-test p (AUC)", format=".2g"),
+        alt.Tooltip("n:Q", title="prompts"),
+        alt.Tooltip("n_classes:Q", title="classes"),
+    ]
+    base = alt.Chart(data).encode(y=y, **offset)
+    is_row, is_fold = "datum.kind == 'summary'", "datum.kind == 'fold'"
+    layers: list[Any] = [
+        base.mark_rule(color="#bbbbbb", strokeWidth=6).encode(x=alt.X("dlo:Q", scale=x_scale), x2="dhi:Q", tooltip=tooltip).transform_filter(is_row),
+        base.mark_tick(color="#777777", thickness=3, size=12).encode(x=alt.X("dummy:Q", scale=x_scale), tooltip=tooltip).transform_filter(is_row),
+        base.mark_tick(thickness=1.5, size=9, opacity=0.55).encode(
+            x=alt.X("value:Q", scale=x_scale),
+            color=colour,
+            tooltip=[alt.Tooltip("model:N"), alt.Tooltip("group:N", title=legend_title or color or "kNN"), alt.Tooltip("fold:Q"), alt.Tooltip("value:Q", title=name, format=".3f")],
+        ).transform_filter(is_fold),
+        base.mark_point(size=75, filled=True, opacity=1).encode(
+            x=alt.X("mean:Q", title=f"{name} (mean over folds; ticks: single folds)", scale=x_scale), color=colour, tooltip=tooltip
+        ).transform_filter(is_row),
+    ]
+    if metric == "auc":
+        layers.append(alt.Chart(pd.DataFrame({"x": [0.5]})).mark_rule(strokeDash=[5, 4], color="#777").encode(x="x:Q"))
+    default_sub = "point: kNN mean over folds; ticks: single folds; grey: stratified dummy (mean, ±1 sd)"
+    if metric == "auc":
+        default_sub += "; dashed: 0.5, no information"
+    return alt.layer(*layers).properties(
+        width=480,
+        height=alt.Step(16 if len(groups) > 1 else 26),
+        title=alt.Title(title or f"kNN {name} per model", subtitle=subtitle or default_sub),
+    )
+
+
+def profiles_by_label(
+    frame: pd.DataFrame,
+    *,
+    centered: bool = False,
+    legend_title: str = "label",
+    columns: int = 3,
+    title: str | None = None,
+) -> alt.FacetChart:
+    """Mean profile of each label against relative depth, one panel per model.
+
+    Args:
+        frame: :func:`elens_utils.knn_tables.label_depth_frame` (columns ``model``,
+            ``label``, ``layer``, ``depth``, ``entropy``, ``sd``, ``centered``, ``n``).
+        centered: draw each label's difference from the model's mean profile (what sets the
+            labels apart; a rule at 0) instead of the mean with a band of -/+ 1 sd.
+        legend_title: what the labels are (``"task"``, ``"format"``).
+        columns: panels per row.
+
+    Each panel has its own y scale (models differ in their entropy range).
+    """
+    _need(frame, ["model", "label", "layer", "depth", "entropy", "sd", "centered", "n"], "profiles_by_label")
+    keys = frame["model"].drop_duplicates().tolist()
+    labels = frame["label"].drop_duplicates().tolist()
+    data = frame.assign(lo=frame["entropy"] - frame["sd"], hi=frame["entropy"] + frame["sd"])
+    colour = alt.Color("label:N", sort=labels, title=legend_title, legend=alt.Legend(orient="bottom"))
+    x = alt.X("depth:Q", title="relative depth l / L", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".1f"))
+    value = "centered" if centered else "entropy"
+    y_title: str | list[str] = ["minus the model's", "mean (nats)"] if centered else "mean entropy (nats)"
+    tooltip = [
+        alt.Tooltip("model:N"),
+        alt.Tooltip("label:N", title=legend_title),
+        alt.Tooltip("layer:Q", title="block"),
+        alt.Tooltip("entropy:Q", title="mean entropy (nats)", format=".3f"),
+        alt.Tooltip("centered:Q", title="minus the model's mean", format="+.3f"),
+        alt.Tooltip("sd:Q", title="sd of single profiles", format=".3f"),
+        alt.Tooltip("n:Q", title="prompts"),
+    ]
+    base = alt.Chart().encode(x=x, color=colour)
+    layers: list[Any] = [base.mark_line().encode(y=alt.Y(f"{value}:Q", title=y_title, scale=alt.Scale(zero=centered)))]
+    if centered:
+        layers.append(alt.Chart().mark_rule(color="#888").encode(y=alt.datum(0)))
+    else:
+        layers.append(base.mark_area(opacity=0.12).encode(y="lo:Q", y2="hi:Q"))
+    layers.append(base.mark_point(size=25, filled=True).encode(y=f"{value}:Q", tooltip=tooltip))
+    layered = alt.layer(*layers, data=data).properties(width=170, height=140)
+    subtitle = (
+        "each label's mean profile minus the model's mean over all prompts (each panel its own scale)"
+        if centered
+        else "mean over the prompts of each label, band ±1 sd (each panel its own scale)"
+    )
+    return layered.facet(
+        facet=alt.Facet("model:N", sort=keys, title=None, header=alt.Header(labelFontSize=12, labelLimit=220)), columns=columns
+    ).resolve_scale(y="independent").properties(title=alt.Title(title or f"Mean profile per {legend_title}", subtitle=subtitle))
+
+
+def entropy_by_window(frame: pd.DataFrame, *, legend_title: str = "label", columns: int = 3, title: str | None = None) -> alt.FacetChart:
+    """Mean entropy of one block in each window of the generation, per label, one panel per model.
+
+    Args:
+        frame: :func:`elens_utils.knn_tables.window_frame` (columns ``model``, ``block``,
+            ``n_layers``, ``label``, ``window``, ``tokens``, ``entropy``, ``sd``, ``n``).
+        legend_title: what the labels are (``"format"``).
+        columns: panels per row.
+    """
+    _need(frame, ["model", "block", "n_layers", "label", "window", "tokens", "entropy", "sd", "n"], "entropy_by_window")
+    keys = frame["model"].drop_duplicates().tolist()
+    labels = frame["label"].drop_duplicates().tolist()
+    data = frame.assign(lo=frame["entropy"] - frame["sd"], hi=frame["entropy"] + frame["sd"])
+    n_windows = int(frame["window"].max())
+    x = alt.X("window:Q", title="window of the generation", axis=alt.Axis(values=list(range(1, n_windows + 1)), format="d"), scale=alt.Scale(domain=[1, n_windows], nice=False))
+    colour = alt.Color("label:N", sort=labels, title=legend_title, legend=alt.Legend(orient="bottom"))
+    tooltip = [
+        alt.Tooltip("model:N"),
+        alt.Tooltip("label:N", title=legend_title),
+        alt.Tooltip("window:Q"),
+        alt.Tooltip("tokens:N", title="generated tokens"),
+        alt.Tooltip("block:Q", title="block"),
+        alt.Tooltip("entropy:Q", title="mean entropy (nats)", format=".3f"),
+        alt.Tooltip("sd:Q", title="sd over prompts", format=".3f"),
+        alt.Tooltip("n:Q", title="prompts"),
+    ]
+    base = alt.Chart().encode(x=x, color=colour)
+    layered = alt.layer(
+        base.mark_line().encode(y=alt.Y("entropy:Q", title="mean entropy (nats)", scale=alt.Scale(zero=False))),
+        base.mark_area(opacity=0.12).encode(y="lo:Q", y2="hi:Q"),
+        base.mark_point(size=25, filled=True).encode(y="entropy:Q", tooltip=tooltip),
+        data=data,
+    ).properties(width=170, height=140)
+    blocks = sorted({(int(b), int(n)) for b, n in zip(frame["block"], frame["n_layers"])})
+    which = "the last block" if all(b == n for b, n in blocks) else "block " + ", ".join(str(b) for b, _ in blocks)
+    return layered.facet(
+        facet=alt.Facet("model:N", sort=keys, title=None, header=alt.Header(labelFontSize=12, labelLimit=220)), columns=columns
+    ).resolve_scale(y="independent").properties(
+        title=alt.Title(title or f"Entropy along the generation, per {legend_title}", subtitle=f"{which}; mean over the prompts, band ±1 sd (each panel its own scale)")
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# families and robustness (chapters 2 and 7)
+
+#: How the depth modes of :func:`elens_utils.classify.profile_features` are named on the page.
+DEPTH_MODE_NAMES = {
+    "interpolate": "interpolation on relative depth",
+    "zero_pad": "zero-padding (the paper's code)",
+    "raw": "raw layer axis",
+}
+
+
+def _json_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every column float or str, so that altair writes NaN / None as JSON null.
+
+    (altair turns NaN in a float column into null, but leaves NaN in an object column, and the
+    page's chart data must be strict JSON.) Columns of lists are left alone.
+    """
+    out = frame.copy()
+    for c in out.columns:
+        col = out[c]
+        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+            continue
+        values = [v for v in col.tolist() if v is not None and not (isinstance(v, float) and math.isnan(v))]
+        if any(isinstance(v, (list, tuple, np.ndarray)) for v in values):
+            continue
+        if values and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values):
+            out[c] = pd.to_numeric(col, errors="coerce").astype(float)
+        else:
+            out[c] = ["" if (v is None or (isinstance(v, float) and math.isnan(v))) else str(v) for v in col.tolist()]
+    return out
+
+
+def profiles_by_family(frame: pd.DataFrame, *, columns: int = 2, title: str | None = None) -> alt.FacetChart:
+    """Mean blank-prompt profiles against relative depth, one panel per family, one line per model.
+
+    Args:
+        frame: :func:`depth_frame` of the models (columns ``model``, ``n_layers``, ``layer``,
+            ``depth``, ``entropy``, ``sd``, ``lo``, ``hi``, ``n``); a ``family`` column is added
+            with :func:`elens_utils.classify.family_of` when missing.
+        columns: panels per row.
+
+    Lines are coloured by the model's depth L (darker: deeper), the band is ±1 sd across the
+    model's samples. If the family's profiles overlap, its lines lie on one another.
+    """
+    from .classify import family_of
+
+    _need(frame, ["model", "n_layers", "layer", "depth", "entropy", "sd", "lo", "hi", "n"], "profiles_by_family")
+    data = frame if "family" in frame.columns else frame.assign(family=frame["model"].map(family_of))
+    families = data["family"].drop_duplicates().tolist()
+    depths = sorted(int(v) for v in data["n_layers"].unique())
+    colour = alt.Color(
+        "n_layers:O",
+        title="blocks L",
+        scale=alt.Scale(domain=depths, scheme={"name": "viridis", "extent": [0.75, 0.05]}),
+        legend=alt.Legend(orient="bottom", direction="horizontal", symbolType="stroke", symbolStrokeWidth=3),
+    )
+    x = alt.X("depth:Q", title="relative depth l / L", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".1f"))
+    base = alt.Chart().encode(x=x, color=colour, detail="model:N")
+    tooltip = [
+        alt.Tooltip("model:N"),
+        alt.Tooltip("layer:Q", title="block"),
+        alt.Tooltip("n_layers:Q", title="blocks L"),
+        alt.Tooltip("depth:Q", title="l / L", format=".2f"),
+        alt.Tooltip("entropy:Q", title="mean entropy (nats)", format=".3f"),
+        alt.Tooltip("sd:Q", title="sd (nats)", format=".3f"),
+        alt.Tooltip("n:Q", title="samples"),
+    ]
+    # The line comes first: the legend draws its symbols from the first layer.
+    layered = alt.layer(
+        base.mark_line().encode(y=alt.Y("entropy:Q", title="mean entropy (nats)")),
+        base.mark_area(opacity=0.12).encode(y="lo:Q", y2="hi:Q"),
+        base.mark_point(size=25, filled=True).encode(y="entropy:Q", tooltip=tooltip),
+        data=data,
+    ).properties(width=250, height=170)
+    return layered.facet(
+        facet=alt.Facet("family:N", sort=families, title=None, header=alt.Header(labelFontSize=13, labelLimit=260)),
+        columns=columns,
+    ).properties(
+        title=alt.Title(title or "Blank-prompt profiles per family", subtitle="one line per model (mean over samples and tokens), band ±1 sd across samples")
+    )
+
+
+def embedding_frame(meta: pd.DataFrame, labels: Sequence[Any], embeddings: Mapping[str, Any]) -> pd.DataFrame:
+    """Tidy rows of 2-d embeddings for :func:`embedding_scatter`: one row per (method, sample).
+
+    Args:
+        meta: ``[N]`` rows describing the samples (``model``, ``n_layers``; e.g. the ``meta``
+            of :func:`elens_utils.classify.profile_features` with ``return_meta=True``).
+        labels: ``[N]`` class of each sample (the colour), e.g. the family.
+        embeddings: method name -> ``[N, 2]`` coordinates (from
+            :func:`elens_utils.classify.embed_2d`), in the order the panels should appear.
+
+    Columns: ``method``, ``x``, ``y``, ``label``, ``model``, ``n_layers``, ``sample``.
+    """
+    _need(meta, ["model", "n_layers"], "embedding_frame")
+    n = len(meta)
+    if len(labels) != n:
+        raise ElensError(f"embedding_frame: {len(labels)} labels for {n} meta rows; give one label per sample.")
+    frames = []
+    for method, xy in embeddings.items():
+        xy = np.asarray(xy, dtype=np.float64)
+        if xy.shape != (n, 2):
+            raise ElensError(f"embedding_frame: the {method!r} embedding has shape {xy.shape}; expected ({n}, 2), one row per sample.")
+        frames.append(
+            pd.DataFrame(
+                {
+                    "method": method,
+                    "x": xy[:, 0],
+                    "y": xy[:, 1],
+                    "label": [str(v) for v in labels],
+                    "model": meta["model"].to_numpy(),
+                    "n_layers": meta["n_layers"].to_numpy(),
+                    "sample": np.arange(n),
+                }
+            )
+        )
+    if not frames:
+        raise ElensError("embedding_frame: give at least one embedding (method name -> [N, 2] array).")
+    return pd.concat(frames, ignore_index=True)
+
+
+def embedding_scatter(frame: pd.DataFrame, *, legend_title: str = "family", title: str | None = None) -> alt.FacetChart:
+    """2-d embeddings of the samples side by side (one panel per method), coloured by class.
+
+    Args:
+        frame: :func:`embedding_frame` (columns ``method``, ``x``, ``y``, ``label``,
+            ``model``, ``n_layers``, ``sample``).
+        legend_title: what the colour is (``"family"``).
+
+    The shape tells the model's depth L. Axes carry no unit (t-SNE distances mean little beyond
+    neighbourhoods), so each panel has its own scales. Click a legend entry to pick a class.
+    """
+    _need(frame, ["method", "x", "y", "label", "model", "n_layers", "sample"], "embedding_scatter")
+    methods = frame["method"].drop_duplicates().tolist()
+    keys = frame["label"].drop_duplicates().tolist()
+    sel = alt.selection_point(fields=["label"], bind="legend")
+    chart = (
+        alt.Chart(frame)
+        .mark_point(filled=True, size=28)
+        .encode(
+            x=alt.X("x:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
+            y=alt.Y("y:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
+            color=alt.Color("label:N", sort=keys, title=legend_title, legend=alt.Legend(orient="bottom", columns=4, labelLimit=220)),
+            shape=alt.Shape("n_layers:O", title="blocks L", legend=alt.Legend(orient="bottom")),
+            opacity=alt.condition(sel, alt.value(0.75), alt.value(0.06)),
+            tooltip=[
+                alt.Tooltip("label:N", title=legend_title),
+                alt.Tooltip("model:N"),
+                alt.Tooltip("n_layers:Q", title="blocks L"),
+                alt.Tooltip("sample:Q", title="sample #"),
+            ],
+        )
+        .add_params(sel)
+        .properties(width=300, height=280)
+    )
+    return chart.facet(
+        column=alt.Column("method:N", sort=methods, title=None, header=alt.Header(labelFontSize=13)),
+    ).resolve_scale(x="independent", y="independent").properties(
+        title=alt.Title(title or "The profiles in two dimensions", subtitle="one point per sample; click a legend entry to pick a class")
+    )
+
+
+def auc_tests_chart(table: pd.DataFrame, *, color: str = "depth", title: str | None = None) -> alt.LayerChart:
+    """kNN ROC-AUC of several tests (cross-validation, held-out groups), side by side per ``color``.
+
+    Args:
+        table: :func:`elens_utils.classify.depth_rescaling` (``color="depth"``) or
+            :func:`elens_utils.classify.transfer_sweep` (``color="model"``): columns ``test``,
+            ``auc``, ``auc_std``, ``dummy_auc``, ``accuracy``, ``n_train``, ``n_test``,
+            ``detail``, ``status``, ``note`` and ``color``.
+        color: the column that tells the compared variants apart (depth modes are shown with
+            their names in :data:`DEPTH_MODE_NAMES`).
+
+    Points: the AUC (for cross-validation, the mean over folds with a ±1 sd bar); dashed: 0.5,
+    no information. Rows that could not be scored say so in red.
+    """
+    _need(table, ["test", "auc", "auc_std", "dummy_auc", "accuracy", "n_train", "n_test", "detail", "status", "note", color], "auc_tests_chart")
+    data = table.copy()
+    data["variant"] = data[color].map(lambda v: DEPTH_MODE_NAMES.get(v, v) if color == "depth" else v).astype(str)
+    data["lo"] = data["auc"] - data["auc_std"].fillna(0.0)
+    data["hi"] = data["auc"] + data["auc_std"].fillna(0.0)
+    data["label"] = np.where(data["status"] == "ok", "", "not scored: " + data["status"].astype(str))
+    data["x_text"] = 0.02
+    data = _json_safe(data)
+    tests = data["test"].drop_duplicates().tolist()
+    variants = data["variant"].drop_duplicates().tolist()
+    y = alt.Y("test:N", sort=tests, title=None, axis=alt.Axis(labelLimit=280))
+    y_off = alt.YOffset("variant:N", sort=variants)
+    colour = alt.Color("variant:N", sort=variants, title=None, legend=alt.Legend(orient="bottom", columns=1, labelLimit=400))
+    tooltip = [
+        alt.Tooltip("variant:N", title=color),
+        alt.Tooltip("test:N"),
+        alt.Tooltip("auc:Q", title="kNN AUC", format=".3f"),
+        alt.Tooltip("auc_std:Q", title="sd over folds", format=".3f"),
+        alt.Tooltip("accuracy:Q", title="kNN accuracy", format=".1%"),
+        alt.Tooltip("dummy_auc:Q", title="baseline AUC", format=".3f"),
+        alt.Tooltip("n_train:Q", title="training rows"),
+        alt.Tooltip("n_test:Q", title="test rows"),
+        alt.Tooltip("detail:N", title="tested on"),
+        alt.Tooltip("note:N", title="note"),
+    ]
+    ok = "datum.status == 'ok'"
+    base = alt.Chart(data).encode(y=y, yOffset=y_off)
+    x = alt.X("auc:Q", title="ROC-AUC", scale=alt.Scale(domain=[0, 1]))
+    layers = [
+        alt.Chart(pd.DataFrame({"x": [0.5]})).mark_rule(strokeDash=[5, 4], color="#777").encode(x="x:Q"),
+        base.mark_rule(strokeWidth=2).encode(x=alt.X("lo:Q", scale=alt.Scale(domain=[0, 1])), x2="hi:Q", color=colour).transform_filter(ok),
+        base.mark_point(size=80, filled=True).encode(x=x, color=colour, tooltip=tooltip).transform_filter(ok),
+        base.mark_text(align="left", fontSize=11, color="#a33").encode(x="x_text:Q", text="label:N", tooltip=tooltip).transform_filter("datum.status != 'ok'"),
+    ]
+    return alt.layer(*layers).properties(
+        width=440,
+        height=alt.Step(20),
+        title=alt.Title(title or "kNN ROC-AUC by test", subtitle="cross-validation: mean ± 1 sd over folds; held out: one train/test split; dashed: 0.5, no information"),
+    )
+
+
+def auc_by_setting(table: pd.DataFrame, *, title: str | None = None) -> alt.FacetChart:
+    """Cross-validated kNN AUC per setting, one panel per factor varied, with every fold shown.
+
+    Args:
+        table: :func:`elens_utils.classify.robustness_sweep` (columns ``factor``, ``setting``,
+            ``baseline``, ``auc_mean``, ``auc_std``, ``auc_min``, ``auc_max``, ``fold_auc``,
+            ``dummy_auc_mean``, ``accuracy_mean``, ``k``, ``p_value``). Its ``"baseline"`` row
+            is drawn as the dashed rule in every panel.
+
+    Small ticks: the AUC of each fold; large points: the mean over folds (dark: the baseline
+    setting). The axis spans the folds' AUCs (the dummy's mean AUC is in the tooltips: the
+    chance level is the permutation test's business, see :func:`permutation_chart`).
+    """
+    _need(table, ["factor", "setting", "baseline", "auc_mean", "auc_std", "auc_min", "auc_max", "fold_auc", "dummy_auc_mean", "accuracy_mean", "k", "p_value"], "auc_by_setting")
+    base_row = table[table["factor"] == "baseline"]
+    data = table[table["factor"] != "baseline"].copy()
+    if data.empty:
+        raise ElensError("auc_by_setting: the table varies no setting (only the baseline row): give robustness_sweep some values to vary.")
+    data["which"] = np.where(data["baseline"], "the baseline setting", "changed setting")
+    data["row"] = np.arange(len(data))
+    folds = data[["row", "factor", "setting", "fold_auc"]].explode("fold_auc").rename(columns={"fold_auc": "fold"})
+    folds["fold"] = folds["fold"].astype(float)
+    summary = data.drop(columns=["fold_auc"])
+    long = pd.concat([summary.assign(kind="mean"), folds.assign(kind="fold")], ignore_index=True)
+    factors = data["factor"].drop_duplicates().tolist()
+    lo = max(0.0, math.floor(float(data["auc_min"].min()) * 20 - 1) / 20)  # a margin of 0.05 or more
+    scale = alt.Scale(domain=[lo, 1.0], nice=False)
+    y = alt.Y("setting:N", sort=None, title=None, axis=alt.Axis(labelLimit=260))
+    tooltip = [
+        alt.Tooltip("factor:N"),
+        alt.Tooltip("setting:N"),
+        alt.Tooltip("auc_mean:Q", title="mean AUC", format=".3f"),
+        alt.Tooltip("auc_std:Q", title="sd over folds", format=".3f"),
+        alt.Tooltip("auc_min:Q", title="worst fold", format=".3f"),
+        alt.Tooltip("auc_max:Q", title="best fold", format=".3f"),
+        alt.Tooltip("accuracy_mean:Q", title="accuracy", format=".1%"),
+        alt.Tooltip("dummy_auc_mean:Q", title="dummy AUC", format=".3f"),
+        alt.Tooltip("p_value:Q", title="paired t-test p", format=".2g"),
+    ]
+    colour = alt.Color(
+        "which:N", title=None, scale=alt.Scale(domain=["the baseline setting", "changed setting"], range=["#1b6ca8", "#e08214"]), legend=alt.Legend(orient="bottom")
+    )
+    layers = [
+        alt.Chart().mark_tick(color="#555", opacity=0.5, thickness=1, size=10).encode(x=alt.X("fold:Q", scale=scale), y=y, tooltip=alt.Tooltip("fold:Q", title="AUC of one fold", format=".3f")).transform_filter("datum.kind == 'fold'"),
+        alt.Chart().mark_point(filled=True, size=70).encode(x=alt.X("auc_mean:Q", scale=scale, title="ROC-AUC (mean over folds; ticks: single folds)"), y=y, color=colour, tooltip=tooltip).transform_filter("datum.kind == 'mean'"),
+    ]
+    if len(base_row):
+        long["base_auc"] = float(base_row["auc_mean"].iloc[0])
+        layers.append(alt.Chart().mark_rule(strokeDash=[4, 3], color="#1b6ca8", opacity=0.6).encode(x=alt.X("base_auc:Q", scale=scale)).transform_filter("datum.kind == 'mean'"))
+    layered = alt.layer(*layers, data=_json_safe(long)).properties(width=420, height=alt.Step(20))
+    return layered.facet(
+        row=alt.Row("factor:N", sort=factors, title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelFontSize=13, labelLimit=200)),
+    ).resolve_scale(y="independent").properties(
+        title=alt.Title(title or "How the AUC moves with each setting", subtitle="one setting changed at a time; points: mean over folds, ticks: single folds; dashed: the baseline's mean")
+    )
+
+
+def permutation_chart(null: Sequence[float], score: float, p_value: float, *, title: str | None = None) -> alt.LayerChart:
+    """The permutation test: histogram of the AUCs on shuffled labels, the true AUC as a rule.
+
+    Args:
+        null: the ``[n_permutations]`` mean AUCs on shuffled labels
+            (:func:`elens_utils.classify.permutation_test`).
+        score: the mean AUC on the true labels; p_value: the permutation p-value.
+    """
+    values = np.asarray(null, dtype=np.float64)
+    if values.ndim != 1 or not len(values) or not np.isfinite(values).all():
+        raise ElensError("permutation_chart: null must be a non-empty 1-d array of finite AUCs (from permutation_test).")
+    data = pd.DataFrame({"auc": values})
+    lo = min(0.4, float(values.min()) - 0.02)
+    scale = alt.Scale(domain=[max(0.0, lo), 1.0], nice=False)
+    marks = pd.DataFrame({"x": [float(score)], "what": [f"true labels: AUC {score:.3f}, p = {p_value:.2g}"]})
+    hist = alt.Chart(data).mark_bar(color="#9e9e9e", opacity=0.8).encode(
+        x=alt.X("auc:Q", bin=alt.Bin(maxbins=40, extent=[max(0.0, lo), 1.0]), title="mean ROC-AUC over folds", scale=scale),
+        y=alt.Y("count():Q", title="permutations"),
+        tooltip=[alt.Tooltip("count():Q", title="permutations")],
+    )
+    rule = alt.Chart(marks).mark_rule(color=_EXPANSION, strokeWidth=2.5).encode(x=alt.X("x:Q", scale=scale), tooltip=alt.Tooltip("what:N", title="observed"))
+    text = alt.Chart(marks).mark_text(align="right", dx=-6, dy=-120, color=_EXPANSION, fontSize=12).encode(x=alt.X("x:Q", scale=scale), text="what:N")
+    return alt.layer(hist, rule, text).properties(
+        width=480,
+        height=240,
+        title=alt.Title(title or "Permutation test", subtitle=f"grey: the AUC with the labels shuffled, {len(values)} times; orange: with the true labels"),
+    )

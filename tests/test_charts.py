@@ -247,3 +247,209 @@ def test_parameters_table():
     assert "models" in repr(table) and "tiny/gpt2-2L, gpt2" in repr(table)
     with pytest.raises(ElensError, match="mapping"):
         charts.parameters_table([("a", 1)])
+
+
+# ---- chapters 5 (expansion and pruning) and 6 (correctness) -----------------------------------
+
+
+def _layer_marks(spec: dict) -> list[str]:
+    """Mark types of a (faceted, layered) spec, in layer order."""
+    inner = spec.get("spec", spec)
+    layers = inner.get("layer", [inner])
+    return [(lay["mark"]["type"] if isinstance(lay["mark"], dict) else lay["mark"]) for lay in layers]
+
+
+def test_spearman_by_model_and_overlap_specs():
+    summary = pd.DataFrame(
+        {"model": ["a", "b"], "rho": [0.9, float("nan")], "rho_log": [0.95, float("nan")], "sign_agreement": [0.9, float("nan")],
+         "mean_jaccard": [0.4, 1.0], "n_pairs": [100, 100]}  # fmt: skip
+    )
+    spec = charts.chart_spec(charts.spearman_by_model(summary, reported=(0.74, 0.88)))
+    assert _layer_marks(spec) == ["rect", "bar", "rule"]
+    assert spec["layer"][1]["encoding"]["x"]["field"] == "rho" and spec["layer"][1]["encoding"]["y"]["sort"] == ["a", "b"]
+    assert "reported" in json.dumps(spec)
+    assert _layer_marks(charts.chart_spec(charts.spearman_by_model(summary))) == ["bar", "rule"]
+    trans = pd.DataFrame(
+        {"model": ["a", "a"], "n_layers": 3, "block": [2, 3], "depth": [2 / 3, 1.0], "transition": ["1->2", "2->3"],
+         "jaccard": [0.3, 0.5], "size": [4.0, 3.0], "d_size": [1.0, -1.0], "dH": [0.2, -0.1]}  # fmt: skip
+    )
+    spec = charts.chart_spec(charts.overlap_by_depth(trans))
+    assert _layer_marks(spec) == ["line", "point"]
+    assert _enc(spec, 0)["y"]["field"] == "jaccard" and _enc(spec, 0)["x"]["field"] == "depth"
+    assert {t["field"] for t in spec["layer"][1]["encoding"]["tooltip"]} >= {"transition", "size", "dH"}
+    with pytest.raises(ElensError, match="lacks"):
+        charts.overlap_by_depth(trans.drop(columns="jaccard"))
+
+
+def test_block_dh_bars_spec():
+    ranking = pd.DataFrame(
+        {"model": ["a", "a", "b"], "block": [2, 3, 2], "transition": ["1->2", "2->3", "1->2"], "mean_dH": [0.2, -0.1, 0.05],
+         "std_dH": 0.1, "frac_positive": 0.5, "expansion_rank": [1, 2, 1], "pruning_rank": [2, 1, 1]}  # fmt: skip
+    )
+    spec = charts.chart_spec(charts.block_dh_bars(ranking))
+    assert spec["facet"]["field"] == "model" and spec["resolve"]["scale"] == {"x": "independent", "y": "independent"}
+    enc = spec["spec"]["encoding"]
+    assert enc["y"]["field"] == "mean_dH" and enc["color"]["scale"]["domain"] == ["expansion", "pruning"]
+    signs = {r["block"]: r["sign"] for r in spec["datasets"][next(iter(spec["datasets"]))] if r["model"] == "a"}
+    assert signs == {2: "expansion", 3: "pruning"}
+
+
+def test_skip_accuracy_spec():
+    rows = [("m", "baseline", 0, None, 0.5, "none"), ("m", "expansion", 1, None, 0.25, "3"), ("m", "pruning", 1, None, 0.4, "2"),
+            ("m", "random", 1, 7, 0.3, "2"), ("m", "random", 1, 8, 0.5, "4")]  # fmt: skip
+    results = pd.DataFrame(rows, columns=["model", "strategy", "k", "seed", "accuracy", "blocks_text"])
+    results = results.assign(n_correct=(results["accuracy"] * 100).astype(int), n_questions=100, chance=0.25)
+    spec = charts.chart_spec(charts.skip_accuracy(results))
+    assert spec["facet"]["field"] == "model"
+    assert _layer_marks(spec) == ["rule", "circle", "line"]
+    data = pd.DataFrame(spec["datasets"][spec["data"]["name"]])
+    lines = data[data["kind"] == "line"]
+    # every strategy's line starts at the baseline (k = 0); the random line is the mean of the draws
+    assert sorted(lines.loc[lines["k"] == 0, "strategy"]) == ["expansion", "pruning", "random"]
+    assert (lines.loc[lines["k"] == 0, "accuracy"] == 0.5).all()
+    assert lines.loc[(lines["strategy"] == "random") & (lines["k"] == 1), "accuracy"].item() == pytest.approx(0.4)
+    assert len(data[data["kind"] == "draw"]) == 2 and data.loc[data["kind"] == "chance", "accuracy"].item() == 0.25
+    assert spec["spec"]["layer"][2]["encoding"]["color"]["scale"]["domain"] == ["expansion", "pruning", "random"]
+
+
+def test_correctness_charts_specs():
+    nan = float("nan")
+    table = pd.DataFrame(
+        {"model": ["a", "a", "b", "b"], "features": ["mean", "answer"] * 2, "status": ["ok", "ok", "too few", "too few"],
+         "note": ["", "", "only 3 right", "only 3 right"], "auc_mean": [0.6, 0.7, nan, nan], "auc_std": [0.1, 0.1, nan, nan],
+         "dummy_auc_mean": [0.5, 0.5, nan, nan], "dummy_auc_std": [0.05, 0.05, nan, nan], "n": 100, "n_correct": [30, 30, 3, 3],
+         "accuracy": [0.3, 0.3, 0.03, 0.03], "knn_accuracy": [0.7, 0.7, nan, nan], "p_value": [0.01, 0.02, nan, nan]}  # fmt: skip
+    )
+    spec = charts.chart_spec(charts.correctness_auc_chart(table))
+    assert _layer_marks(spec) == ["rule", "rule", "point", "text", "rule"]
+    assert spec["layer"][2]["encoding"]["x"]["field"] == "auc_mean" and spec["layer"][2]["encoding"]["yOffset"]["field"] == "features"
+    assert spec["layer"][3]["encoding"]["text"]["field"] == "label" and "too few" in json.dumps(spec)
+    spec = charts.chart_spec(charts.mc_accuracy_bars(table, chance=0.25))
+    assert _layer_marks(spec) == ["bar", "rule"]
+    bars = spec["datasets"][spec["layer"][0]["data"]["name"]]
+    assert [r["model"] for r in bars] == ["a", "b"]  # one bar per model
+    frame = pd.DataFrame(
+        {"model": "a", "n_layers": 2, "outcome": ["correct", "correct", "wrong", "wrong"], "layer": [1, 2, 1, 2],
+         "depth": [0.5, 1.0, 0.5, 1.0], "entropy": [1.0, 2.0, 1.5, 2.5], "sd": 0.1, "n": [3, 3, 7, 7]}  # fmt: skip
+    )
+    spec = charts.chart_spec(charts.profiles_by_outcome(frame))
+    assert spec["facet"]["field"] == "model" and _layer_marks(spec) == ["line", "area", "point"]
+    assert spec["spec"]["layer"][0]["encoding"]["color"]["scale"]["domain"] == ["correct", "wrong"]
+
+
+def test_families_and_robustness_charts_specs(depth):
+    # profiles per family: one panel per family, one line per model coloured by its depth
+    spec = charts.chart_spec(charts.profiles_by_family(depth))
+    assert spec["facet"]["field"] == "family" and _layer_marks(spec) == ["line", "area", "point"]
+    data = pd.DataFrame(spec["datasets"][spec["data"]["name"]])
+    assert set(data["family"]) == {"gpt2", "llama"}  # family_of of the directory names
+    line = spec["spec"]["layer"][0]["encoding"]
+    assert line["color"]["field"] == "n_layers" and line["detail"]["field"] == "model" and line["x"]["field"] == "depth"
+    # embeddings side by side, coloured by family, shaped by depth
+    meta = pd.DataFrame({"model": ["a", "a", "b"], "n_layers": [2, 2, 4]})
+    frame = charts.embedding_frame(meta, ["f", "f", "g"], {"t-SNE": np.zeros((3, 2)), "PCA": np.ones((3, 2))})
+    assert frame["method"].tolist() == ["t-SNE"] * 3 + ["PCA"] * 3 and set(frame.columns) >= {"x", "y", "label", "sample"}
+    spec = charts.chart_spec(charts.embedding_scatter(frame))
+    assert spec["facet"]["column"]["field"] == "method" and spec["facet"]["column"]["sort"] == ["t-SNE", "PCA"]
+    enc = spec["spec"]["encoding"]
+    assert enc["color"]["field"] == "label" and enc["shape"]["field"] == "n_layers"
+    assert {t["field"] for t in enc["tooltip"]} >= {"model", "n_layers", "sample"}
+    with pytest.raises(ElensError, match="expected \\(3, 2\\)"):
+        charts.embedding_frame(meta, ["f", "f", "g"], {"PCA": np.ones((2, 2))})
+    # tests side by side (depth modes), a skipped row shown as text
+    nan = float("nan")
+    table = pd.DataFrame(
+        {"depth": ["interpolate", "interpolate", "zero_pad", "zero_pad"], "test": ["10-fold CV", "held out: size 1"] * 2,
+         "auc": [0.9, 0.8, 0.95, nan], "auc_std": [0.02, nan, 0.02, nan], "dummy_auc": [0.5] * 4, "accuracy": [0.7, 0.6, 0.8, nan],
+         "n_train": 10, "n_test": 5, "detail": "m", "status": ["ok", "ok", "ok", "skipped"], "note": ["", "", "", "one class"]}  # fmt: skip
+    )
+    spec = charts.chart_spec(charts.auc_tests_chart(table))
+    assert _layer_marks(spec) == ["rule", "rule", "point", "text"]
+    assert spec["layer"][2]["encoding"]["yOffset"]["field"] == "variant" and "zero-padding (the paper's code)" in json.dumps(spec)
+    assert "not scored: skipped" in json.dumps(spec)
+    assert "NaN" not in charts.to_html(charts.auc_tests_chart(table))  # strict JSON on the page
+    # the robustness sweep: one panel per factor, every fold a tick
+    sweep = pd.DataFrame(
+        {"factor": ["baseline", "k", "k"], "setting": ["baseline", "3", "11"], "baseline": [True, False, True],
+         "auc_mean": [0.9, 0.8, 0.9], "auc_std": 0.05, "auc_min": [0.85, 0.7, 0.85], "auc_max": [0.95, 0.9, 0.95],
+         "fold_auc": [[0.85, 0.95], [0.7, 0.9], [0.85, 0.95]], "dummy_auc_mean": 0.5, "accuracy_mean": 0.7, "k": [11, 3, 11],
+         "p_value": 0.01}  # fmt: skip
+    )
+    spec = charts.chart_spec(charts.auc_by_setting(sweep))
+    assert spec["facet"]["row"]["field"] == "factor" and spec["facet"]["row"]["sort"] == ["k"]  # the baseline row is the rule
+    assert _layer_marks(spec) == ["tick", "point", "rule"]
+    rows = pd.DataFrame(spec["datasets"][spec["data"]["name"]])
+    assert sorted(rows.loc[rows["kind"] == "fold", "fold"]) == [0.7, 0.85, 0.9, 0.95]
+    assert (rows.loc[rows["kind"] == "mean", "base_auc"] == 0.9).all()
+    assert "NaN" not in charts.to_html(charts.auc_by_setting(sweep.assign(p_value=float("nan"))))
+    with pytest.raises(ElensError, match="varies no setting"):
+        charts.auc_by_setting(sweep.iloc[:1])
+    # the permutation test
+    spec = charts.chart_spec(charts.permutation_chart([0.48, 0.5, 0.52], 0.93, 0.005))
+    assert _layer_marks(spec) == ["bar", "rule", "text"] and spec["layer"][0]["encoding"]["x"]["bin"]
+    assert "AUC 0.930, p = 0.005" in json.dumps(spec)
+    with pytest.raises(ElensError, match="non-empty"):
+        charts.permutation_chart([], 0.9, 0.1)
+
+
+def _knn_table():
+    """A small knn_tables.KnnTable (two models, two feature sets, two ks) for chart tests."""
+    from elens_utils import knn_tables
+    from elens_utils.profiles import Profiles
+
+    rng = np.random.default_rng(0)
+    out = []
+    for model, n_layers in (("a", 2), ("b", 3)):
+        n = 30
+        labels = ["x", "y", "z"] * (n // 3)
+        meta = pd.DataFrame(
+            {"model": model, "n_layers": n_layers, "prompt": [f"p{i}" for i in range(n)], "label": labels, "text": "",
+             "generated_ids": [[0] * 4 for _ in range(n)], "seed": None, "settings": "{}", "variant": ["u", "v"] * (n // 2)}  # fmt: skip
+        )
+        out.append(Profiles(rng.normal(2, 0.3, (n, 4, n_layers, 2)).astype(np.float32), (1.0, 5.0), meta))
+    table = knn_tables.knn_by_model(out, feature_sets=knn_tables.alpha_feature_sets([1.0, 5.0]), ks=[3, 5], folds=5)
+    return out, table
+
+
+def test_knn_scores_by_model_spec():
+    _, table = _knn_table()
+    rows = table.summary[table.summary["features"] == "both"]
+    spec = charts.chart_spec(charts.knn_scores_by_model(rows, table.folds, color="k"))
+    assert _layer_marks(spec) == ["rule", "tick", "tick", "point", "rule"]
+    point = spec["layer"][3]["encoding"]
+    assert point["x"]["field"] == "mean" and point["y"]["sort"] == ["a", "b"] and point["yOffset"]["field"] == "group"
+    data = pd.DataFrame(spec["datasets"][spec["layer"][0]["data"]["name"]])
+    ticks = data[data["kind"] == "fold"]
+    assert len(ticks) == 2 * 2 * 5 and set(ticks["group"]) == {"k = 3", "k = 5"}  # only the folds of the rows drawn
+    summary = data[data["kind"] == "summary"].set_index(["model", "group"])
+    assert summary.loc[("a", "k = 3"), "mean"] == pytest.approx(rows.iloc[0]["auc_mean"])
+    assert {t["field"] for t in point["tooltip"]} >= {"model", "k", "dummy", "p_value", "n"}
+    acc = charts.chart_spec(charts.knn_scores_by_model(rows[rows["k"] == 3], table.folds, metric="accuracy"))
+    assert _layer_marks(acc) == ["rule", "tick", "tick", "point"]  # no 0.5 rule for accuracy
+    assert "yOffset" not in acc["layer"][3]["encoding"]  # one row per model: no offset, no legend
+    assert acc["layer"][1]["encoding"]["x"]["field"] == "dummy"  # the dummy's mean shows even when its sd is 0
+    with pytest.raises(ElensError, match="metric must be"):
+        charts.knn_scores_by_model(rows, table.folds, metric="f1")
+    with pytest.raises(ElensError, match="lacks"):
+        charts.knn_scores_by_model(rows.drop(columns="p_value"), table.folds)
+
+
+def test_profiles_by_label_and_entropy_by_window_specs():
+    from elens_utils import knn_tables
+
+    profiles, _ = _knn_table()
+    frame = knn_tables.label_depth_frame(profiles)
+    spec = charts.chart_spec(charts.profiles_by_label(frame, legend_title="task"))
+    assert spec["facet"]["field"] == "model" and _layer_marks(spec) == ["line", "area", "point"]
+    assert spec["spec"]["layer"][0]["encoding"]["y"]["field"] == "entropy"
+    assert spec["spec"]["layer"][0]["encoding"]["color"]["title"] == "task"
+    centred = charts.chart_spec(charts.profiles_by_label(frame, centered=True))
+    assert _layer_marks(centred) == ["line", "rule", "point"]
+    assert centred["spec"]["layer"][0]["encoding"]["y"]["field"] == "centered"
+    windows = knn_tables.window_frame(profiles, windows=4)
+    spec = charts.chart_spec(charts.entropy_by_window(windows, legend_title="format"))
+    assert spec["facet"]["field"] == "model" and _layer_marks(spec) == ["line", "area", "point"]
+    assert spec["spec"]["layer"][0]["encoding"]["x"]["field"] == "window"
+    assert "the last block" in json.dumps(spec)
+    with pytest.raises(ElensError, match="lacks"):
+        charts.entropy_by_window(windows.drop(columns="tokens"))

@@ -1,0 +1,429 @@
+"""Expansion and pruning over several models: the top-p check and layer skipping, per model.
+
+The chapter "Expansion and pruning" runs two experiments of the paper (v3) on a list of models,
+one model in memory at a time. The numerics live in :mod:`elens_utils.candidates` (top-p sets,
+Spearman) and :mod:`elens_utils.interventions` (ranking, skipping, multiple choice); this module
+loops over the models and turns the results into tidy tables for the charts.
+
+* :func:`candidate_check`: per model, the Spearman correlation between ``dH_l`` and the change
+  in the size of the top-p candidate set from block ``l - 1`` to ``l`` (the paper: p = 0.6), the
+  sign agreement of the two changes, and the Jaccard overlap of adjacent blocks' sets, pooled
+  over prompts and generated tokens and per block transition.
+* :func:`block_ranking`: the mean dH per block that ranks the blocks (from the profiles'
+  first ``rank_tokens`` generation steps, :func:`first_tokens`).
+* :func:`skip_sweep`: :func:`~elens_utils.interventions.skip_experiment` per model
+  (baseline; the k blocks of largest expansion, of largest pruning, k random blocks over several
+  seeds), and :func:`skip_summary`, one row per model and k.
+
+Blocks are numbered 1..L; ``dH_l = H_l - H_(l-1)`` belongs to block ``l = 2..L`` (see
+:mod:`elens_utils.interventions`). "Skip" is the in-place bypass of
+:func:`~elens_utils.interventions.skip_blocks`: the block's output is replaced by its input.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import numbers
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .candidates import candidate_set_sizes, spearman_delta_vs_size
+from .errors import ElensError
+from .interventions import rank_blocks, skip_experiment
+from .loading import LensModel, load_model
+from .profiles import Profiles
+
+__all__ = [
+    "CandidateCheck",
+    "block_ranking",
+    "candidate_check",
+    "first_tokens",
+    "loaded_models",
+    "skip_summary",
+    "skip_sweep",
+]
+
+Prompts = Sequence["str | Sequence[int]"]
+
+
+def first_tokens(profiles: Profiles, n_tokens: int) -> Profiles:
+    """The profiles of the first ``n_tokens`` generation steps only: ``[N, n_tokens, L, A]``.
+
+    Step 1 is the lens at the last prompt position, the prediction of the first generated token
+    (for a multiple-choice prompt ending at ``"Answer:"``: the answer letter). The metadata
+    (prompts, generated ids, settings) is kept as it is.
+    """
+    if not isinstance(profiles, Profiles):
+        raise ElensError(f"Expected a Profiles object; got {type(profiles).__name__}.")
+    if (
+        isinstance(n_tokens, (bool, np.bool_))
+        or not isinstance(n_tokens, numbers.Integral)
+        or n_tokens < 1
+    ):
+        raise ElensError(f"n_tokens must be an integer >= 1; got {n_tokens!r}.")
+    if n_tokens > profiles.n_tokens:
+        raise ElensError(
+            f"Asked for the first {n_tokens} tokens of profiles with T = {profiles.n_tokens} "
+            "generated tokens: generate at least that many."
+        )
+    return Profiles(
+        profiles.entropy[:, : int(n_tokens)], profiles.alphas, profiles.meta
+    )
+
+
+def _release() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def loaded_models(
+    models: Sequence[str | os.PathLike[str]],
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    **load_kwargs: Any,
+) -> Iterator[LensModel]:
+    """Load the models one after the other; each is released before the next is loaded.
+
+    Use as ``for lm in loaded_models(names): ...`` and keep no reference to ``lm`` after its
+    iteration, so that the peak memory is that of the largest model. ``load_kwargs`` go to
+    :func:`~elens_utils.loading.load_model`.
+    """
+    if isinstance(models, (str, bytes, os.PathLike)):
+        raise ElensError("Pass a list of models, not a single name.")
+    for name in models:
+        lm = load_model(name, device=device, dtype=dtype, **load_kwargs)
+        try:
+            yield lm
+        finally:
+            del lm
+            _release()
+
+
+def _check_model_profiles(
+    models: Sequence[str], profiles: Sequence[Profiles], what: str
+) -> list[Profiles]:
+    profiles = list(profiles)
+    if len(profiles) != len(models):
+        raise ElensError(
+            f"Got {len(profiles)} {what} for {len(models)} models: pass one Profiles per model, in order."
+        )
+    for name, prof in zip(models, profiles):
+        if not isinstance(prof, Profiles):
+            raise ElensError(
+                f"{what} must be Profiles objects; got {type(prof).__name__}."
+            )
+        have = prof.meta["model"].unique().tolist()
+        if have != [os.fspath(name)]:
+            raise ElensError(
+                f"The {what} given for model {name!r} are of {have}: pass the profiles in the order "
+                "of the models (profile_models returns them so)."
+            )
+    return profiles
+
+
+# --------------------------------------------------------------------------------------------
+# the top-p candidate-set check
+
+
+@dataclass(frozen=True)
+class CandidateCheck:
+    """Top-p candidate sets against dH, per model (:func:`candidate_check`).
+
+    Attributes:
+        p: the mass threshold of the sets.
+        summary: one row per model: ``model``, ``n_layers``, ``rho`` (Spearman of dH against
+            the change in set size, over every prompt x token x block transition),
+            ``pvalue`` (scipy's, treating the pairs as independent, which they are not),
+            ``rho_log`` (against the change in log size), ``sign_agreement`` (share of the
+            pairs whose set size changes in which dH has the sign of that change),
+            ``mean_jaccard`` (mean overlap of adjacent blocks' sets), ``mean_size`` (mean set
+            size, tokens) and ``n_pairs``.
+        transitions: one row per model and block ``l = 2..L``: ``block``, ``depth`` (l / L),
+            ``transition`` (``"1->2"``), the means over prompts and tokens of ``dH`` (nats),
+            ``d_size`` (tokens), ``size`` (tokens, block l) and ``jaccard`` (blocks l-1, l),
+            and ``n`` (pairs averaged).
+    """
+
+    p: float
+    summary: pd.DataFrame
+    transitions: pd.DataFrame
+
+
+def candidate_check(
+    models: Sequence[str | os.PathLike[str]],
+    prompts: Prompts | Callable[[str], Prompts],
+    profiles: Sequence[Profiles],
+    *,
+    p: float = 0.6,
+    alpha: float = 1.0,
+    device: str = "auto",
+    dtype: str = "auto",
+    batch_size: int = 8,
+    progress: bool | None = None,
+) -> CandidateCheck:
+    """Top-p candidate-set sizes and overlaps of every block against dH, for each model.
+
+    Args:
+        models: the model names, in the order of ``profiles``.
+        prompts: the prompts the profiles were generated from (or ``model -> prompts``).
+        profiles: raw profiles of each model (e.g. from :func:`~elens_utils.profile_models`);
+            their generated tokens are replayed in one teacher-forced pass per batch
+            (:func:`~elens_utils.candidates.candidate_set_sizes`), nothing is generated again.
+        p: the mass threshold (the paper: 0.6).
+        alpha: the Renyi order whose dH is correlated (1 = Shannon).
+        device, dtype, batch_size, progress: for loading and the forward passes.
+
+    Returns:
+        A :class:`CandidateCheck`.
+    """
+    names = [os.fspath(m) for m in models]
+    profiles = _check_model_profiles(names, profiles, "profiles")
+    summaries, transitions = [], []
+    for lm, prof in zip(loaded_models(names, device=device, dtype=dtype), profiles):
+        these = prompts(lm.name) if callable(prompts) else prompts
+        sets = candidate_set_sizes(
+            lm, these, p=p, profiles=prof, batch_size=batch_size, progress=progress
+        )
+        summaries.append(_candidate_summary(prof, sets.sizes, sets.jaccard, alpha))
+        transitions.append(
+            _candidate_transitions(prof, sets.sizes, sets.jaccard, alpha)
+        )
+    return CandidateCheck(
+        p=float(p),
+        summary=pd.DataFrame(summaries),
+        transitions=pd.concat(transitions, ignore_index=True),
+    )
+
+
+def _candidate_summary(
+    prof: Profiles, sizes: np.ndarray, overlap: np.ndarray, alpha: float
+) -> dict[str, Any]:
+    """One model's row of :attr:`CandidateCheck.summary` (sizes ``[N, T, L]``, overlap ``[N, T, L-1]``)."""
+    plain = spearman_delta_vs_size(prof, sizes, alpha=alpha).iloc[0]
+    logged = spearman_delta_vs_size(prof, sizes, alpha=alpha, log_sizes=True).iloc[0]
+    d_h = prof.delta()[..., prof._alpha_index(alpha)].astype(np.float64).ravel()
+    d_s = np.diff(sizes.astype(np.float64), axis=2).ravel()
+    moved = d_s != 0
+    agree = (
+        float(np.mean(np.sign(d_h[moved]) == np.sign(d_s[moved])))
+        if moved.any()
+        else math.nan
+    )
+    return {
+        "model": str(prof.meta["model"].iloc[0]),
+        "n_layers": prof.n_layers,
+        "rho": float(plain["rho"]),
+        "pvalue": float(plain["pvalue"]),
+        "rho_log": float(logged["rho"]),
+        "sign_agreement": agree,
+        "mean_jaccard": float(overlap.mean()),
+        "mean_size": float(sizes.mean()),
+        "n_pairs": int(plain["n_pairs"]),
+    }
+
+
+def _candidate_transitions(
+    prof: Profiles, sizes: np.ndarray, overlap: np.ndarray, alpha: float
+) -> pd.DataFrame:
+    n_layers = prof.n_layers
+    d_h = prof.delta()[..., prof._alpha_index(alpha)].astype(np.float64)  # [N, T, L-1]
+    d_s = np.diff(sizes.astype(np.float64), axis=2)
+    blocks = np.arange(2, n_layers + 1)
+    return pd.DataFrame(
+        {
+            "model": str(prof.meta["model"].iloc[0]),
+            "n_layers": n_layers,
+            "block": blocks,
+            "depth": blocks / n_layers,
+            "transition": [f"{b - 1}->{b}" for b in blocks],
+            "dH": d_h.mean(axis=(0, 1)),
+            "d_size": d_s.mean(axis=(0, 1)),
+            "size": sizes[..., 1:].astype(np.float64).mean(axis=(0, 1)),
+            "jaccard": overlap.mean(axis=(0, 1)),
+            "n": d_h.shape[0] * d_h.shape[1],
+        }
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# ranking and skipping
+
+
+def block_ranking(
+    profiles: Sequence[Profiles], *, rank_tokens: int = 1, alpha: float = 1.0
+) -> pd.DataFrame:
+    """:func:`~elens_utils.interventions.rank_blocks` of each model, from its first ``rank_tokens`` steps.
+
+    Returns:
+        The rank tables one under the other, with ``model``, ``n_layers`` and ``depth``
+        (block / L) in front: one row per model and block ``2..L``; ``expansion_rank`` 1 is the
+        block of largest mean dH, ``pruning_rank`` 1 the block of most negative mean dH.
+    """
+    frames = []
+    for prof in profiles:
+        table = rank_blocks(first_tokens(prof, rank_tokens), alpha)
+        table.insert(0, "model", str(prof.meta["model"].iloc[0]))
+        table.insert(1, "n_layers", prof.n_layers)
+        table.insert(3, "depth", table["block"] / prof.n_layers)
+        frames.append(table)
+    if not frames:
+        raise ElensError("block_ranking() needs the profiles of at least one model.")
+    return pd.concat(frames, ignore_index=True)
+
+
+def skip_sweep(
+    models: Sequence[str | os.PathLike[str]],
+    questions: pd.DataFrame,
+    ranking_profiles: Sequence[Profiles],
+    *,
+    ks: Sequence[int] = (1, 2, 3),
+    n_random_seeds: int = 5,
+    rank_tokens: int = 1,
+    alpha: float = 1.0,
+    seed: int = 0,
+    answer_col: str = "answer",
+    device: str = "auto",
+    dtype: str = "auto",
+    batch_size: int = 8,
+    progress: bool | None = None,
+    **mc_kwargs: Any,
+) -> pd.DataFrame:
+    """Multiple-choice accuracy of each model with its expansion, pruning or random blocks skipped.
+
+    Per model, :func:`~elens_utils.interventions.skip_experiment` on ``questions`` with the
+    blocks ranked by that model's ``ranking_profiles`` cut to their first ``rank_tokens`` steps
+    (:func:`first_tokens`; 1 = the answer position). A model with L blocks can skip at most
+    L - 1 of the ranked blocks 2..L: larger k are left out for it (its ``ks_dropped`` column
+    says which).
+
+    Args:
+        models: the model names, in the order of ``ranking_profiles``.
+        questions: multiple-choice questions (:func:`elens_utils.data.multiple_choice`): a
+            ``prompt`` column and the correct letter in ``answer_col``.
+        ranking_profiles: raw profiles of each model, of prompts other than ``questions``
+            (e.g. other questions of the same set), that rank its blocks.
+        ks, n_random_seeds, alpha, seed: see :func:`~elens_utils.interventions.skip_experiment`.
+        rank_tokens: generation steps averaged for the ranking.
+        answer_col: the column with the correct letter (``"answer"`` in ``data`` frames).
+        device, dtype, batch_size, progress: loading and batching.
+        **mc_kwargs: ``prompt_col``, ``letters``, ``separator`` for the scoring.
+
+    Returns:
+        The rows of every model's ``skip_experiment`` (strategy, k, seed, accuracy, n_correct,
+        n_questions, chance, blocks) with ``model``, ``n_layers`` in front, ``blocks_text`` (the
+        skipped blocks as text, for tooltips) and ``ks_dropped``.
+    """
+    names = [os.fspath(m) for m in models]
+    ranking_profiles = _check_model_profiles(
+        names, ranking_profiles, "ranking profiles"
+    )
+    if isinstance(ks, (numbers.Integral, np.integer)):
+        ks = (int(ks),)
+    ks = list(ks)
+    frames = []
+    for lm, prof in zip(
+        loaded_models(names, device=device, dtype=dtype), ranking_profiles
+    ):
+        usable = [
+            k for k in ks if not isinstance(k, numbers.Integral) or k < lm.n_layers
+        ]
+        dropped = [k for k in ks if k not in usable]
+        res = skip_experiment(
+            lm,
+            questions,
+            first_tokens(prof, rank_tokens),
+            usable,
+            n_random_seeds,
+            alpha=alpha,
+            seed=seed,
+            answer_col=answer_col,
+            batch_size=batch_size,
+            progress=progress,
+            **mc_kwargs,
+        )
+        res.insert(0, "model", lm.name)
+        res.insert(1, "n_layers", lm.n_layers)
+        res["blocks_text"] = [", ".join(map(str, b)) or "none" for b in res["blocks"]]
+        res["ks_dropped"] = [list(dropped)] * len(res)
+        frames.append(res)
+    return pd.concat(frames, ignore_index=True)
+
+
+def skip_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per model and k of a :func:`skip_sweep` result.
+
+    Columns: ``model``, ``k``, ``baseline``, ``expansion``, ``pruning`` (accuracies),
+    ``random_mean``, ``random_min``, ``random_max`` (over the random draws; NaN without
+    any), ``chance``, ``n_questions``, ``se`` (the binomial standard error of the baseline
+    accuracy, ``sqrt(b (1 - b) / n)``: differences of a few ``se`` are noise),
+    ``expansion_blocks``, ``pruning_blocks`` (text) and ``more_critical``:
+    ``"expansion"`` when skipping the expansion blocks costs more accuracy than skipping the
+    pruning blocks, ``"pruning"`` for the reverse, ``"tie"`` when both give the same accuracy;
+    ``clear``: the gap between the two exceeds ``2 se`` (a rough yardstick: both accuracies
+    are measured on the same questions, so this is not a formal test).
+    """
+    need = [
+        "model",
+        "strategy",
+        "k",
+        "accuracy",
+        "chance",
+        "n_questions",
+        "blocks_text",
+    ]
+    missing = [c for c in need if c not in results.columns]
+    if missing:
+        raise ElensError(
+            f"skip_summary() takes a skip_sweep() result; the frame lacks {missing}."
+        )
+    rows = []
+    for model, g in results.groupby("model", sort=False):
+        base = g[g["strategy"] == "baseline"]
+        if len(base) != 1:
+            raise ElensError(
+                f"Model {model!r} has {len(base)} baseline rows; expected one."
+            )
+        for k in sorted(g.loc[g["k"] > 0, "k"].unique()):
+            at = g[g["k"] == k]
+            exp = at[at["strategy"] == "expansion"]
+            pru = at[at["strategy"] == "pruning"]
+            rnd = at.loc[at["strategy"] == "random", "accuracy"]
+            if len(exp) != 1 or len(pru) != 1:
+                raise ElensError(
+                    f"Model {model!r}, k = {k}: expected one expansion and one pruning row."
+                )
+            e, q = float(exp["accuracy"].iloc[0]), float(pru["accuracy"].iloc[0])
+            b, n_q = float(base["accuracy"].iloc[0]), int(base["n_questions"].iloc[0])
+            rows.append(
+                {
+                    "model": model,
+                    "k": int(k),
+                    "baseline": float(base["accuracy"].iloc[0]),
+                    "expansion": e,
+                    "pruning": q,
+                    "random_mean": float(rnd.mean()) if len(rnd) else math.nan,
+                    "random_min": float(rnd.min()) if len(rnd) else math.nan,
+                    "random_max": float(rnd.max()) if len(rnd) else math.nan,
+                    "chance": float(base["chance"].iloc[0]),
+                    "n_questions": n_q,
+                    "se": math.sqrt(b * (1 - b) / n_q),
+                    "expansion_blocks": exp["blocks_text"].iloc[0],
+                    "pruning_blocks": pru["blocks_text"].iloc[0],
+                    "more_critical": "expansion"
+                    if e < q
+                    else "pruning"
+                    if q < e
+                    else "tie",
+                    "clear": abs(e - q) > 2 * math.sqrt(b * (1 - b) / n_q),
+                }
+            )
+    return pd.DataFrame(rows)

@@ -1,0 +1,247 @@
+"""expansion: the top-p check and the skipping sweep over several models, against plain loops."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import make_profiles
+from scipy.stats import spearmanr
+
+from elens_utils import ElensError, data, load_model
+from elens_utils.candidates import candidate_set_sizes
+from elens_utils.expansion import (
+    block_ranking,
+    candidate_check,
+    first_tokens,
+    loaded_models,
+    skip_summary,
+    skip_sweep,
+)
+from elens_utils.interventions import rank_blocks, skip_experiment
+from elens_utils.tiny_models import build_untrained_model
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Two untrained zoo models (story-world tokenizer) of different depth, as path names."""
+    root = tmp_path_factory.mktemp("untrained")
+    return [
+        str(build_untrained_model("gpt2", root / "gpt2-3L", n_layers=3)),
+        str(build_untrained_model("llama", root / "llama-2L", n_layers=2)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def questions():
+    return data.multiple_choice("synthetic", 20)
+
+
+@pytest.fixture(scope="module")
+def ranking(models, questions):
+    prompts = questions["prompt"].tolist()[12:]
+    return prompts, [
+        load_model(m).profile(prompts, max_new_tokens=3, progress=False) for m in models
+    ]
+
+
+def test_first_tokens():
+    h = np.random.default_rng(0).random((3, 4, 5, 1)).astype(np.float32)
+    p = make_profiles(h)
+    cut = first_tokens(p, 2)
+    assert cut.entropy.shape == (3, 2, 5, 1)
+    np.testing.assert_array_equal(cut.entropy, h[:, :2])
+    pd.testing.assert_frame_equal(cut.meta, p.meta)
+    for bad in (0, 5, 1.0, True):
+        with pytest.raises(ElensError):
+            first_tokens(p, bad)
+    with pytest.raises(ElensError, match="Profiles"):
+        first_tokens(h, 1)
+
+
+def test_answer_position_is_generation_step_one(models, ranking):
+    """rank_tokens=1 ranks on the step-1 lens: the same as profiles generated with one token."""
+    prompts, profs = ranking
+    one = load_model(models[0]).profile(prompts, max_new_tokens=1, progress=False)
+    np.testing.assert_allclose(
+        first_tokens(profs[0], 1).entropy, one.entropy, atol=1e-5
+    )
+
+
+def test_loaded_models(models):
+    names = [lm.name for lm in loaded_models(models)]
+    assert names == models
+    with pytest.raises(ElensError, match="list"):
+        next(loaded_models(models[0]))
+
+
+def test_candidate_check_against_loops(models, ranking):
+    prompts, profs = ranking
+    check = candidate_check(models, prompts, profs, p=0.6, batch_size=4, progress=False)
+    assert check.p == 0.6
+    assert check.summary["model"].tolist() == models
+    assert check.transitions.groupby("model", sort=False).size().tolist() == [2, 1]
+    for model, prof in zip(models, profs):
+        sets = candidate_set_sizes(
+            load_model(model),
+            prompts,
+            p=0.6,
+            profiles=prof,
+            batch_size=1,
+            progress=False,
+        )
+        n, t, n_layers = sets.sizes.shape
+        h = prof.select(1.0).astype(np.float64)
+        pairs, agree, moved = [], 0, 0
+        for i in range(n):
+            for s in range(t):
+                for layer in range(1, n_layers):
+                    dh = h[i, s, layer] - h[i, s, layer - 1]
+                    ds = float(sets.sizes[i, s, layer] - sets.sizes[i, s, layer - 1])
+                    pairs.append((dh, ds))
+                    if ds != 0:
+                        moved += 1
+                        agree += (dh > 0) == (ds > 0) and dh != 0
+        x, y = np.array(pairs).T
+        row = check.summary[check.summary["model"] == model].iloc[0]
+        assert row["n_layers"] == n_layers and row["n_pairs"] == len(pairs)
+        assert row["rho"] == pytest.approx(spearmanr(x, y).statistic, abs=1e-9)
+        assert row["sign_agreement"] == pytest.approx(agree / moved)
+        assert row["mean_jaccard"] == pytest.approx(sets.jaccard.mean())
+        assert row["mean_size"] == pytest.approx(sets.sizes.mean())
+        trans = check.transitions[check.transitions["model"] == model]
+        for r in trans.itertuples():
+            b = r.block
+            assert (
+                r.transition == f"{b - 1}->{b}"
+                and r.depth == b / n_layers
+                and r.n == n * t
+            )
+            assert r.dH == pytest.approx(
+                np.mean(
+                    [
+                        h[i, s, b - 1] - h[i, s, b - 2]
+                        for i in range(n)
+                        for s in range(t)
+                    ]
+                )
+            )
+            assert r.d_size == pytest.approx(
+                np.mean(sets.sizes[..., b - 1] - sets.sizes[..., b - 2])
+            )
+            assert r.size == pytest.approx(sets.sizes[..., b - 1].mean())
+            assert r.jaccard == pytest.approx(sets.jaccard[..., b - 2].mean())
+
+
+def test_candidate_check_wants_profiles_in_model_order(models, ranking):
+    prompts, profs = ranking
+    with pytest.raises(ElensError, match="in the order of the models"):
+        candidate_check(models, prompts, profs[::-1], progress=False)
+    with pytest.raises(ElensError, match="one Profiles per model"):
+        candidate_check(models, prompts, profs[:1], progress=False)
+
+
+def test_block_ranking(ranking):
+    _, profs = ranking
+    table = block_ranking(profs, rank_tokens=2)
+    for prof in profs:
+        model = prof.meta["model"].iloc[0]
+        mine = (
+            table[table["model"] == model]
+            .drop(columns=["model", "n_layers", "depth"])
+            .reset_index(drop=True)
+        )
+        ref = rank_blocks(first_tokens(prof, 2))
+        pd.testing.assert_frame_equal(mine, ref)
+        assert (
+            table.loc[table["model"] == model, "depth"]
+            == ref["block"].to_numpy() / prof.n_layers
+        ).all()
+        # by hand: the mean over prompts and the first two tokens of H_l - H_(l-1)
+        h = prof.select(1.0)[:, :2].astype(np.float64)
+        for r in ref.itertuples():
+            assert r.mean_dH == pytest.approx(
+                (h[:, :, r.block - 1] - h[:, :, r.block - 2]).mean()
+            )
+
+
+def test_skip_sweep_matches_skip_experiment(models, questions, ranking):
+    _, profs = ranking
+    scored = questions.iloc[:12].reset_index(drop=True)
+    res = skip_sweep(
+        models,
+        scored,
+        profs,
+        ks=[1, 2],
+        n_random_seeds=2,
+        rank_tokens=1,
+        seed=3,
+        batch_size=4,
+        progress=False,
+    )
+    assert res["model"].unique().tolist() == models
+    for model, prof in zip(models, profs):
+        lm = load_model(model)
+        ks = [1, 2] if lm.n_layers == 3 else [1]  # a 2-block model has one ranked block
+        ref = skip_experiment(
+            lm,
+            scored,
+            first_tokens(prof, 1),
+            ks,
+            2,
+            seed=3,
+            answer_col="answer",
+            progress=False,
+        )
+        mine = res[res["model"] == model].reset_index(drop=True)
+        assert (mine["n_layers"] == lm.n_layers).all()
+        assert mine["ks_dropped"].iloc[0] == ([] if lm.n_layers == 3 else [2])
+        assert mine["blocks_text"].tolist() == [
+            ", ".join(map(str, b)) or "none" for b in ref["blocks"]
+        ]
+        pd.testing.assert_frame_equal(mine[ref.columns].reset_index(drop=True), ref)
+
+
+def _fake_results() -> pd.DataFrame:
+    rows = [
+        ("m", "baseline", 0, None, 0.5, []),
+        ("m", "expansion", 1, None, 0.25, [3]),
+        ("m", "pruning", 1, None, 0.4, [2]),
+        ("m", "random", 1, 7, 0.3, [2]),
+        ("m", "random", 1, 8, 0.5, [4]),
+        ("m", "expansion", 2, None, 0.3, [3, 4]),
+        ("m", "pruning", 2, None, 0.3, [2, 4]),
+        ("n", "baseline", 0, None, 0.25, []),
+        ("n", "expansion", 1, None, 0.5, [2]),
+        ("n", "pruning", 1, None, 0.25, [2]),
+    ]
+    frame = pd.DataFrame(
+        rows, columns=["model", "strategy", "k", "seed", "accuracy", "blocks"]
+    )
+    frame["n_questions"] = 100
+    frame["n_correct"] = (frame["accuracy"] * 100).astype(int)
+    frame["chance"] = 0.25
+    frame["blocks_text"] = [", ".join(map(str, b)) or "none" for b in frame["blocks"]]
+    return frame
+
+
+def test_skip_summary():
+    out = skip_summary(_fake_results())
+    assert out[["model", "k"]].values.tolist() == [["m", 1], ["m", 2], ["n", 1]]
+    first = out.iloc[0]
+    assert (first["baseline"], first["expansion"], first["pruning"]) == (0.5, 0.25, 0.4)
+    assert (first["random_mean"], first["random_min"], first["random_max"]) == (
+        pytest.approx(0.4),
+        0.3,
+        0.5,
+    )
+    assert first["se"] == pytest.approx(math.sqrt(0.5 * 0.5 / 100))
+    assert first["expansion_blocks"] == "3" and first["pruning_blocks"] == "2"
+    assert out["more_critical"].tolist() == ["expansion", "tie", "pruning"]
+    # gaps 0.15 (se 0.05), 0, 0.25 (se 0.0433): beyond two standard errors for the first and last
+    assert out["clear"].tolist() == [True, False, True]
+    assert math.isnan(out.iloc[1]["random_mean"])
+    with pytest.raises(ElensError, match="lacks"):
+        skip_summary(_fake_results().drop(columns="chance"))
+    with pytest.raises(ElensError, match="baseline"):
+        skip_summary(_fake_results().iloc[1:])
