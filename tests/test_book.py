@@ -55,7 +55,8 @@ def test_every_chapter_is_in_the_toc_and_well_formed():
         assert nb.metadata["elens"]["chapter"] == ch.name
         assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{ch.path} has outputs: clear them"
         if not nb.metadata["elens"].get("appendix"):  # appendices need no models
-            assert {"models", "seed", "device", "dtype"} <= set(ch.parameters)
+            # (a seed only where something is drawn at random: greedy chapters have none)
+            assert {"models", "device", "dtype"} <= set(ch.parameters), ch.name
 
 
 def test_find_chapter_by_name_number_and_stem():
@@ -80,8 +81,12 @@ def test_parameter_sets_fit_the_chapters(name):
         if name == "paper":
             assert params["device"] == "cuda" and params["dtype"] == "bfloat16"
             assert not any(m.startswith("tiny/") for m in models)
+        elif name == "default":  # the embedded zoo, every model of which is shipped
+            assert all(m.startswith("zoo/") for m in models)
+            assert all((REPO / "zoo" / m.removeprefix("zoo/") / "model.safetensors").is_file() for m in models)
         else:
-            assert all(m.startswith("tiny/") for m in models)
+            # random-weight models: tiny/ (word-list vocabularies), untrained/ (the story world's)
+            assert all(m.startswith(("tiny/", "untrained/")) for m in models)
 
 
 def test_paper_set_lists_the_papers_models():
@@ -266,6 +271,7 @@ def smoke_book(tmp_path_factory):
 def test_smoke_book_pages_exist_without_errors_or_network(smoke_book):
     html_dir, pages, seconds = smoke_book
     assert seconds < 600
+    pages_with_math = 0
     for page in pages:
         path = html_dir / f"{page}.html"
         assert path.is_file(), f"{page} was not built"
@@ -279,9 +285,11 @@ def test_smoke_book_pages_exist_without_errors_or_network(smoke_book):
         bundles = [s for s in parser.scripts if charts.VEGA_BUNDLE in s]
         n_charts = text.count(f'class="{charts.CHART_CLASS}"')
         assert len(bundles) == (1 if n_charts else 0), f"{page}: {n_charts} charts, bundle loaded {len(bundles)} times"
-        if n_charts:
-            assert any(chapters.MATHJAX_FILE in s for s in parser.scripts)
+        mathjax = [s for s in parser.scripts if "mathjax" in s.lower() or "tex-" in s.lower()]
+        assert all(chapters.MATHJAX_FILE in s for s in mathjax), f"{page}: MathJax not from the local copy: {mathjax}"
+        pages_with_math += bool(mathjax)
         assert "THEBE_JS_URL" not in text
+    assert pages_with_math, "no page loads the local MathJax (chapter 1 has formulas)"
     chapter_pages = [p for p in pages if p.startswith("book/0")]
     for page in chapter_pages:
         text = (html_dir / f"{page}.html").read_text()
