@@ -323,6 +323,17 @@ def _need(frame: pd.DataFrame, columns: Sequence[str], fn: str) -> None:
         raise ElensError(f"{fn}() needs the columns {list(columns)}; the frame lacks {missing}.")
 
 
+def _mean_band_layers(base: alt.Chart, data: pd.DataFrame, tooltip: list, y_title: str) -> alt.LayerChart:
+    """Mean line, a band ``lo``..``hi`` and hoverable points of ``entropy`` against ``base``'s x
+    (a layer chart to facet). The line comes first: the legend draws its symbols from it."""
+    return alt.layer(
+        base.mark_line().encode(y=alt.Y("entropy:Q", title=y_title)),
+        base.mark_area(opacity=0.12).encode(y="lo:Q", y2="hi:Q"),
+        base.mark_point(size=25, filled=True).encode(y="entropy:Q", tooltip=tooltip),
+        data=data,
+    )
+
+
 def profile_heatmap(
     frame: pd.DataFrame,
     *,
@@ -990,12 +1001,7 @@ def profiles_by_outcome(frame: pd.DataFrame, *, columns: int = 3, title: str | N
         alt.Tooltip("sd:Q", title="sd (nats)", format=".3f"),
         alt.Tooltip("n:Q", title="questions"),
     ]
-    layered = alt.layer(
-        base.mark_line().encode(y=alt.Y("entropy:Q", title="entropy (nats)")),
-        base.mark_area(opacity=0.12).encode(y="lo:Q", y2="hi:Q"),
-        base.mark_point(size=25, filled=True).encode(y="entropy:Q", tooltip=tooltip),
-        data=data,
-    ).properties(width=170, height=140)
+    layered = _mean_band_layers(base, data, tooltip, "entropy (nats)").properties(width=170, height=140)
     return layered.facet(
         facet=alt.Facet("model:N", sort=keys, title=None, header=alt.Header(labelFontSize=12, labelLimit=220)), columns=columns
     ).properties(
@@ -1276,13 +1282,7 @@ def profiles_by_family(frame: pd.DataFrame, *, columns: int = 2, title: str | No
         alt.Tooltip("sd:Q", title="sd (nats)", format=".3f"),
         alt.Tooltip("n:Q", title="samples"),
     ]
-    # The line comes first: the legend draws its symbols from the first layer.
-    layered = alt.layer(
-        base.mark_line().encode(y=alt.Y("entropy:Q", title="mean entropy (nats)")),
-        base.mark_area(opacity=0.12).encode(y="lo:Q", y2="hi:Q"),
-        base.mark_point(size=25, filled=True).encode(y="entropy:Q", tooltip=tooltip),
-        data=data,
-    ).properties(width=250, height=170)
+    layered = _mean_band_layers(base, data, tooltip, "mean entropy (nats)").properties(width=250, height=170)
     return layered.facet(
         facet=alt.Facet("family:N", sort=families, title=None, header=alt.Header(labelFontSize=13, labelLimit=260)),
         columns=columns,

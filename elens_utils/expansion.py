@@ -22,7 +22,6 @@ Blocks are numbered 1..L; ``dH_l = H_l - H_(l-1)`` belongs to block ``l = 2..L``
 
 from __future__ import annotations
 
-import gc
 import math
 import numbers
 import os
@@ -32,13 +31,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .candidates import candidate_set_sizes, spearman_delta_vs_size
 from .errors import ElensError
 from .interventions import rank_blocks, skip_experiment
 from .loading import LensModel, load_model
 from .profiles import Profiles
+from .sweep import _release
 
 __all__ = [
     "CandidateCheck",
@@ -76,12 +75,6 @@ def first_tokens(profiles: Profiles, n_tokens: int) -> Profiles:
     return Profiles(
         profiles.entropy[:, : int(n_tokens)], profiles.alphas, profiles.meta
     )
-
-
-def _release() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def loaded_models(
