@@ -68,7 +68,7 @@ __all__ = [
     "write_vega_bundle",
     "spearman_by_model", "overlap_by_depth", "block_dh_bars", "skip_accuracy",  # chapter 5
     "correctness_auc_chart", "mc_accuracy_bars", "profiles_by_outcome",  # chapter 6
-    "knn_scores_by_model", "profiles_by_label", "entropy_by_window",  # chapters 3 and 4
+    "knn_scores_by_model", "knn_scores_heatmap", "profiles_by_label", "entropy_by_window",  # chapters 3 and 4
     "DEPTH_MODE_NAMES", "profiles_by_family", "embedding_frame", "embedding_scatter", "auc_tests_chart", "auc_by_setting", "permutation_chart",  # chapters 2 and 7
 ]
 
@@ -1509,4 +1509,74 @@ def permutation_chart(null: Sequence[float], score: float, p_value: float, *, ti
         width=480,
         height=240,
         title=alt.Title(title or "Permutation test", subtitle=f"grey: the AUC with the labels shuffled, {len(values)} times; orange: with the true labels"),
+    )
+
+
+def knn_scores_heatmap(
+    summary: pd.DataFrame,
+    *,
+    column: str,
+    metric: str = "auc",
+    legend_title: str | None = None,
+    title: str | None = None,
+    subtitle: str | None = None,
+) -> alt.LayerChart:
+    """A kNN score per model (rows) and per value of ``column`` (columns), as a table of colours.
+
+    For many models x a few settings (variants of the prompts, feature sets), where one dot plot
+    row per pair would be too tall. Each cell shows the mean over folds; the tooltip adds the
+    spread over folds and the dummy.
+
+    Args:
+        summary: rows of :attr:`elens_utils.knn_tables.KnnTable.summary`, one per (model,
+            ``column`` value) (columns ``model``, ``k``, ``n``, ``auc_mean``, ``auc_std``,
+            ``accuracy_mean``, ``accuracy_std``, ``dummy_auc_mean``, ``dummy_accuracy_mean``,
+            ``p_value`` and ``column``).
+        column: the summary column of the x axis (``"subset"``, ``"features"``).
+        metric: ``"auc"`` (colours from 0.5, no information, to 1) or ``"accuracy"`` (0 to 1).
+        legend_title: the x axis title (default: ``column``).
+    """
+    _need(summary, ["model", "k", "n", "auc_mean", "auc_std", "accuracy_mean", "accuracy_std", "dummy_auc_mean", "dummy_accuracy_mean", "p_value", column], "knn_scores_heatmap")
+    if metric not in _SCORE_TITLES:
+        raise ElensError(f"knn_scores_heatmap(): metric must be 'auc' or 'accuracy'; got {metric!r}.")
+    if summary.duplicated(["model", column]).any():
+        raise ElensError(f"knn_scores_heatmap(): several rows per (model, {column}); filter the summary to one k and one of everything else.")
+    data = summary.assign(
+        key=summary[column].astype(str),
+        mean=summary[f"{metric}_mean"],
+        sd=summary[f"{metric}_std"],
+        dummy=summary[f"dummy_{metric}_mean"],
+        text=summary[f"{metric}_mean"].map(lambda v: f"{v:.2f}"),
+    )
+    models = data["model"].drop_duplicates().tolist()
+    keys = data["key"].drop_duplicates().tolist()
+    name = _SCORE_TITLES[metric]
+    low = 0.5 if metric == "auc" else 0.0
+    base = alt.Chart(data).encode(
+        x=alt.X("key:N", sort=keys, title=legend_title or column, axis=alt.Axis(labelAngle=0, orient="top", labelLimit=160)),
+        y=alt.Y("model:N", sort=models, title=None, axis=alt.Axis(labelLimit=260)),
+    )
+    tooltip = [
+        alt.Tooltip("model:N"),
+        alt.Tooltip("key:N", title=legend_title or column),
+        alt.Tooltip("mean:Q", title=f"kNN {name} (mean over folds)", format=".3f"),
+        alt.Tooltip("sd:Q", title="sd over folds", format=".3f"),
+        alt.Tooltip("dummy:Q", title=f"dummy {name}", format=".3f"),
+        alt.Tooltip("p_value:Q", title="paired t-test p (AUC)", format=".2g"),
+        alt.Tooltip("k:Q", title="k used"),
+        alt.Tooltip("n:Q", title="prompts"),
+    ]
+    cells = base.mark_rect(stroke="white", strokeWidth=1).encode(
+        color=alt.Color("mean:Q", title=name, scale=alt.Scale(scheme="blues", domain=[low, 1.0], clamp=True), legend=alt.Legend(orient="right", gradientLength=120)),
+        tooltip=tooltip,
+    )
+    text = base.mark_text(fontSize=12).encode(
+        text="text:N",
+        color=alt.condition(f"datum.mean > {(low + 1.0) / 2:.6g}", alt.value("white"), alt.value("black")),
+        tooltip=tooltip,
+    )
+    return (cells + text).properties(
+        width=alt.Step(110),
+        height=alt.Step(24),
+        title=alt.Title(title or f"kNN {name} per model and {legend_title or column}", subtitle=subtitle or "mean over folds; hover a cell for its spread and the dummy"),
     )

@@ -453,3 +453,19 @@ def test_profiles_by_label_and_entropy_by_window_specs():
     assert "the last block" in json.dumps(spec)
     with pytest.raises(ElensError, match="lacks"):
         charts.entropy_by_window(windows.drop(columns="tokens"))
+
+
+def test_knn_scores_heatmap_spec():
+    _, table = _knn_table()
+    rows = table.summary[table.summary["k"] == 3]
+    spec = charts.chart_spec(charts.knn_scores_heatmap(rows, column="features", legend_title="entropy"))
+    assert _layer_marks(spec) == ["rect", "text"]
+    enc = spec["layer"][0]["encoding"]
+    assert enc["x"]["field"] == "key" and enc["x"]["sort"] == ["Shannon (α = 1)", "Rényi α = 5", "both"]
+    assert enc["y"]["sort"] == ["a", "b"] and enc["color"]["scale"]["domain"] == [0.5, 1.0]
+    data = pd.DataFrame(spec["datasets"][spec["data"]["name"]])
+    assert len(data) == 2 * 3 and data["text"].iloc[0] == f"{rows['auc_mean'].iloc[0]:.2f}"
+    acc = charts.chart_spec(charts.knn_scores_heatmap(rows, column="features", metric="accuracy"))
+    assert acc["layer"][0]["encoding"]["color"]["scale"]["domain"] == [0.0, 1.0]
+    with pytest.raises(ElensError, match="several rows"):
+        charts.knn_scores_heatmap(table.summary, column="features")
