@@ -829,6 +829,7 @@ def plain_generation(lm, prompts: Sequence[Sequence[int]], steps: int, *, captur
     with the pipeline's hooks and returns ``(ids, residuals [T, L, N, d])`` (for
     :func:`deferred_lens_profiles`).
     """
+    from .hf_compat import cache_kwargs, returned_cache
     from .lens import BlockCapture
 
     model, dev = lm.model, lm.device
@@ -850,11 +851,11 @@ def plain_generation(lm, prompts: Sequence[Sequence[int]], steps: int, *, captur
                 input_ids=input_ids,
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=cache,
+                **cache_kwargs(model, cache),
                 use_cache=True,
                 logits_to_keep=1,
             )
-            cache = out.past_key_values
+            cache = returned_cache(out)
             if capture:
                 resid.append(cap.take())
             nxt = out.logits[:, -1].float().argmax(-1)

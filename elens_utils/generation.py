@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from .entropy import normalize_alphas
 from .errors import ElensError
+from .hf_compat import cache_kwargs, returned_cache
 from .lens import BlockCapture
 from .loading import LensModel
 from .profiles import Profiles
@@ -175,11 +176,11 @@ def _generate_batch(
                 input_ids=input_ids,
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=cache,
+                **cache_kwargs(model, cache),
                 use_cache=True,
                 **extra,
             )
-            cache = out.past_key_values
+            cache = returned_cache(out)
             pending.append((step, capture.take()))  # [L, B, d]
             logits = out.logits[:, -1].float()
             # Non-finite logits: read the lens now, which names the first block that overflowed.

@@ -118,7 +118,7 @@ def test_reference_reruns_the_whole_prefix_without_cache(small_lm):
 
     def hook(_module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
-        seen.append((tuple(ids.shape), kwargs.get("use_cache"), kwargs.get("past_key_values")))
+        seen.append((tuple(ids.shape), kwargs.get("use_cache"), kwargs.get("cache", kwargs.get("past_key_values"))))
 
     handle = small_lm.model.register_forward_pre_hook(hook, with_kwargs=True)
     try:
