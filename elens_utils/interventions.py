@@ -437,12 +437,15 @@ def _answers(frame: pd.DataFrame, answer_col: str, letters: tuple[str, ...]) -> 
     return out
 
 
+_ANSWER_COLUMNS = ("answer", "answer_letter")  # data frames, then synthetic.MCQuestion
+
+
 def mc_accuracy(
     lm: LensModel,
     questions: Any,
     *,
     prompt_col: str = "prompt",
-    answer_col: str = "answer_letter",
+    answer_col: str | None = None,
     letters: Sequence[str] = DEFAULT_LETTERS,
     separator: str = " ",
     batch_size: int = 8,
@@ -454,11 +457,15 @@ def mc_accuracy(
         questions: a DataFrame (or a list of dicts, or of
             :class:`~elens_utils.synthetic.MCQuestion`) with a prompt column and an answer
             column holding the correct letter (or its index into ``letters``).
-        prompt_col, answer_col: the column names (defaults match ``synthetic.MCQuestion``).
+        prompt_col: the column of the prompts.
+        answer_col: the column of the correct letters; None takes ``"answer"`` (the frames of
+            :mod:`elens_utils.data`) or else ``"answer_letter"`` (``synthetic.MCQuestion``).
         letters, separator, batch_size, progress: see :func:`answer_multiple_choice`.
     """
     letters = _check_letters(letters)
     frame = _questions_frame(questions)
+    if answer_col is None:
+        answer_col = next((c for c in _ANSWER_COLUMNS if c in frame.columns), _ANSWER_COLUMNS[0])
     for col in (prompt_col, answer_col):
         if col not in frame.columns:
             raise ElensError(f"The questions have no column {col!r}; columns: {list(frame.columns)}.")

@@ -372,8 +372,12 @@ def test_mc_accuracy(lens_model):
         mc_accuracy(lm, right.assign(answer_letter="E"), letters=WORD_LETTERS)
     with pytest.raises(ElensError, match="outside 0..3"):
         mc_accuracy(lm, right.assign(answer_letter=4), letters=WORD_LETTERS)
-    with pytest.raises(ElensError, match="no column 'answer_letter'"):
+    with pytest.raises(ElensError, match="no column 'answer'"):
         mc_accuracy(lm, right.drop(columns="answer_letter"), letters=WORD_LETTERS)
+    # The frames of elens_utils.data name the column "answer"; it wins over "answer_letter".
+    as_data = pd.DataFrame({"prompt": prompts, "answer": half})
+    assert mc_accuracy(lm, as_data, letters=WORD_LETTERS).accuracy == 0.5
+    assert mc_accuracy(lm, as_data.assign(answer_letter=pred), letters=WORD_LETTERS).accuracy == 0.5
     with pytest.raises(ElensError, match="No questions"):
         mc_accuracy(lm, right.iloc[:0], letters=WORD_LETTERS)
     with pytest.raises(ElensError, match="DataFrame"):
