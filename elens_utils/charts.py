@@ -63,6 +63,7 @@ __all__ = [
     "shannon_vs_renyi",
     "show",
     "summary_table",
+    "fmt_range",
     "to_html",
     "to_svg",
     "write_vega_bundle",
@@ -303,14 +304,38 @@ def depth_summary(frame: pd.DataFrame, n_points: int = 20) -> tuple[pd.DataFrame
     return pd.DataFrame(rows), overlap
 
 
+def _is_p_value_column(name: object) -> bool:
+    text = str(name)
+    return text == "p" or text.startswith(("p (", "p_", "p-"))
+
+
 def summary_table(table: pd.DataFrame, digits: int = 2):
-    """A :func:`depth_summary` table styled for the page: fixed decimals, '–' for missing."""
+    """A table styled for the page: fixed decimals, '–' for missing, and p-values (columns
+    named ``p``, ``p (...)``, ``p_...``) in two significant digits, so that a small one reads
+    ``2e-17`` and not ``0.00``. A named index becomes the first column(s); an unnamed one
+    (0, 1, 2...) is hidden."""
+    if any(name is not None for name in table.index.names):  # a named index is data: show it
+        table = table.reset_index()
+    p_cols = [c for c in table.columns if _is_p_value_column(c)]
     return (
         table.style.format(precision=digits, na_rep="–")
+        .format("{:.2g}", subset=p_cols, na_rep="–")
         .hide(axis="index")
         .set_table_attributes('class="dataframe elens-summary"')
         .set_table_styles([{"selector": "td", "props": "white-space: nowrap;"}])
     )
+
+
+def fmt_range(values: Sequence[float] | pd.Series | np.ndarray, spec: str = ".2f") -> str:
+    """``"0.46-0.49"``: the smallest and largest of ``values`` in the format ``spec``, or one
+    number where both read the same (``"0.49"``, never ``"0.49-0.49"``). For the closing text
+    of a chapter."""
+    arr = np.asarray(values, dtype=float)
+    arr = arr[~np.isnan(arr)]
+    if arr.size == 0:
+        return "n/a"
+    lo, hi = format(arr.min(), spec), format(arr.max(), spec)
+    return lo if lo == hi else f"{lo}-{hi}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -966,7 +991,7 @@ def mc_accuracy_bars(table: pd.DataFrame, *, chance: float | None = None, title:
     models = data["model"].tolist()
     layers: list[Any] = [
         alt.Chart(data).mark_bar(color="#5b8db8", height=alt.RelativeBandSize(0.6)).encode(
-            x=alt.X("accuracy:Q", title="accuracy (letter logits)", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")),
+            x=alt.X("accuracy:Q", title="accuracy (letter logits)", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%", values=[0, 0.25, 0.5, 0.75, 1])),
             y=alt.Y("model:N", sort=models, title=None, axis=alt.Axis(labelLimit=260)),
             tooltip=[alt.Tooltip("model:N"), alt.Tooltip("accuracy:Q", format=".1%"), alt.Tooltip("n_correct:Q", title="correct"), alt.Tooltip("n:Q", title="questions")],
         )

@@ -469,3 +469,24 @@ def test_knn_scores_heatmap_spec():
     assert acc["layer"][0]["encoding"]["color"]["scale"]["domain"] == [0.0, 1.0]
     with pytest.raises(ElensError, match="several rows"):
         charts.knn_scores_heatmap(table.summary, column="features")
+
+
+def test_fmt_range_collapses_equal_ends():
+    assert charts.fmt_range([0.4612, 0.4649], ".2f") == "0.46"  # both ends read 0.46
+    assert charts.fmt_range(pd.Series([0.46, 0.49, np.nan]), ".2f") == "0.46-0.49"
+    assert charts.fmt_range(np.array([0.581, 0.834]), ".0%") == "58%-83%"
+    assert charts.fmt_range([], ".2f") == "n/a"
+
+
+def test_summary_table_writes_small_p_values_in_two_digits():
+    table = pd.DataFrame({"model": ["a", "b"], "AUC": [0.9561, 0.5], "p (t-test)": [2.1e-17, 0.31]})
+    html = charts.summary_table(table, digits=3).to_html()
+    assert "0.956" in html and "2.1e-17" in html and "0.31" in html
+    assert "0.000" not in html
+
+
+def test_summary_table_shows_a_named_index_and_hides_a_range():
+    table = pd.DataFrame({"key": ["lens_vs_matmul", "peak_extra_mb"], "value": [1.15, 8.3]})
+    assert "lens_vs_matmul" in charts.summary_table(table.set_index("key")).to_html()
+    plain = charts.summary_table(table).to_html()
+    assert "lens_vs_matmul" in plain and ">0</th>" not in plain
