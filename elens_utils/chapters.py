@@ -4,6 +4,7 @@ Every chapter is a notebook in ``notebooks/`` with a cell tagged ``parameters``.
 *parameter set* is a YAML file ``params/<name>.yml``::
 
     description: one line on what the set is for
+    threads: 1           # optional: CPU threads of the chapters' kernels (OMP_NUM_THREADS)
     defaults:            # given to every chapter that declares the parameter
       device: cpu
       seed: 0
@@ -193,8 +194,13 @@ def load_param_set(name: str, root: str | os.PathLike[str] | None = None) -> dic
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ElensError(f"Parameter set {path} is not valid YAML: {err}") from err
-    if not isinstance(data, dict) or not set(data) <= {"description", "defaults", "chapters"}:
-        raise ElensError(f"Parameter set {path}: expected the keys description, defaults, chapters; got {list(data)}.")
+    if not isinstance(data, dict) or not set(data) <= {"description", "threads", "defaults", "chapters"}:
+        raise ElensError(
+            f"Parameter set {path}: expected the keys description, threads, defaults, chapters; got {list(data)}."
+        )
+    threads = data.get("threads")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise ElensError(f"Parameter set {path}: 'threads' must be an integer >= 1 (or left out), got {threads!r}.")
     for key in ("defaults", "chapters"):
         if not isinstance(data.get(key) or {}, dict):
             raise ElensError(f"Parameter set {path}: '{key}' must be a mapping.")
@@ -395,6 +401,20 @@ def _atomic_write_nb(nb, path: Path) -> None:
         nbformat.write(nb, fh)
 
 
+def _thread_env(threads: int | None) -> dict[str, str]:
+    """Environment that caps the kernel's CPU threads at ``threads`` (none for None, or when the
+    user already set ``OMP_NUM_THREADS``).
+
+    Why a set may cap them: on small models every operation is short, and torch's OpenMP threads
+    spin while they wait for each other. On an idle 2-core machine two threads beat one by only
+    ~15% on the zoo's models; when anything else runs on the machine, the spinning makes two
+    threads 4x slower than one (measured on the output-format chapter's generation).
+    """
+    if threads is None or "OMP_NUM_THREADS" in os.environ:
+        return {}
+    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+
 def run_chapter(
     name: str,
     param_set: str = "default",
@@ -435,8 +455,11 @@ def run_chapter(
     log(f"{chapter.name}: executing {chapter.path.name} with parameter set '{pset['name']}'")
     prepared = _prepare(chapter, params, pset["name"])
     failed = out_dir / f"{chapter.stem}.failed.ipynb"
-    env_before = os.environ.get("ELENS_CHART_MODE")
-    os.environ["ELENS_CHART_MODE"] = "book"  # the kernel inherits it: charts.show() emits HTML
+    # The kernel inherits these: charts.show() emits HTML, and the set's thread count (unless
+    # the user's environment names one) caps torch's CPU threads.
+    kernel_env = {"ELENS_CHART_MODE": "book", **_thread_env(pset.get("threads"))}
+    env_before = {k: os.environ.get(k) for k in kernel_env}
+    os.environ.update(kernel_env)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="elens-chapter-") as tmp:
         tmp_in, tmp_out = Path(tmp) / "in.ipynb", Path(tmp) / "out.ipynb"
@@ -459,10 +482,11 @@ def run_chapter(
                 f"The executed notebook with the traceback: {failed}"
             ) from None
         finally:
-            if env_before is None:
-                os.environ.pop("ELENS_CHART_MODE", None)
-            else:
-                os.environ["ELENS_CHART_MODE"] = env_before
+            for k, v in env_before.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
     elapsed = time.perf_counter() - start
     executed.metadata.setdefault("papermill", {})["input_path"] = str(chapter.path.relative_to(root_path))
     executed.metadata["papermill"]["output_path"] = target.name

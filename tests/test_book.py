@@ -351,3 +351,22 @@ def test_smoke_book_charts_draw_in_chromium(smoke_book, tmp_path):
             assert chart["state"] == "drawn" and chart["drawn"], f"{page}: chart {chart['id']} did not draw ({chart['state']})"
         if page.startswith("book/0"):
             assert found.math > 0, f"{page}: MathJax typeset nothing"
+
+
+def test_a_sets_thread_count_reaches_the_kernel_unless_the_user_set_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    _mini_book(tmp_path, "import os\nprint('threads', os.environ.get('OMP_NUM_THREADS'))")
+    pset = tmp_path / "params" / "t.yml"
+    pset.write_text("threads: 1\n" + pset.read_text())
+    path = chapters.run_chapter("mini", "t", root=tmp_path, out_dir=tmp_path / "book", progress=False, log=lambda *_: None)
+    printed = "".join(o.get("text", "") for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" for o in c.outputs)
+    assert "threads 1" in printed
+    assert "OMP_NUM_THREADS" not in os.environ  # restored after the run
+    assert chapters._thread_env(2) == {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+    assert chapters._thread_env(None) == {}
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert chapters._thread_env(1) == {}  # the user's setting wins
+    for bad in ("0", "two", "true"):
+        pset.write_text(f"threads: {bad}\ndescription: x\n")
+        with pytest.raises(ElensError, match="'threads' must be an integer >= 1"):
+            chapters.load_param_set("t", tmp_path)
