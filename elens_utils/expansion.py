@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .candidates import candidate_set_sizes, spearman_delta_vs_size
+from .classify import _positive_int
 from .errors import ElensError
 from .interventions import rank_blocks, skip_experiment
 from .loading import LensModel, load_model
@@ -61,19 +62,14 @@ def first_tokens(profiles: Profiles, n_tokens: int) -> Profiles:
     """
     if not isinstance(profiles, Profiles):
         raise ElensError(f"Expected a Profiles object; got {type(profiles).__name__}.")
-    if (
-        isinstance(n_tokens, (bool, np.bool_))
-        or not isinstance(n_tokens, numbers.Integral)
-        or n_tokens < 1
-    ):
-        raise ElensError(f"n_tokens must be an integer >= 1; got {n_tokens!r}.")
+    n_tokens = _positive_int(n_tokens, "n_tokens")
     if n_tokens > profiles.n_tokens:
         raise ElensError(
             f"Asked for the first {n_tokens} tokens of profiles with T = {profiles.n_tokens} "
             "generated tokens: generate at least that many."
         )
     return Profiles(
-        profiles.entropy[:, : int(n_tokens)], profiles.alphas, profiles.meta
+        profiles.entropy[:, :n_tokens], profiles.alphas, profiles.meta
     )
 
 
@@ -186,10 +182,10 @@ def candidate_check(
         sets = candidate_set_sizes(
             lm, these, p=p, profiles=prof, batch_size=batch_size, progress=progress
         )
-        summaries.append(_candidate_summary(prof, sets.sizes, sets.jaccard, alpha))
-        transitions.append(
-            _candidate_transitions(prof, sets.sizes, sets.jaccard, alpha)
-        )
+        d_h = prof.delta()[..., prof._alpha_index(alpha)].astype(np.float64)  # [N, T, L-1]
+        d_s = np.diff(sets.sizes.astype(np.float64), axis=2)
+        summaries.append(_candidate_summary(prof, sets.sizes, sets.jaccard, d_h, d_s, alpha))
+        transitions.append(_candidate_transitions(prof, sets.sizes, sets.jaccard, d_h, d_s))
     return CandidateCheck(
         p=float(p),
         summary=pd.DataFrame(summaries),
@@ -198,13 +194,13 @@ def candidate_check(
 
 
 def _candidate_summary(
-    prof: Profiles, sizes: np.ndarray, overlap: np.ndarray, alpha: float
+    prof: Profiles, sizes: np.ndarray, overlap: np.ndarray, d_h: np.ndarray, d_s: np.ndarray, alpha: float
 ) -> dict[str, Any]:
-    """One model's row of :attr:`CandidateCheck.summary` (sizes ``[N, T, L]``, overlap ``[N, T, L-1]``)."""
+    """One model's row of :attr:`CandidateCheck.summary` (sizes ``[N, T, L]``; overlap, dH and
+    the change of size ``[N, T, L-1]``)."""
     plain = spearman_delta_vs_size(prof, sizes, alpha=alpha).iloc[0]
     logged = spearman_delta_vs_size(prof, sizes, alpha=alpha, log_sizes=True).iloc[0]
-    d_h = prof.delta()[..., prof._alpha_index(alpha)].astype(np.float64).ravel()
-    d_s = np.diff(sizes.astype(np.float64), axis=2).ravel()
+    d_h, d_s = d_h.ravel(), d_s.ravel()
     moved = d_s != 0
     agree = (
         float(np.mean(np.sign(d_h[moved]) == np.sign(d_s[moved])))
@@ -225,11 +221,9 @@ def _candidate_summary(
 
 
 def _candidate_transitions(
-    prof: Profiles, sizes: np.ndarray, overlap: np.ndarray, alpha: float
+    prof: Profiles, sizes: np.ndarray, overlap: np.ndarray, d_h: np.ndarray, d_s: np.ndarray
 ) -> pd.DataFrame:
     n_layers = prof.n_layers
-    d_h = prof.delta()[..., prof._alpha_index(alpha)].astype(np.float64)  # [N, T, L-1]
-    d_s = np.diff(sizes.astype(np.float64), axis=2)
     blocks = np.arange(2, n_layers + 1)
     return pd.DataFrame(
         {
@@ -396,11 +390,12 @@ def skip_summary(results: pd.DataFrame) -> pd.DataFrame:
                 )
             e, q = float(exp["accuracy"].iloc[0]), float(pru["accuracy"].iloc[0])
             b, n_q = float(base["accuracy"].iloc[0]), int(base["n_questions"].iloc[0])
+            se = math.sqrt(b * (1 - b) / n_q)
             rows.append(
                 {
                     "model": model,
                     "k": int(k),
-                    "baseline": float(base["accuracy"].iloc[0]),
+                    "baseline": b,
                     "expansion": e,
                     "pruning": q,
                     "random_mean": float(rnd.mean()) if len(rnd) else math.nan,
@@ -408,7 +403,7 @@ def skip_summary(results: pd.DataFrame) -> pd.DataFrame:
                     "random_max": float(rnd.max()) if len(rnd) else math.nan,
                     "chance": float(base["chance"].iloc[0]),
                     "n_questions": n_q,
-                    "se": math.sqrt(b * (1 - b) / n_q),
+                    "se": se,
                     "expansion_blocks": exp["blocks_text"].iloc[0],
                     "pruning_blocks": pru["blocks_text"].iloc[0],
                     "more_critical": "expansion"
@@ -416,7 +411,7 @@ def skip_summary(results: pd.DataFrame) -> pd.DataFrame:
                     else "pruning"
                     if q < e
                     else "tie",
-                    "clear": abs(e - q) > 2 * math.sqrt(b * (1 - b) / n_q),
+                    "clear": abs(e - q) > 2 * se,
                 }
             )
     return pd.DataFrame(rows)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from .classify import DEFAULT_K, knn_cv
+from .classify import DEFAULT_K, _positive_int, knn_cv
 from .errors import ElensError
 from .profiles import Profiles
 
@@ -49,16 +49,6 @@ __all__ = [
 
 #: The ``subset`` value of the rows computed on all prompts.
 ALL_SUBSET = "all"
-
-
-def _check_int(value: object, name: str, minimum: int) -> int:
-    if (
-        isinstance(value, (bool, np.bool_))
-        or not isinstance(value, (int, np.integer))
-        or int(value) < minimum
-    ):
-        raise ElensError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
 
 
 def capped_k(k: int, labels: Sequence[object], folds: int = 10) -> int:
@@ -80,8 +70,8 @@ def capped_k(k: int, labels: Sequence[object], folds: int = 10) -> int:
     Returns:
         ``min(k, min_c (n_c - ceil(n_c / folds)))``, at least 1.
     """
-    k = _check_int(k, "k", 1)
-    folds = _check_int(folds, "folds", 2)
+    k = _positive_int(k, "k", 1)
+    folds = _positive_int(folds, "folds", 2)
     counts = pd.Series(list(labels), dtype=object).value_counts()
     if counts.empty:
         raise ElensError("capped_k() needs at least one label.")
@@ -289,12 +279,12 @@ def knn_by_model(
             str(n): (a,) if isinstance(a, (int, float)) else tuple(a)
             for n, a in feature_sets.items()
         },
-        ks=[_check_int(k, "each k", 1) for k in ks],
+        ks=[_positive_int(k, "each k", 1) for k in ks],
         aggregation=aggregation,
         windows=windows,
         label_column=label_column,
         subset_column=subset_column,
-        folds=_check_int(folds, "folds", 2),
+        folds=_positive_int(folds, "folds", 2),
         seed=seed,
         cap_k=cap_k,
         scale=scale,
@@ -464,7 +454,7 @@ def window_frame(
         ``tokens`` (the generation steps it covers, ``"1-8"``), ``entropy`` (mean, nats),
         ``sd`` (of the profiles' window means, ``ddof = 1``) and ``n``.
     """
-    windows = _check_int(windows, "windows", 1)
+    windows = _positive_int(windows, "windows", 1)
     if (
         isinstance(block, bool)
         or not isinstance(block, (int, np.integer))

@@ -586,19 +586,18 @@ def build_untrained_model(
         a note ``untrained_model.json``).
     """
     import torch
-    from transformers import AutoModelForCausalLM, GenerationConfig
+    from transformers import GenerationConfig
 
     from .synthetic import build_tokenizer
-    from .zoo import zoo_config
+    from .zoo import _build_model, zoo_config
 
     config = zoo_config(family, n_layers)  # checks family and depth
     config.initializer_range = float(initializer_range)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    kwargs = {"attn_implementation": "eager"} if family == "gemma2" else {}  # soft-capped attention
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, **kwargs)
+        model = _build_model(config, family)  # float32; eager attention for Gemma-2's soft-cap
     model.eval()
     model.generation_config = GenerationConfig(
         bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id
