@@ -108,6 +108,7 @@ __all__ = [
     "evaluate_model",
     "evaluate_zoo",
     "extend_mc",
+    "lookup_questions",
     "main",
     "mc_letter_logits",
     "measure_speed",
@@ -125,7 +126,7 @@ ZOO_SEED = 0
 METADATA_FILE = "zoo_model.json"
 CARD_JSON = "card.json"
 CARD_MD = "CARD.md"
-CARD_SCHEMA_VERSION = 1
+CARD_SCHEMA_VERSION = 2
 # Fields of every model's entry in card.json, with their types (validate_card checks them).
 CARD_FIELDS: dict[str, type | tuple[type, ...]] = {
     "name": str,  # "llama-8L": the directory under the zoo root, and zoo/<name> for load_model
@@ -140,6 +141,7 @@ CARD_FIELDS: dict[str, type | tuple[type, ...]] = {
     "loss": (int, float),
     "mc_accuracy": (int, float),
     "mc_n": int,
+    "lookup_accuracy": (int, float),  # the letter read-out alone (lookup_questions), mc_n prompts
     "task_accuracy": (int, float),
     "task_accuracy_by_task": dict,
     "task_n": dict,
@@ -270,7 +272,11 @@ class Recipe:
     3. *MC phase*, the last ``mc_phase_frac`` of the tokens: main batches alternate with
        *focus* batches of MC documents whose loss is the answer letter alone, a share
        ``mc_focus_share`` of the phase's batches. (A weight on the letter inside mixed batches
-       was far slower in calibration.)
+       was far slower in calibration.) A focus document asks up to ``mc_questions_per_doc``
+       questions about its story (:func:`_focus_docs`).
+
+    The mix may hold ``lookup`` documents (:func:`_lookup_docs`), the letter read-out alone;
+    the shipped zoo was trained without them and with one question per focus document.
 
     Weights depend on the position only, never on the token's value, so they do not bias the
     model's distribution at any position. The learning rate warms up over ``warmup_frac`` of
@@ -280,8 +286,8 @@ class Recipe:
     """
 
     seed: int = ZOO_SEED
-    # Planned budgets (see the calibration notes): only the 8-block models must learn the MC
-    # read-out, which needs ~80k focus letters after the main phase.  NOT yet verified end to end.
+    # Only the 8-block models must learn the MC read-out, which needed ~80k focus letters after
+    # the main phase in calibration, and more (extension rounds) for some families.
     tokens: Mapping[int, int] = field(default_factory=lambda: {2: 3_000_000, 4: 4_000_000, 8: 12_000_000})
     tokens_default: int = 3_000_000
     seq_len: int = 128  # longest document (the world's longest is 114 tokens with <bos>/<eos>)
@@ -297,6 +303,7 @@ class Recipe:
     answer_weight: float = 4.0
     mc_phase_frac: float = 0.7
     mc_focus_share: float = 0.8
+    mc_questions_per_doc: int = 1
     # The MC extension (:func:`extend_mc`): models of at least ``mc_extend_min_layers`` blocks
     # whose validation MC accuracy is below ``mc_extend_target`` after the main run continue the
     # MC phase from their checkpoint, ``mc_extend_round_tokens`` at a time, for at most
@@ -367,6 +374,40 @@ def _mc_docs(world: StoryWorld, split: str = "train") -> Iterator[Document]:
         yield Document("mc", q.id, q.text)
 
 
+def _lookup_docs(world: StoryWorld, split: str = "train") -> Iterator[Document]:
+    """The MC read-out on its own: a story, the answer word as the question, options, letter.
+
+    ``story : ... / question : map / A : car / B : map / C : hat / D : coin / answer : B``: an
+    MC question of :meth:`StoryWorld.question_for` (other salt) whose question is replaced by
+    its answer. They train only the last step of a multiple-choice answer, finding the option
+    that matches a word and copying the letter before it; the story keeps the options at the
+    positions they have in MC prompts (learned position tables, as GPT-2's, learn an offset
+    separately at every position).
+    """
+    for j, story in enumerate(world.iter_stories(split)):  # type: ignore[arg-type]
+        q = world.question_for(story, (j + 2) % len(LETTERS), salt="-lookup")
+        lines = [
+            f"story : {story.text}",
+            f"question : {q.answer}",
+            *(f"{LETTERS[i]} : {o}" for i, o in enumerate(q.options)),
+            f"answer : {q.answer_letter}",
+        ]
+        yield Document("lookup", f"lookup-{story.id}", NEWLINE.join(lines))
+
+
+def lookup_questions(world: StoryWorld, n: int, split: str = "test") -> tuple[list[str], list[int]]:
+    """``n`` letter look-up prompts of ``split`` (:func:`_lookup_docs` without the letter) and
+    the index (0-3) of each answer: the MC read-out alone, a diagnostic of :func:`evaluate_model`.
+    """
+    docs = _lookup_docs(world, split)
+    prompts, gold = [], []
+    for _ in range(n):
+        text = next(docs).text
+        prompts.append(text[: text.rindex(" ")])
+        gold.append(LETTERS.index(text[text.rindex(" ") + 1 :]))
+    return prompts, gold
+
+
 def training_documents(world: StoryWorld, n_tokens: int, mix: Mapping[str, float], split: str = "train") -> list[Document]:
     """The recipe's corpus: ``world.training_corpus`` for stories, task prompts and format
     texts, with the recipe's MC documents (:func:`_mc_docs`) and open questions
@@ -379,10 +420,10 @@ def training_documents(world: StoryWorld, n_tokens: int, mix: Mapping[str, float
     """
     import random
 
-    kinds = [k for k in ("story", "task", "format", "mc", "qa") if mix.get(k, 0) > 0]
-    bad = sorted(set(mix) - {"story", "task", "format", "mc", "qa"})
+    kinds = [k for k in ("story", "task", "format", "mc", "qa", "lookup") if mix.get(k, 0) > 0]
+    bad = sorted(set(mix) - {"story", "task", "format", "mc", "qa", "lookup"})
     if bad or not kinds:
-        raise ElensError(f"Bad corpus mix {dict(mix)!r}: weigh some of story, task, format, mc, qa.")
+        raise ElensError(f"Bad corpus mix {dict(mix)!r}: weigh some of story, task, format, mc, qa, lookup.")
     base = {k: float(mix[k]) for k in kinds if k in ("story", "task", "format")}
     streams: dict[str, Iterator[Document]] = {}
     if base:  # training_corpus draws the kinds in its own mix; more than enough documents
@@ -391,7 +432,9 @@ def training_documents(world: StoryWorld, n_tokens: int, mix: Mapping[str, float
         streams["mc"] = _mc_docs(world, split)
     if "qa" in kinds:
         streams["qa"] = _qa_docs(world, split)
-    names = [*(["base"] if base else []), *(k for k in ("mc", "qa") if k in kinds)]
+    if "lookup" in kinds:
+        streams["lookup"] = _lookup_docs(world, split)
+    names = [*(["base"] if base else []), *(k for k in ("mc", "qa", "lookup") if k in kinds)]
     weights = [sum(base.values()) if n == "base" else float(mix[n]) for n in names]
     rng = random.Random(f"elens-zoo-corpus/{world.seed}/{split}")
     out: list[Document] = []
@@ -409,14 +452,14 @@ def training_documents(world: StoryWorld, n_tokens: int, mix: Mapping[str, float
     return out
 
 
-def _answer_span(doc: Document, n_tokens: int, token_words: Sequence[str]) -> range:
-    """Positions (in ``<bos> words <eos>``) of the answer tokens of an MC or task document."""
-    if doc.kind in ("mc", "qa"):  # "... answer : X": the letter (the word) is the last word
-        return range(n_tokens - 2, n_tokens - 1)
+def _answer_span(doc: Document, n_tokens: int, token_words: Sequence[str]) -> list[int]:
+    """Positions (in ``<bos> words <eos>``) of the answer tokens of an MC, open-question or task document."""
+    if doc.kind in ("mc", "qa", "lookup"):  # every word after "answer :" (a letter, or the word)
+        return [i + 1 for i in range(2, len(token_words)) if token_words[i - 2] == "answer" and token_words[i - 1] == ":"]
     if doc.kind == "task":  # prompt ends with "\n", the answer follows
         last_nl = max(i for i, w in enumerate(token_words) if w == NEWLINE)
-        return range(last_nl + 2, n_tokens - 1)  # +1 for <bos>, +1 past the newline
-    return range(0)
+        return list(range(last_nl + 2, n_tokens - 1))  # +1 for <bos>, +1 past the newline
+    return []
 
 
 def encode_documents(docs: Sequence[Document], seq_len: int) -> list[tuple[list[int], list[int]]]:
@@ -430,7 +473,7 @@ def encode_documents(docs: Sequence[Document], seq_len: int) -> list[tuple[list[
             raise ElensError(f"Document {doc.source} has {len(ids)} tokens, more than seq_len={seq_len}.")
         kinds = [0] * len(ids)
         for i in _answer_span(doc, len(ids), words(doc.text)):
-            kinds[i] = {"mc": _MC, "task": _TASK, "qa": _QA}[doc.kind]
+            kinds[i] = {"mc": _MC, "lookup": _MC, "task": _TASK, "qa": _QA}[doc.kind]
         out.append((ids, kinds))
     return out
 
@@ -478,11 +521,27 @@ def _take(batches: Sequence[tuple], n_tokens: int) -> list[tuple]:
     return kept
 
 
-def _focus_docs(world: StoryWorld, split: str = "train", salt: str = "-focus") -> Iterator[Document]:
-    """MC documents for the focus batches: other questions (salt) on the training stories."""
+def _focus_docs(
+    world: StoryWorld, split: str = "train", salt: str = "-focus", n_questions: int = 1, max_tokens: int = 128
+) -> Iterator[Document]:
+    """MC documents for the focus batches: other questions (salt) on the training stories.
+
+    With ``n_questions > 1`` a document asks up to that many questions about its story, each
+    with its options and answer letter, one after the other (``... answer : B / question :
+    ... / answer : D``), within ``max_tokens`` (``<bos>``/``<eos>`` included): the first question is exactly an evaluation prompt,
+    the others add answer letters for a fraction of the story's tokens.
+    """
     for j, story in enumerate(world.iter_stories(split)):  # type: ignore[arg-type]
         q = world.question_for(story, (j + 1) % len(LETTERS), salt=salt)
-        yield Document("mc", q.id, q.text)
+        text, asked = q.text, {q.question}
+        for k in range(1, n_questions):
+            more = world.question_for(story, (j + 1 + k) % len(LETTERS), salt=f"{salt}{k}")
+            block = more.text[more.text.index("question : ") :]
+            if more.question in asked or len(words(text)) + len(words(block)) + 3 > max_tokens:  # +1: the newline
+                continue
+            text = NEWLINE.join([text, block])
+            asked.add(more.question)
+        yield Document("mc", q.id, text)
 
 
 def _training_batches(recipe: Recipe, n_tokens: int, focus_salt: str = "-focus") -> TrainingBatches:
@@ -502,7 +561,7 @@ def _training_batches(recipe: Recipe, n_tokens: int, focus_salt: str = "-focus")
     focus: list[tuple] = []
     if n_focus_tokens > 0:
         fdocs: list[Document] = []
-        stream = _focus_docs(world, salt=focus_salt)
+        stream = _focus_docs(world, salt=focus_salt, n_questions=recipe.mc_questions_per_doc, max_tokens=recipe.seq_len)
         total = 0
         while total < n_focus_tokens * 1.02 + margin:
             fdocs.append(next(stream))
@@ -962,7 +1021,8 @@ def evaluate_model(
         seed: the story world (default: the model's training seed from ``zoo_model.json``).
 
     Returns:
-        ``{"loss", "loss_tokens", "mc_accuracy", "mc_n", "task_accuracy" (semantic),
+        ``{"loss", "loss_tokens", "mc_accuracy", "mc_n", "mc_letter_counts", "lookup_accuracy"
+        (the letter read-out alone on ``n_questions`` prompts of :func:`lookup_questions`), "task_accuracy" (semantic),
         "task_accuracy_by_task", "task_n", "split", "world_seed", "n_params", "n_layers",
         "family", "eval_seconds"}``.
     """
@@ -984,6 +1044,8 @@ def evaluate_model(
         letter_logits = mc_letter_logits(model, tok, [q.prompt for q in questions], batch_size=batch_size)
         predicted = letter_logits.argmax(-1).tolist()
         mc_correct = [p == q.answer_index for p, q in zip(predicted, questions)]
+        lookup_prompts, lookup_gold = lookup_questions(world, n_questions, split)
+        lookup_pred = mc_letter_logits(model, tok, lookup_prompts, batch_size=batch_size).argmax(-1).tolist()
 
         prompts = [p for p in world.task_prompts(n_task_stories, split=split) if p.answer is not None]
         encoded = [tok(p.prompt)["input_ids"] for p in prompts]
@@ -1004,6 +1066,7 @@ def evaluate_model(
         "mc_accuracy": sum(mc_correct) / len(mc_correct),
         "mc_n": len(mc_correct),
         "mc_letter_counts": {c: predicted.count(i) for i, c in enumerate(LETTERS)},
+        "lookup_accuracy": sum(p == g for p, g in zip(lookup_pred, lookup_gold)) / len(lookup_gold),
         "task_accuracy": acc.get("semantic", float("nan")),
         "task_accuracy_by_task": acc,
         "task_n": {t: len(v) for t, v in sorted(by_task.items())},
@@ -1123,6 +1186,7 @@ def _card_entry(d: Path, result: Mapping[str, Any]) -> dict[str, Any]:
         "loss": round(float(result["loss"]), 4),
         "mc_accuracy": round(float(result["mc_accuracy"]), 4),
         "mc_n": int(result["mc_n"]),
+        "lookup_accuracy": round(float(result["lookup_accuracy"]), 4),
         "task_accuracy": round(float(result["task_accuracy"]), 4),
         "task_accuracy_by_task": {k: round(float(v), 4) for k, v in result["task_accuracy_by_task"].items()},
         "task_n": dict(result["task_n"]),
@@ -1176,21 +1240,23 @@ def _card_markdown(card: Mapping[str, Any]) -> str:
         f"on the story world (seed {card['recipe']['seed']}); numbers from `python -m elens_utils.zoo card`,",
         f"on held-out items of the `{card['split']}` split. Multiple-choice chance is 25 %.",
         "",
-        "| model | blocks | parameters | training tokens | training time | held-out loss (nats/token) | multiple choice | task (semantic) | counting | continuation |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | blocks | parameters | training tokens | training time | held-out loss (nats/token) | multiple choice | letter read-out | task (semantic) | counting | continuation |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for m in card["models"]:
         t = m["task_accuracy_by_task"]
         lines.append(
             f"| {m['name']} | {m['n_layers']} | {m['n_params'] / 1e6:.2f} M | {m['train_tokens'] / 1e6:.2f} M | "
             f"{m['train_seconds'] / 60:.1f} min ({m['train_threads']} thr.) | {m['loss']:.3f} | {100 * m['mc_accuracy']:.1f} % | "
-            f"{100 * m['task_accuracy']:.1f} % | {100 * t.get('counting', float('nan')):.1f} % | {100 * t.get('continuation', float('nan')):.1f} % |"
+            f"{100 * m['lookup_accuracy']:.1f} % | {100 * m['task_accuracy']:.1f} % | {100 * t.get('counting', float('nan')):.1f} % | {100 * t.get('continuation', float('nan')):.1f} % |"
         )
     ev = card["evaluation"]
     lines += [
         "",
         f"Weights: {card['models'][0]['dtype'] if card['models'] else '-'} safetensors, {card['total_size_bytes'] / 2**20:.1f} MiB in all.",
         f"Multiple choice: {ev.get('n_questions')} questions, the largest next-token logit of A-D after `answer :`.",
+        "Letter read-out: the same number of prompts whose question is the answer word itself (`question : map`),",
+        "so only the last step of a multiple-choice answer is left: find the matching option, give its letter.",
         f"Tasks: the task prompts of {ev.get('n_task_stories')} stories, greedy answers, exact match.",
         "Held-out loss: documents of the training mix from held-out stories and topics.",
         "",

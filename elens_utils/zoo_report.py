@@ -49,7 +49,8 @@ def load_card(root: str | os.PathLike[str]) -> dict[str, Any]:
 def card_frame(card: dict[str, Any]) -> pd.DataFrame:
     """One row per model: ``name``, ``family``, ``n_layers``, ``n_params``, ``size_mb``,
     ``train_tokens_m`` (millions), ``train_minutes``, ``loss`` (nats/token, held out),
-    ``mc_accuracy``, ``task_accuracy`` (semantic), ``counting``, ``continuation`` (fractions)."""
+    ``mc_accuracy``, ``lookup_accuracy`` (the letter read-out alone), ``task_accuracy``
+    (semantic), ``counting``, ``continuation`` (fractions)."""
     rows = []
     for m in card["models"]:
         by_task = m.get("task_accuracy_by_task", {})
@@ -64,6 +65,7 @@ def card_frame(card: dict[str, Any]) -> pd.DataFrame:
                 "train_minutes": m["train_seconds"] / 60,
                 "loss": m["loss"],
                 "mc_accuracy": m["mc_accuracy"],
+                "lookup_accuracy": m["lookup_accuracy"],
                 "task_accuracy": m["task_accuracy"],
                 "counting": by_task.get("counting"),
                 "continuation": by_task.get("continuation"),

@@ -29,10 +29,13 @@ from elens_utils.zoo import (
     Recipe,
     ZooShape,
     _card_entry,
+    _focus_docs,
     _training_batches,
     card_from_results,
     document_batches,
+    encode_documents,
     evaluate_model,
+    lookup_questions,
     main,
     mc_letter_logits,
     model_name,
@@ -166,6 +169,51 @@ def test_training_documents_mix_and_held_out() -> None:
         training_documents(world, 100, {"poetry": 1.0})
 
 
+def test_lookup_documents_are_the_mc_read_out_alone() -> None:
+    docs = training_documents(StoryWorld(0), 5_000, {"lookup": 1.0})
+    assert {d.kind for d in docs} == {"lookup"}
+    letters = []
+    for d in docs:
+        lines = d.text.split("\n")
+        assert len(lines) == 7 and lines[0].startswith("story : ") and lines[-1].startswith("answer : ")
+        word, letter = lines[1].removeprefix("question : "), lines[-1].split()[-1]
+        assert word in lines[0].split()
+        options = [line.split(" : ") for line in lines[2:6]]
+        assert [o[0] for o in options] == ["A", "B", "C", "D"]
+        assert [o[1] for o in options].count(word) == 1 and dict(options)[letter] == word
+        letters.append(letter)
+        ids, kinds = encode_documents([d], 128)[0]
+        assert [i for i, k in enumerate(kinds) if k] == [len(ids) - 2]  # the letter, before <eos>
+    assert {letters.count(x) for x in "ABCD"} <= {len(letters) // 4, len(letters) // 4 + 1}
+
+
+def test_lookup_questions_are_held_out_prompts() -> None:
+    prompts, gold = lookup_questions(StoryWorld(0), 40, "test")
+    assert len(prompts) == len(gold) == 40 and set(gold) == {0, 1, 2, 3}
+    for p, g in zip(prompts, gold):
+        lines = p.split("\n")
+        assert lines[-1] == "answer :" and lines[2 + g] == f"{LETTERS[g]} : {lines[1].removeprefix('question : ')}"
+    train = "\n".join(d.text for d in training_documents(StoryWorld(0), 20_000, {"lookup": 1.0}))
+    assert not any(p.split("\n")[0] in train for p in prompts)
+
+
+def test_focus_documents_may_ask_several_questions() -> None:
+    world = StoryWorld(0)
+    one, three = _focus_docs(world, n_questions=1), _focus_docs(world, n_questions=3)
+    n_letters = 0
+    for _ in range(50):
+        a, b = next(one), next(three)
+        assert b.text.startswith(a.text)  # the first question is exactly the one-question document
+        ids, kinds = encode_documents([b], 128)[0]
+        letters = [i for i, k in enumerate(kinds) if k]
+        assert len(letters) == b.text.count("answer :") and all(k in (0, 1) for k in kinds)
+        assert all(build_tokenizer().convert_ids_to_tokens(ids[i]) in LETTERS for i in letters)
+        questions = [line for line in b.text.split("\n") if line.startswith("question : ")]
+        assert len(set(questions)) == len(questions)
+        n_letters += len(letters)
+    assert n_letters > 75  # most documents hold more than one question
+
+
 def test_training_batches_budget() -> None:
     data = _training_batches(MICRO, 20_000)
     assert data.n_real_tokens >= 20_000
@@ -254,6 +302,10 @@ def test_evaluate_model_fields(micro_models: dict[str, Path]) -> None:
     assert 0 < r["loss"] < math.log(len(build_tokenizer())) + 1 and r["loss_tokens"] >= 500
     assert r["mc_n"] == 12 and 0 <= r["mc_accuracy"] <= 1
     assert sum(r["mc_letter_counts"].values()) == 12
+    lm = load_model(micro_models["llama"], dtype="float32")
+    prompts, gold = lookup_questions(StoryWorld(0), 12, "validation")
+    logits = mc_letter_logits(lm.model, lm.tokenizer, prompts, batch_size=1)
+    assert r["lookup_accuracy"] == sum(int(i) == g for i, g in zip(logits.argmax(-1), gold)) / 12
     assert set(r["task_accuracy_by_task"]) == {"continuation", "counting", "semantic"}
     assert all(0 <= v <= 1 for v in r["task_accuracy_by_task"].values())
     assert r["task_accuracy"] == r["task_accuracy_by_task"]["semantic"]
