@@ -254,6 +254,8 @@ def _build_model(config, family: str):
 # ------------------------------------------------------------------------------------------
 
 _DEFAULT_MIX = {"story": 0.15, "task": 0.15, "format": 0.1, "mc": 0.35, "qa": 0.25}
+_CORPUS_KINDS = ("story", "task", "format")  # drawn by StoryWorld.training_corpus
+_MIX_KINDS = (*_CORPUS_KINDS, "mc", "qa", "lookup")
 _QA_HEADER = "read the story and answer the question ."
 
 
@@ -386,13 +388,9 @@ def _lookup_docs(world: StoryWorld, split: str = "train") -> Iterator[Document]:
     """
     for j, story in enumerate(world.iter_stories(split)):  # type: ignore[arg-type]
         q = world.question_for(story, (j + 2) % len(LETTERS), salt="-lookup")
-        lines = [
-            f"story : {story.text}",
-            f"question : {q.answer}",
-            *(f"{LETTERS[i]} : {o}" for i, o in enumerate(q.options)),
-            f"answer : {q.answer_letter}",
-        ]
-        yield Document("lookup", f"lookup-{story.id}", NEWLINE.join(lines))
+        options_and_answer = q.text[q.text.index(f"{NEWLINE}{LETTERS[0]} : ") + 1 :]  # as the generator writes them
+        text = NEWLINE.join([f"story : {story.text}", f"question : {q.answer}", options_and_answer])
+        yield Document("lookup", f"lookup-{story.id}", text)
 
 
 def lookup_questions(world: StoryWorld, n: int, split: str = "test") -> tuple[list[str], list[int]]:
@@ -420,11 +418,11 @@ def training_documents(world: StoryWorld, n_tokens: int, mix: Mapping[str, float
     """
     import random
 
-    kinds = [k for k in ("story", "task", "format", "mc", "qa", "lookup") if mix.get(k, 0) > 0]
-    bad = sorted(set(mix) - {"story", "task", "format", "mc", "qa", "lookup"})
+    kinds = [k for k in _MIX_KINDS if mix.get(k, 0) > 0]
+    bad = sorted(set(mix) - set(_MIX_KINDS))
     if bad or not kinds:
-        raise ElensError(f"Bad corpus mix {dict(mix)!r}: weigh some of story, task, format, mc, qa, lookup.")
-    base = {k: float(mix[k]) for k in kinds if k in ("story", "task", "format")}
+        raise ElensError(f"Bad corpus mix {dict(mix)!r}: weigh some of {', '.join(_MIX_KINDS)}.")
+    base = {k: float(mix[k]) for k in kinds if k in _CORPUS_KINDS}
     streams: dict[str, Iterator[Document]] = {}
     if base:  # training_corpus draws the kinds in its own mix; more than enough documents
         streams["base"] = iter(world.training_corpus(n_tokens=n_tokens, split=split, mix=base))  # type: ignore[arg-type]
