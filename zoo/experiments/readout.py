@@ -1,0 +1,158 @@
+"""One-off training runs toward the multiple-choice read-out of GPT-2-8L (see README.md here).
+
+Each run trains one zoo model with a variant of the shipped recipe (nothing here changes the
+recipe or the shipped weights) and prints, every ``--every`` steps, its multiple-choice accuracy
+on 100 validation questions and its letter read-out on 100 validation look-up prompts, both in
+the format the run trains on. Runs are single-threaded and seeded: the same command on the same
+machine gives the same numbers. Examples (the rows of README.md give each run's command)::
+
+    python zoo/experiments/readout.py --family gpt2 --tokens 10e6 --lookup-share 0.25 --questions-per-doc 3
+    python zoo/experiments/readout.py --family gpt2 --tokens 1.5e6 --pure --lookups short --every 250
+
+The variants reach into the zoo's private document generators on purpose: they are experiments
+on the recipe, kept to make the README's numbers reproducible, not part of the library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import random
+import time
+from collections.abc import Callable, Iterator
+
+import torch
+
+from elens_utils import zoo
+from elens_utils.synthetic import NEWLINE, Document, StoryWorld
+
+SHIPPED_MIX = {"story": 0.15, "task": 0.15, "format": 0.1, "mc": 0.35, "qa": 0.25}
+
+
+def question_first(text: str) -> str:
+    """Move the ``story : ...`` line to just before the first ``answer :`` line."""
+    lines = text.split(NEWLINE)
+    s = next(i for i, line in enumerate(lines) if line.startswith("story :"))
+    a = next(i for i, line in enumerate(lines) if line.startswith("answer :"))
+    return NEWLINE.join(lines[:s] + lines[s + 1 : a] + [lines[s]] + lines[a:])
+
+
+def _mapped(gen: Callable[..., Iterator[Document]], fn: Callable[[str], str]) -> Callable[..., Iterator[Document]]:
+    def wrapped(*args, **kwargs) -> Iterator[Document]:
+        for d in gen(*args, **kwargs):
+            yield Document(d.kind, d.source, fn(d.text))
+
+    return wrapped
+
+
+def _lookup_variant(kind: str) -> Callable[..., Iterator[Document]]:
+    """Look-up documents: ``story`` (the zoo's), ``short`` (no story: the options sit at fixed
+    positions), ``mixed`` (story and short alternating in training; story in validation), ``cut``
+    (the story cut after a random number of words: the options sit at varying positions)."""
+    story_docs = zoo._lookup_docs
+    if kind == "story":
+        return story_docs
+
+    def variant(world: StoryWorld, split: str = "train") -> Iterator[Document]:
+        rng = random.Random(split)
+        for j, d in enumerate(story_docs(world, split)):
+            lines = d.text.split(NEWLINE)
+            if kind == "short" or (kind == "mixed" and split == "train" and j % 2 == 1):
+                lines = lines[1:]
+            elif kind == "cut":
+                ws = lines[0].split(" ")
+                lines = [" ".join(ws[: rng.randint(2, len(ws))]), *lines[1:]]
+            yield Document("lookup", d.source, NEWLINE.join(lines))
+
+    return variant
+
+
+def _position_table(n: int, d: int, init: str) -> torch.Tensor:
+    """Sinusoids ``[n, d]`` with unit std: ``sinusoid`` (the Transformer's, wavelengths 2*pi..
+    2*pi*10^4) or ``long-sinusoid`` (wavelengths 4..1024 positions, so the slow pairs are near
+    linear ramps over the 128 positions the zoo uses)."""
+    pos = torch.arange(n, dtype=torch.float64)[:, None]
+    if init == "sinusoid":
+        ang = pos * torch.exp(-math.log(10000.0) * torch.arange(0, d, 2, dtype=torch.float64) / d)
+    else:
+        ang = 2 * math.pi * pos / torch.exp(torch.linspace(math.log(4), math.log(1024), d // 2, dtype=torch.float64))
+    pe = torch.zeros(n, d, dtype=torch.float64)
+    pe[:, 0::2], pe[:, 1::2] = torch.sin(ang), torch.cos(ang)
+    return (pe / pe.std()).float()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--family", default="gpt2", choices=zoo.ZOO_FAMILIES)
+    p.add_argument("--layers", type=int, default=8)
+    p.add_argument("--tokens", type=float, default=10e6, help="training tokens (non-pad)")
+    p.add_argument("--lookup-share", type=float, default=0.0, help="share of look-up documents in the mix")
+    p.add_argument("--lookups", default="story", choices=("story", "short", "mixed", "cut"))
+    p.add_argument("--pure", action="store_true", help="look-up documents only, no MC phase, no entity warm-up")
+    p.add_argument("--questions-per-doc", type=int, default=1, help="Recipe.mc_questions_per_doc")
+    p.add_argument("--question-first", action="store_true", help="question and options before the story")
+    p.add_argument("--position-init", default="learned", choices=("learned", "sinusoid", "long-sinusoid"))
+    p.add_argument("--position-std", type=float, default=0.02, help="std of a sinusoidal position table")
+    p.add_argument("--init-from", help="start from this checkpoint instead of a fresh model")
+    p.add_argument("--lr", type=float, default=zoo.Recipe().lr)
+    p.add_argument("--every", type=int, default=500, help="steps between evaluations")
+    p.add_argument("--out", default="/tmp/zoo-readout", help="where the run's checkpoint goes")
+    a = p.parse_args()
+
+    zoo._lookup_docs = _lookup_variant(a.lookups)
+    fmt = question_first if a.question_first else (lambda text: text)
+    if a.question_first:
+        for name in ("_mc_docs", "_lookup_docs", "_qa_docs", "_focus_docs"):
+            setattr(zoo, name, _mapped(getattr(zoo, name), question_first))
+    build = zoo._build_model
+    if a.init_from:
+        from transformers import AutoModelForCausalLM
+
+        zoo._build_model = lambda config, family: AutoModelForCausalLM.from_pretrained(a.init_from, dtype=torch.float32)
+    elif a.position_init != "learned":
+        if a.family != "gpt2":
+            p.error("--position-init applies to GPT-2's learned position table only")
+
+        def with_positions(config, family):
+            model = build(config, family)
+            wpe = model.transformer.wpe.weight
+            with torch.no_grad():
+                wpe.copy_(_position_table(*wpe.shape, a.position_init) * a.position_std)
+            return model
+
+        zoo._build_model = with_positions
+
+    if a.pure:
+        recipe = dataclasses.replace(zoo.Recipe(), mix={"lookup": 1.0}, mc_phase_frac=0.0, entity_warmup_steps=0, lr=a.lr)
+    else:
+        mix = {k: v * (1 - a.lookup_share) for k, v in SHIPPED_MIX.items()}
+        if a.lookup_share > 0:
+            mix["lookup"] = a.lookup_share
+        recipe = dataclasses.replace(zoo.Recipe(), mix=mix, mc_questions_per_doc=a.questions_per_doc, lr=a.lr)
+    if a.init_from:
+        recipe = dataclasses.replace(recipe, entity_warmup_steps=0)
+
+    world, tok = StoryWorld(zoo.ZOO_SEED), zoo.build_tokenizer()
+    lookup_prompts, lookup_gold = zoo.lookup_questions(world, 100, "validation")
+    questions = world.multiple_choice(100, split="validation")
+    mc_prompts = [fmt(q.prompt) for q in questions]
+    mc_gold = torch.tensor([q.answer_index for q in questions])
+    t0 = time.time()
+
+    def accuracy(model, prompts, gold) -> float:
+        return float((zoo.mc_letter_logits(model, tok, prompts).argmax(-1) == torch.as_tensor(gold)).float().mean())
+
+    def report(step: int, model) -> None:
+        if step % a.every == 0 and (step > 0 or a.init_from):
+            mc, ro = accuracy(model, mc_prompts, mc_gold), accuracy(model, lookup_prompts, lookup_gold)
+            print(f"step {step} MC {mc:.2f} read-out {ro:.2f} ({(time.time() - t0) / 60:.1f} min)", flush=True)
+
+    meta = zoo.train_model(
+        a.family, a.layers, a.out, recipe=recipe, tokens=int(a.tokens), threads=1, progress=False, log_every=25 if a.every % 25 == 0 else a.every, callback=report
+    )
+    print(f"done: {meta['train_steps']} steps, {meta['train_tokens'] / 1e6:.2f} M tokens, {meta['train_seconds'] / 60:.1f} min", flush=True)
+
+
+if __name__ == "__main__":
+    main()
