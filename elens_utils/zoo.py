@@ -400,9 +400,9 @@ def lookup_questions(world: StoryWorld, n: int, split: str = "test") -> tuple[li
     docs = _lookup_docs(world, split)
     prompts, gold = [], []
     for _ in range(n):
-        text = next(docs).text
-        prompts.append(text[: text.rindex(" ")])
-        gold.append(LETTERS.index(text[text.rindex(" ") + 1 :]))
+        prompt, _, letter = next(docs).text.rpartition(" ")
+        prompts.append(prompt)
+        gold.append(LETTERS.index(letter))
     return prompts, gold
 
 
@@ -531,13 +531,14 @@ def _focus_docs(
     """
     for j, story in enumerate(world.iter_stories(split)):  # type: ignore[arg-type]
         q = world.question_for(story, (j + 1) % len(LETTERS), salt=salt)
-        text, asked = q.text, {q.question}
+        text, asked, n_words = q.text, {q.question}, len(words(q.text))
         for k in range(1, n_questions):
             more = world.question_for(story, (j + 1 + k) % len(LETTERS), salt=f"{salt}{k}")
             block = more.text[more.text.index("question : ") :]
-            if more.question in asked or len(words(text)) + len(words(block)) + 3 > max_tokens:  # +1: the newline
+            added = len(words(block)) + 1  # the joining newline is a word
+            if more.question in asked or n_words + added + 2 > max_tokens:  # + <bos>, <eos>
                 continue
-            text = NEWLINE.join([text, block])
+            text, n_words = NEWLINE.join([text, block]), n_words + added
             asked.add(more.question)
         yield Document("mc", q.id, text)
 

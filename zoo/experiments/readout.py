@@ -27,9 +27,6 @@ import torch
 from elens_utils import zoo
 from elens_utils.synthetic import NEWLINE, Document, StoryWorld
 
-SHIPPED_MIX = {"story": 0.15, "task": 0.15, "format": 0.1, "mc": 0.35, "qa": 0.25}
-
-
 def question_first(text: str) -> str:
     """Move the ``story : ...`` line to just before the first ``answer :`` line."""
     lines = text.split(NEWLINE)
@@ -99,6 +96,8 @@ def main() -> None:
     p.add_argument("--every", type=int, default=500, help="steps between evaluations")
     p.add_argument("--out", default="/tmp/zoo-readout", help="where the run's checkpoint goes")
     a = p.parse_args()
+    if a.position_init != "learned" and (a.family != "gpt2" or a.init_from):
+        p.error("--position-init applies to a fresh GPT-2's learned position table only")
 
     zoo._lookup_docs = _lookup_variant(a.lookups)
     fmt = question_first if a.question_first else (lambda text: text)
@@ -111,8 +110,6 @@ def main() -> None:
 
         zoo._build_model = lambda config, family: AutoModelForCausalLM.from_pretrained(a.init_from, dtype=torch.float32)
     elif a.position_init != "learned":
-        if a.family != "gpt2":
-            p.error("--position-init applies to GPT-2's learned position table only")
 
         def with_positions(config, family):
             model = build(config, family)
@@ -126,7 +123,7 @@ def main() -> None:
     if a.pure:
         recipe = dataclasses.replace(zoo.Recipe(), mix={"lookup": 1.0}, mc_phase_frac=0.0, entity_warmup_steps=0, lr=a.lr)
     else:
-        mix = {k: v * (1 - a.lookup_share) for k, v in SHIPPED_MIX.items()}
+        mix = {k: v * (1 - a.lookup_share) for k, v in zoo.Recipe().mix.items()}
         if a.lookup_share > 0:
             mix["lookup"] = a.lookup_share
         recipe = dataclasses.replace(zoo.Recipe(), mix=mix, mc_questions_per_doc=a.questions_per_doc, lr=a.lr)
