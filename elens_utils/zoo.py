@@ -253,7 +253,7 @@ def _build_model(config, family: str):
 # The recipe
 # ------------------------------------------------------------------------------------------
 
-_DEFAULT_MIX = {"story": 0.15, "task": 0.15, "format": 0.1, "mc": 0.35, "qa": 0.25}
+_DEFAULT_MIX = {"story": 0.1125, "task": 0.1125, "format": 0.075, "mc": 0.2625, "qa": 0.1875, "lookup": 0.25}
 _CORPUS_KINDS = ("story", "task", "format")  # drawn by StoryWorld.training_corpus
 _MIX_KINDS = (*_CORPUS_KINDS, "mc", "qa", "lookup")
 _QA_HEADER = "read the story and answer the question ."
@@ -263,35 +263,40 @@ _QA_HEADER = "read the story and answer the question ."
 class Recipe:
     """Everything that decides a zoo model besides its family and depth.
 
-    The run has three phases, in steps:
+    The run has four phases, in steps:
 
     1. *entity warm-up* (``entity_warmup_steps``, at most a tenth of the steps): only the tokens of the world's entities
        (names, objects, colours, places, animals) are in the loss, so the model first learns
        to copy them from its context (with the full loss from the start, in-context copying
        took thousands of steps to appear in calibration);
-    2. *main*: next-token loss on the corpus mix (:func:`training_documents`), the answers of
-       task, open-question and MC documents weighed ``answer_weight``;
-    3. *MC phase*, the last ``mc_phase_frac`` of the tokens: main batches alternate with
-       *focus* batches of MC documents whose loss is the answer letter alone, a share
-       ``mc_focus_share`` of the phase's batches. (A weight on the letter inside mixed batches
-       was far slower in calibration.) A focus document asks up to ``mc_questions_per_doc``
-       questions about its story (:func:`_focus_docs`).
-
-    The mix may hold ``lookup`` documents (:func:`_lookup_docs`), the letter read-out alone;
-    the shipped zoo was trained without them and with one question per focus document.
+    2. *look-up phase*, the first ``lookup_phase_tokens`` of the budget (8-block models only):
+       look-up documents alone (:func:`_lookup_docs`, cut stories), the MC letter read-out
+       without the question. GPT-2's learned position table found the read-out only here: in
+       the mix it stayed at chance through 20 M tokens, on look-ups alone it jumped from chance
+       to 100 % after about 6 k steps (``zoo/experiments``). The warm-up's steps are its first.
+    3. *main*: next-token loss on the corpus mix (:func:`training_documents`, look-ups
+       included), the answers of task, open-question, MC and look-up documents weighed
+       ``answer_weight``;
+    4. *MC phase*, the last ``mc_phase_frac`` of the tokens after the look-up phase: main
+       batches alternate with *focus* batches of MC documents whose loss is the answer letter
+       alone, a share ``mc_focus_share`` of the phase's batches. (A weight on the letter inside
+       mixed batches was far slower in calibration.) A focus document asks up to
+       ``mc_questions_per_doc`` questions about its story (:func:`_focus_docs`), so a focus
+       batch holds more letters.
 
     Weights depend on the position only, never on the token's value, so they do not bias the
     model's distribution at any position. The learning rate warms up over ``warmup_frac`` of
     the steps, stays at ``lr`` and decays linearly to ``min_lr_ratio * lr`` over the last
     ``decay_frac`` (a constant rate helps the late MC phase). ``tokens`` maps a depth to its
-    compute budget in processed (non-pad) tokens; a depth not listed gets ``tokens_default``.
+    compute budget in processed (non-pad) tokens, look-up phase included; a depth not listed
+    gets ``tokens_default``. The budgets keep ``make zoo`` within an hour on 2 CPU cores.
     """
 
     seed: int = ZOO_SEED
-    # Only the 8-block models must learn the MC read-out, which needed ~80k focus letters after
-    # the main phase in calibration, and more (extension rounds) for some families.
-    tokens: Mapping[int, int] = field(default_factory=lambda: {2: 3_000_000, 4: 4_000_000, 8: 12_000_000})
-    tokens_default: int = 3_000_000
+    # Only the 8-block models must learn the MC read-out: they alone get the look-up phase.
+    tokens: Mapping[int, int] = field(default_factory=lambda: {2: 2_000_000, 4: 3_000_000, 8: 11_000_000})
+    tokens_default: int = 2_000_000
+    lookup_phase_tokens: Mapping[int, int] = field(default_factory=lambda: {8: 5_500_000})
     seq_len: int = 128  # longest document (the world's longest is 114 tokens with <bos>/<eos>)
     batch_size: int = 16  # documents per step
     lr: float = 1e-3
@@ -305,7 +310,7 @@ class Recipe:
     answer_weight: float = 4.0
     mc_phase_frac: float = 0.7
     mc_focus_share: float = 0.8
-    mc_questions_per_doc: int = 1
+    mc_questions_per_doc: int = 3
     # The MC extension (:func:`extend_mc`): models of at least ``mc_extend_min_layers`` blocks
     # whose validation MC accuracy is below ``mc_extend_target`` after the main run continue the
     # MC phase from their checkpoint, ``mc_extend_round_tokens`` at a time, for at most
@@ -321,11 +326,24 @@ class Recipe:
     def tokens_for(self, n_layers: int) -> int:
         return int(self.tokens.get(n_layers, self.tokens_default))
 
+    def lookup_tokens_for(self, n_layers: int) -> int:
+        return int(self.lookup_phase_tokens.get(n_layers, 0))
+
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["tokens"] = {str(k): v for k, v in self.tokens.items()}
+        d["lookup_phase_tokens"] = {str(k): v for k, v in self.lookup_phase_tokens.items()}
         d["betas"] = list(self.betas)
         return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Recipe:
+        """The recipe :meth:`to_json` wrote (a model's ``zoo_model.json``)."""
+        d = dict(d)
+        for key in ("tokens", "lookup_phase_tokens"):
+            if key in d:
+                d[key] = {int(k): v for k, v in d[key].items()}
+        return cls(**{**d, "betas": tuple(d["betas"]), "shape": ZooShape(**d["shape"])})
 
 
 @dataclass
@@ -376,20 +394,31 @@ def _mc_docs(world: StoryWorld, split: str = "train") -> Iterator[Document]:
         yield Document("mc", q.id, q.text)
 
 
-def _lookup_docs(world: StoryWorld, split: str = "train") -> Iterator[Document]:
+def _lookup_docs(world: StoryWorld, split: str = "train", *, cut: bool = False, salt: str = "-lookup") -> Iterator[Document]:
     """The MC read-out on its own: a story, the answer word as the question, options, letter.
 
     ``story : ... / question : map / A : car / B : map / C : hat / D : coin / answer : B``: an
     MC question of :meth:`StoryWorld.question_for` (other salt) whose question is replaced by
-    its answer. They train only the last step of a multiple-choice answer, finding the option
-    that matches a word and copying the letter before it; the story keeps the options at the
-    positions they have in MC prompts (learned position tables, as GPT-2's, learn an offset
-    separately at every position).
+    its answer (``salt`` picks the question). They train only the last step of a multiple-choice
+    answer, finding the option that matches a word and copying the letter before it.
+
+    With ``cut`` (the training documents) the story stops after a random number of words (at
+    least two; a generator seeded by the world's seed, ``split`` and ``salt``), so the options sit at
+    positions that vary from document to document. Without it they sit where MC prompts have
+    them. GPT-2 learns a read-out at the fixed positions of uncut look-ups within 3 k steps that
+    vanishes as soon as the options move; on cut look-ups it learned one that carries over to
+    multiple choice, after about 6 k steps (``zoo/experiments``).
     """
+    import random
+
+    rng = random.Random(f"elens-zoo-lookup-cut/{world.seed}/{split}{salt}")
     for j, story in enumerate(world.iter_stories(split)):  # type: ignore[arg-type]
-        q = world.question_for(story, (j + 2) % len(LETTERS), salt="-lookup")
+        q = world.question_for(story, (j + 2) % len(LETTERS), salt=salt)
         options_and_answer = q.text[q.text.index(f"{NEWLINE}{LETTERS[0]} : ") + 1 :]  # as the generator writes them
-        text = NEWLINE.join([f"story : {story.text}", f"question : {q.answer}", options_and_answer])
+        story_words = story.text.split(" ")
+        if cut:
+            story_words = story_words[: rng.randint(2, len(story_words))]
+        text = NEWLINE.join([f"story : {' '.join(story_words)}", f"question : {q.answer}", options_and_answer])
         yield Document("lookup", f"lookup-{story.id}", text)
 
 
@@ -431,7 +460,7 @@ def training_documents(world: StoryWorld, n_tokens: int, mix: Mapping[str, float
     if "qa" in kinds:
         streams["qa"] = _qa_docs(world, split)
     if "lookup" in kinds:
-        streams["lookup"] = _lookup_docs(world, split)
+        streams["lookup"] = _lookup_docs(world, split, cut=True)
     names = [*(["base"] if base else []), *(k for k in ("mc", "qa", "lookup") if k in kinds)]
     weights = [sum(base.values()) if n == "base" else float(mix[n]) for n in names]
     rng = random.Random(f"elens-zoo-corpus/{world.seed}/{split}")
@@ -543,14 +572,32 @@ def _focus_docs(
         yield Document("mc", q.id, text)
 
 
-def _training_batches(recipe: Recipe, n_tokens: int, focus_salt: str = "-focus") -> TrainingBatches:
+def _docs_for(stream: Iterator[Document], n_tokens: float) -> list[Document]:
+    """Documents from ``stream`` until they hold ``n_tokens`` tokens (``<bos>``/``<eos>`` included)."""
+    docs, total = [], 0
+    while total < n_tokens:
+        docs.append(next(stream))
+        total += len(words(docs[-1].text)) + 2
+    return docs
+
+
+def _training_batches(recipe: Recipe, n_tokens: int, focus_salt: str = "-focus", lookup_tokens: int = 0) -> TrainingBatches:
     """The batches of a budget of ``n_tokens`` processed tokens, in training order.
 
     Each batch is ``(ids, weights, kinds, focus)``; ``focus`` batches (MC phase) are trained on
-    their answer letters alone. The MC phase takes the last ``mc_phase_frac`` of the budget.
+    their answer letters alone. The first ``lookup_tokens`` of the budget are look-up documents
+    (the look-up phase); the MC phase takes the last ``mc_phase_frac`` of the rest.
     """
+    if not 0 <= lookup_tokens < n_tokens:
+        raise ElensError(f"The look-up phase ({lookup_tokens} tokens) must be shorter than the budget ({n_tokens} tokens).")
     world = StoryWorld(recipe.seed)
     margin = 2 * recipe.batch_size * recipe.seq_len
+    lookup: list[tuple] = []
+    if lookup_tokens > 0:  # other questions and cuts than the mix's look-ups
+        ldocs = _docs_for(_lookup_docs(world, cut=True, salt="-lookup-phase"), lookup_tokens * 1.02 + margin)
+        lb = document_batches(ldocs, batch_size=recipe.batch_size, seq_len=recipe.seq_len, seed=recipe.seed + 2)
+        lookup = _take(lb.batches, lookup_tokens)
+        n_tokens -= sum(int((b[1] > 0).sum()) for b in lookup)
     n_focus_tokens = int(n_tokens * recipe.mc_phase_frac * recipe.mc_focus_share)
     n_main_tokens = n_tokens - n_focus_tokens
     docs = training_documents(world, int(n_main_tokens * 1.02) + margin, recipe.mix)
@@ -559,12 +606,8 @@ def _training_batches(recipe: Recipe, n_tokens: int, focus_salt: str = "-focus")
         raise ElensError(f"A budget of {n_tokens} tokens is less than one batch.")
     focus: list[tuple] = []
     if n_focus_tokens > 0:
-        fdocs: list[Document] = []
         stream = _focus_docs(world, salt=focus_salt, n_questions=recipe.mc_questions_per_doc, max_tokens=recipe.seq_len)
-        total = 0
-        while total < n_focus_tokens * 1.02 + margin:
-            fdocs.append(next(stream))
-            total += len(words(fdocs[-1].text)) + 2
+        fdocs = _docs_for(stream, n_focus_tokens * 1.02 + margin)
         fb = document_batches(fdocs, batch_size=recipe.batch_size, seq_len=recipe.seq_len, seed=recipe.seed + 1)
         focus = _take(fb.batches, n_focus_tokens)
     # The MC phase: the last main batches interleaved evenly with the focus batches.
@@ -582,6 +625,7 @@ def _training_batches(recipe: Recipe, n_tokens: int, focus_salt: str = "-focus")
         else:
             out.append((*tail[i_main], False))
             i_main += 1
+    out = [(*b, False) for b in lookup] + out
     return TrainingBatches(out, sum(len(b[0]) for b in out))
 
 
@@ -662,6 +706,7 @@ def train_model(
     dtype: str = "bfloat16",
     progress: bool | None = None,
     log_every: int = 25,
+    eval_every: int = 500,
     callback: Any = None,
 ) -> dict[str, Any]:
     """Train one zoo model and write it to ``out_dir`` (atomically: temp dir, then rename).
@@ -678,6 +723,11 @@ def train_model(
         dtype: the dtype of the saved weights: ``"bfloat16"`` (shipping) or ``"float32"``.
         progress: show a progress bar (None: only on a terminal).
         log_every: steps between entries of the loss history (and calls of ``callback``).
+        eval_every: steps between validation checks (a multiple of ``log_every``; 0: none):
+            the history entry gains ``val_mc`` and ``val_readout``, the accuracies on 100 MC
+            questions and 100 look-up prompts (:func:`lookup_questions`) of the validation
+            split, and a line goes to stderr; the read-out appears abruptly, so its step is
+            worth keeping.
         callback: ``callback(step, model)``, called every ``log_every`` steps in eval mode
             (monitoring; it must not touch the RNG or the weights).
 
@@ -691,6 +741,8 @@ def train_model(
         recipe = dataclasses.replace(recipe, seed=seed)
     if dtype not in ("bfloat16", "float32"):
         raise ElensError(f"Zoo weights are saved as bfloat16 or float32, not {dtype!r} (float16 overflows Gemma-2).")
+    if eval_every and eval_every % log_every:
+        raise ElensError(f"eval_every ({eval_every}) must be a multiple of log_every ({log_every}), or 0.")
     budget = tokens if tokens is not None else recipe.tokens_for(n_layers)
     if not isinstance(budget, int) or isinstance(budget, bool) or budget <= 0:
         raise ElensError(f"The token budget must be a positive integer, got {budget!r}.")
@@ -700,10 +752,13 @@ def train_model(
 
     with _threads(threads):
         t_data = time.perf_counter()
-        data = _training_batches(recipe, budget)
+        # an overridden budget keeps the recipe's share of look-up tokens
+        lookup_tokens = round(budget * recipe.lookup_tokens_for(n_layers) / recipe.tokens_for(n_layers))
+        data = _training_batches(recipe, budget, lookup_tokens=lookup_tokens)
         t_data = time.perf_counter() - t_data
         config = zoo_config(family, n_layers, recipe.shape)
         n_steps = len(data.batches)
+        checks = _validation_checks(StoryWorld(recipe.seed)) if eval_every else None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(recipe.seed)
             model = _build_model(config, family)
@@ -738,10 +793,15 @@ def train_model(
                          "lr": lr, "tokens": done_tokens, "seconds": round(elapsed, 1)}
                     )  # fmt: skip
                     bar.set_postfix(loss=f"{ema or value:.3f}", tok_s=f"{done_tokens / max(elapsed, 1e-9):,.0f}")
-                    if callback is not None:
+                    check = checks is not None and (step % eval_every == 0 or step == n_steps - 1)
+                    if callback is not None or check:
                         model.eval()
                         with torch.no_grad():
-                            callback(step, model)
+                            if check:
+                                history[-1].update(checks(model))
+                                bar.write(f"{model_name(family, n_layers)} step {step}: {history[-1]}", file=sys.stderr)
+                            if callback is not None:
+                                callback(step, model)
                         model.train()
             bar.close()
             train_seconds = time.perf_counter() - t0
@@ -772,6 +832,22 @@ def train_model(
             model.to(torch.bfloat16)
         _save_atomically(model, out_dir, meta)
     return meta
+
+
+def _validation_checks(world: StoryWorld, n: int = 100):
+    """``checks(model) -> {"val_mc", "val_readout"}``: accuracies on ``n`` validation MC questions
+    and ``n`` validation look-up prompts (the training curve of the read-out)."""
+    tok = build_tokenizer()
+    questions = world.multiple_choice(n, split="validation")
+    mc_prompts, mc_gold = [q.prompt for q in questions], torch.tensor([q.answer_index for q in questions])
+    lk_prompts, lk_gold = lookup_questions(world, n, "validation")
+
+    def checks(model) -> dict[str, float]:
+        mc = (mc_letter_logits(model, tok, mc_prompts).argmax(-1) == mc_gold).float().mean()
+        lk = (mc_letter_logits(model, tok, lk_prompts).argmax(-1) == torch.tensor(lk_gold)).float().mean()
+        return {"val_mc": round(float(mc), 4), "val_readout": round(float(lk), 4)}
+
+    return checks
 
 
 def _validation_mc(model, tok, world: StoryWorld, n_questions: int) -> float:
@@ -816,8 +892,7 @@ def extend_mc(
     if not meta:
         raise ElensError(f"{model_dir} is not a zoo model (no {METADATA_FILE}): train it with `python -m elens_utils.zoo train`.")
     if recipe is None:
-        recipe = Recipe(**{**meta["recipe"], "tokens": {int(k): v for k, v in meta["recipe"]["tokens"].items()},
-                           "betas": tuple(meta["recipe"]["betas"]), "shape": ZooShape(**meta["recipe"]["shape"])})  # fmt: skip
+        recipe = Recipe.from_json(meta["recipe"])
     ext = meta.setdefault("mc_extension", {"target": recipe.mc_extend_target, "n_questions": n_questions, "rounds": []})
     if meta["n_layers"] < recipe.mc_extend_min_layers:
         return meta

@@ -8,6 +8,7 @@ weights and is skipped otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -30,6 +31,7 @@ from elens_utils.zoo import (
     ZooShape,
     _card_entry,
     _focus_docs,
+    _lookup_docs,
     _training_batches,
     card_from_results,
     document_batches,
@@ -155,7 +157,7 @@ def test_training_documents_mix_and_held_out() -> None:
     world = StoryWorld(0)
     docs = training_documents(world, 30_000, Recipe().mix)
     kinds = {d.kind for d in docs}
-    assert kinds == {"story", "task", "format", "mc", "qa"}
+    assert kinds == {"story", "task", "format", "mc", "qa", "lookup"}
     assert training_documents(StoryWorld(0), 30_000, Recipe().mix) == docs
     qa = next(d for d in docs if d.kind == "qa")
     assert qa.text.startswith("read the story") and "\nanswer : " in qa.text and "\nA : " not in qa.text
@@ -170,14 +172,21 @@ def test_training_documents_mix_and_held_out() -> None:
 
 
 def test_lookup_documents_are_the_mc_read_out_alone() -> None:
-    docs = training_documents(StoryWorld(0), 5_000, {"lookup": 1.0})
+    world = StoryWorld(0)
+    docs = training_documents(world, 5_000, {"lookup": 1.0})
     assert {d.kind for d in docs} == {"lookup"}
-    letters = []
-    for d in docs:
+    whole = dict(zip(range(len(docs)), _lookup_docs(world, "train")))
+    letters, cut_lengths = [], []
+    for j, d in enumerate(docs):
         lines = d.text.split("\n")
         assert len(lines) == 7 and lines[0].startswith("story : ") and lines[-1].startswith("answer : ")
         word, letter = lines[1].removeprefix("question : "), lines[-1].split()[-1]
-        assert word in lines[0].split()
+        # training look-ups cut the story: a prefix of at least two words of the uncut one,
+        # which holds the answer word, with the same question, options and letter
+        full = whole[j].text.split("\n")
+        assert full[1:] == lines[1:] and word in full[0].split()
+        assert full[0].startswith(lines[0]) and len(lines[0].split()) >= 4
+        cut_lengths.append(len(lines[0].split()))
         options = [line.split(" : ") for line in lines[2:6]]
         assert [o[0] for o in options] == ["A", "B", "C", "D"]
         assert [o[1] for o in options].count(word) == 1 and dict(options)[letter] == word
@@ -185,6 +194,10 @@ def test_lookup_documents_are_the_mc_read_out_alone() -> None:
         ids, kinds = encode_documents([d], 128)[0]
         assert [i for i, k in enumerate(kinds) if k] == [len(ids) - 2]  # the letter, before <eos>
     assert {letters.count(x) for x in "ABCD"} <= {len(letters) // 4, len(letters) // 4 + 1}
+    assert len(set(cut_lengths)) > 20 and min(cut_lengths) < 10  # the options move from document to document
+    assert any(len(d.text.split("\n")[0]) < len(w.text.split("\n")[0]) for d, w in zip(docs, whole.values()))
+    phase = [d.text for _, d in zip(range(len(docs)), _lookup_docs(world, "train", cut=True, salt="-lookup-phase"))]
+    assert not set(phase) & {d.text for d in docs}  # the look-up phase asks other questions
 
 
 def test_lookup_questions_are_held_out_prompts() -> None:
@@ -220,6 +233,34 @@ def test_training_batches_budget() -> None:
     assert data.n_real_tokens - 20_000 < MICRO.batch_size * MICRO.seq_len
 
 
+def test_lookup_phase_comes_first_within_the_budget() -> None:
+    tok = build_tokenizer()
+    data = _training_batches(MICRO, 20_000, lookup_tokens=6_000)
+    assert 0 <= data.n_real_tokens - 20_000 < 2 * MICRO.batch_size * MICRO.seq_len
+
+    def n_tokens(batches) -> int:
+        return sum(int((b[1] > 0).sum()) for b in batches)
+
+    # the phase: whole batches of look-ups (story, answer word as the question, options, letter)
+    texts = [tok.decode(row, skip_special_tokens=True) for b in data.batches[:20] for row in b[0]]
+    assert all(t.startswith("story :") and t.count("answer :") == 1 and t.split("\n")[-1] in {f"answer : {x}" for x in "ABCD"} for t in texts)
+    k = next(i for i, b in enumerate(data.batches) if not all(tok.decode(r, skip_special_tokens=True).startswith("story :") for r in b[0]))
+    assert 6_000 <= n_tokens(data.batches[:k]) < 6_000 + MICRO.batch_size * MICRO.seq_len
+    assert not any(b[3] for b in data.batches[:k]) and any(b[3] for b in data.batches[k:])
+    # the MC phase is the last mc_phase_frac of what the look-up phase leaves
+    first_focus = next(i for i, b in enumerate(data.batches) if b[3])
+    assert n_tokens(data.batches[first_focus:]) == pytest.approx(MICRO.mc_phase_frac * (data.n_real_tokens - n_tokens(data.batches[:k])), rel=0.15)
+    for bad in (-1, 20_000):
+        with pytest.raises(ElensError, match="look-up phase"):
+            _training_batches(MICRO, 20_000, lookup_tokens=bad)
+
+
+def test_recipe_round_trips_through_json() -> None:
+    recipe = dataclasses.replace(Recipe(), lookup_phase_tokens={8: 123, 4: 7}, tokens={2: 5})
+    again = Recipe.from_json(json.loads(json.dumps(recipe.to_json())))
+    assert again == recipe and again.lookup_tokens_for(4) == 7 and again.lookup_tokens_for(2) == 0
+
+
 # -- training ------------------------------------------------------------------------------
 
 
@@ -239,6 +280,9 @@ def test_training_is_deterministic_and_learns(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "a" / "zoo_model.json").read_text())
     assert meta["train_tokens"] >= MICRO.tokens_default and meta["train_threads"] == 1
     assert meta["recipe"]["seed"] == 0 and meta["n_params"] > 0
+    checked = [h for h in a["history"] if "val_mc" in h]  # steps 0 and the last (eval_every 500)
+    assert [h["step"] for h in checked] == [0, a["history"][-1]["step"]]
+    assert all(0 <= h["val_mc"] <= 1 and 0 <= h["val_readout"] <= 1 for h in checked)
 
 
 def test_checkpoint_replaces_atomically(tmp_path: Path) -> None:
