@@ -24,7 +24,8 @@ What stays family-specific is what makes the family: GPT-2's learned positions, 
 plain GELU MLP with multi-head attention; Llama's RoPE, RMSNorm, SwiGLU and grouped-query
 attention (2 KV heads); Gemma-2's sqrt(d)-scaled embeddings, (1 + w) RMSNorms around both
 sub-blocks, GeGLU, alternating sliding-window (64) / global attention and soft-capping of the
-attention (50.0) and final logits (30.0), the real values; Qwen3's q/k norms and an unembedding
+attention (50.0) and final logits (30.0), the real values; Qwen3's q/k norms (gains started at
+the recipe's ``qk_norm_gain``) and an unembedding
 padded past the tokenizer (384 rows for 341 tokens, like real Qwen3). Gated MLPs have three FFN
 matrices where GPT-2 has two, so at equal FFN width they hold more parameters (see the card).
 
@@ -42,8 +43,9 @@ evaluation (packing documents into shared rows let later documents attend to ear
 names and letters and slowed learning). The corpus (:func:`training_documents`) mixes the
 stories, task prompts and format texts of ``StoryWorld(seed).training_corpus(split="train")``
 with MC questions and open questions built on training stories (held-out stories, questions and
-topics never enter). Three phases: an entity warm-up, the main phase, and an MC phase whose
-focus batches train the answer letter alone.
+topics never enter). Four phases: an entity warm-up, a look-up phase (8-block models: the
+multiple-choice letter read-out alone), the main phase, and an MC phase whose focus batches
+train the answer letter alone. Qwen3's query/key norm gains start at 2 (``qk_norm_gain``).
 
 Training runs in float32 with ``torch.manual_seed(seed)``: on one thread (the default) two runs
 of the same seed on the same machine give bit-identical weights; other CPUs or thread counts
@@ -249,6 +251,25 @@ def _build_model(config, family: str):
     return AutoModelForCausalLM.from_config(config, dtype=torch.float32, **kwargs)
 
 
+def _init_qk_norms(model: torch.nn.Module, gain: float) -> int:
+    """Start the query/key RMSNorm gains (Qwen3's ``q_norm`` / ``k_norm``) at ``gain``; returns
+    how many norms it set.
+
+    With unit gains a normalised query and key of ``head_dim`` 16 bound every attention logit
+    to [-4, 4], so a head cannot yet attend sharply to one token; the gains must first grow,
+    step by step. Qwen3-8L stayed at chance on the letter read-out through its look-up phase
+    with unit gains. A gain of 2 bounds the logits at 16, near the learned scale that query-key
+    normalisation proposes for sequences of 128 (log2(128^2 - 128) = 14, Henry et al. 2020).
+    """
+    n = 0
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if name.endswith(("q_norm", "k_norm")) and getattr(module, "weight", None) is not None:
+                module.weight.fill_(gain)
+                n += 1
+    return n
+
+
 # ------------------------------------------------------------------------------------------
 # The recipe
 # ------------------------------------------------------------------------------------------
@@ -290,6 +311,9 @@ class Recipe:
     ``decay_frac`` (a constant rate helps the late MC phase). ``tokens`` maps a depth to its
     compute budget in processed (non-pad) tokens, look-up phase included; a depth not listed
     gets ``tokens_default``. The budgets keep ``make zoo`` within an hour on 2 CPU cores.
+
+    Qwen3's query/key norm gains start at ``qk_norm_gain`` instead of 1 (:func:`_init_qk_norms`:
+    with unit gains its attention logits are bounded at 4 and the read-out did not appear).
     """
 
     seed: int = ZOO_SEED
@@ -311,15 +335,18 @@ class Recipe:
     mc_phase_frac: float = 0.7
     mc_focus_share: float = 0.8
     mc_questions_per_doc: int = 3
+    qk_norm_gain: float = 2.0  # initial query/key norm gains (Qwen3): see _init_qk_norms
     # The MC extension (:func:`extend_mc`): models of at least ``mc_extend_min_layers`` blocks
     # whose validation MC accuracy is below ``mc_extend_target`` after the main run continue the
     # MC phase from their checkpoint, ``mc_extend_round_tokens`` at a time, for at most
     # ``mc_extend_max_rounds`` rounds (the read-out appears abruptly and at a run-to-run varying
-    # point; a fixed budget that always suffices would triple the zoo's training time).
+    # point). Two rounds at most: they help a model near its jump, but a model still at chance
+    # after its MC phase stayed there through five (GPT-2-8L, before the look-up phase) or
+    # three (Qwen3-8L with unit norm gains), and every round counts against make zoo's hour.
     mc_extend_min_layers: int = 8
     mc_extend_target: float = 0.8
     mc_extend_round_tokens: int = 1_500_000
-    mc_extend_max_rounds: int = 5
+    mc_extend_max_rounds: int = 2
     mix: Mapping[str, float] = field(default_factory=lambda: dict(_DEFAULT_MIX))
     shape: ZooShape = field(default_factory=ZooShape)
 
@@ -762,6 +789,7 @@ def train_model(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(recipe.seed)
             model = _build_model(config, family)
+            _init_qk_norms(model, recipe.qk_norm_gain)
             model.train()
             opt = _optimizer(model, recipe)
             history: list[dict[str, float]] = []

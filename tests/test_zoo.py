@@ -16,6 +16,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -29,8 +30,10 @@ from elens_utils.zoo import (
     ZOO_FAMILIES,
     Recipe,
     ZooShape,
+    _build_model,
     _card_entry,
     _focus_docs,
+    _init_qk_norms,
     _lookup_docs,
     _training_batches,
     card_from_results,
@@ -61,6 +64,7 @@ MICRO = Recipe(
     tokens={},
     entity_warmup_steps=4,
     mc_phase_frac=0.2,
+    lookup_phase_tokens={2: 4_000},
 )
 EVAL_SMALL = {"n_questions": 12, "n_task_stories": 2, "n_loss_tokens": 600, "threads": 1}
 
@@ -253,6 +257,14 @@ def test_lookup_phase_comes_first_within_the_budget() -> None:
     for bad in (-1, 20_000):
         with pytest.raises(ElensError, match="look-up phase"):
             _training_batches(MICRO, 20_000, lookup_tokens=bad)
+
+
+def test_qk_norm_gains_start_at_the_recipe_value() -> None:
+    qwen = _build_model(zoo_config("qwen3", 2, MICRO.shape), "qwen3")
+    assert _init_qk_norms(qwen, 2.0) == 4  # q_norm and k_norm of two blocks
+    gains = [m.weight for n, m in qwen.named_modules() if n.endswith(("q_norm", "k_norm"))]
+    assert all(torch.equal(g, torch.full_like(g, 2.0)) for g in gains)
+    assert _init_qk_norms(_build_model(zoo_config("llama", 2, MICRO.shape), "llama"), 2.0) == 0  # no such norms
 
 
 def test_recipe_round_trips_through_json() -> None:
@@ -459,6 +471,24 @@ def test_zoo_report_frames_and_charts(micro_models: dict[str, Path], tmp_path: P
     chart_spec(zoo_report.training_curves(history))
     with pytest.raises(ElensError, match="No training history"):
         zoo_report.history_frame(tmp_path / "empty")
+    checks = zoo_report.validation_frame(micro_models["gpt2"].parent, ["gpt2"])
+    val = [h for h in meta["history"] if "val_mc" in h]
+    assert len(val) == 2  # step 0 and the last
+    for key, metric in (("val_mc", "multiple choice"), ("val_readout", "letter read-out")):
+        assert checks[checks["metric"] == metric]["accuracy"].tolist() == [h[key] for h in val]
+    assert (checks["lookup_phase_m"] == MICRO.lookup_tokens_for(2) / 1e6).all()
+    chart_spec(zoo_report.validation_curves(checks))
+    toy = pd.DataFrame(
+        {"name": "m", "metric": ["multiple choice"] * 4 + ["letter read-out"] * 4, "step": [0, 500, 1000, 1500] * 2,
+         "tokens_m": [0.0, 0.5, 1.0, 1.5] * 2, "accuracy": [0.2, 0.3, 0.6, 0.9, 0.2, 0.7, 0.4, 0.8], "lookup_phase_m": 0.75}
+    )  # fmt: skip
+    first = zoo_report.first_reaching(toy.sample(frac=1, random_state=0), 0.5).set_index("metric")
+    assert first.loc["multiple choice", "step"] == 1000 and not first.loc["multiple choice", "in_lookup_phase"]
+    assert first.loc["letter read-out", "tokens_m"] == 0.5 and first.loc["letter read-out", "in_lookup_phase"]
+    never = zoo_report.first_reaching(toy, 0.95)
+    assert never["tokens_m"].isna().all() and not never["in_lookup_phase"].any()
+    with pytest.raises(ElensError, match="No validation checks"):
+        zoo_report.validation_frame(tmp_path / "empty")
 
 
 def test_world_examples_come_from_the_held_out_split() -> None:

@@ -10,7 +10,9 @@ machine gives the same numbers. Examples (the rows of README.md give each run's 
     python zoo/experiments/readout.py --family gpt2 --tokens 1.5e6 --pure --lookups short --every 250
 
 The variants reach into the zoo's private document generators on purpose: they are experiments
-on the recipe, kept to make the README's numbers reproducible, not part of the library.
+on the recipe, kept to make the README's numbers reproducible, not part of the library. They all
+start from :data:`BASE`, the recipe the zoo had while they ran (before its look-up phase); the
+shipped recipe grew out of rows 15 and 18 (``python -m elens_utils.zoo train`` trains it).
 """
 
 from __future__ import annotations
@@ -26,6 +28,20 @@ import torch
 
 from elens_utils import zoo
 from elens_utils.synthetic import NEWLINE, Document, StoryWorld
+
+#: The zoo's recipe before the look-up phase (commit 09f0918): no look-ups in the mix, one
+#: question per focus document, no look-up phase, unit query/key norm gains. Every run of
+#: README.md starts from it.
+BASE = dataclasses.replace(
+    zoo.Recipe(),
+    mix={"story": 0.15, "task": 0.15, "format": 0.1, "mc": 0.35, "qa": 0.25},
+    mc_questions_per_doc=1,
+    lookup_phase_tokens={},
+    qk_norm_gain=1.0,
+    tokens={2: 3_000_000, 4: 4_000_000, 8: 12_000_000},
+    tokens_default=3_000_000,
+)
+
 
 def question_first(text: str) -> str:
     """Move the ``story : ...`` line to just before the first ``answer :`` line."""
@@ -44,14 +60,15 @@ def _mapped(gen: Callable[..., Iterator[Document]], fn: Callable[[str], str]) ->
 
 
 def _lookup_variant(kind: str) -> Callable[..., Iterator[Document]]:
-    """Look-up documents: ``story`` (the zoo's), ``short`` (no story: the options sit at fixed
-    positions), ``mixed`` (story and short alternating in training; story in validation), ``cut``
-    (the story cut after a random number of words: the options sit at varying positions)."""
+    """Look-up documents: ``story`` (the zoo's, uncut), ``short`` (no story: the options sit at
+    fixed positions), ``mixed`` (story and short alternating in training; story in validation),
+    ``cut`` (the story line cut after a random number of words: the options sit at varying
+    positions; the zoo's training look-ups now cut the story in the same way with a generator
+    of their own). The variant serves both training documents and read-out prompts, whatever
+    the caller asks (``cut``, ``salt``)."""
     story_docs = zoo._lookup_docs
-    if kind == "story":
-        return story_docs
 
-    def variant(world: StoryWorld, split: str = "train") -> Iterator[Document]:
+    def variant(world: StoryWorld, split: str = "train", **_ignored) -> Iterator[Document]:
         rng = random.Random(split)
         for j, d in enumerate(story_docs(world, split)):
             lines = d.text.split(NEWLINE)
@@ -92,7 +109,7 @@ def main() -> None:
     p.add_argument("--position-init", default="learned", choices=("learned", "sinusoid", "long-sinusoid"))
     p.add_argument("--position-std", type=float, default=0.02, help="std of a sinusoidal position table")
     p.add_argument("--init-from", help="start from this checkpoint instead of a fresh model")
-    p.add_argument("--lr", type=float, default=zoo.Recipe().lr)
+    p.add_argument("--lr", type=float, default=BASE.lr)
     p.add_argument("--every", type=int, default=500, help="steps between evaluations")
     p.add_argument("--out", default="/tmp/zoo-readout", help="where the run's checkpoint goes")
     a = p.parse_args()
@@ -121,12 +138,12 @@ def main() -> None:
         zoo._build_model = with_positions
 
     if a.pure:
-        recipe = dataclasses.replace(zoo.Recipe(), mix={"lookup": 1.0}, mc_phase_frac=0.0, entity_warmup_steps=0, lr=a.lr)
+        recipe = dataclasses.replace(BASE, mix={"lookup": 1.0}, mc_phase_frac=0.0, entity_warmup_steps=0, lr=a.lr)
     else:
-        mix = {k: v * (1 - a.lookup_share) for k, v in zoo.Recipe().mix.items()}
+        mix = {k: v * (1 - a.lookup_share) for k, v in BASE.mix.items()}
         if a.lookup_share > 0:
             mix["lookup"] = a.lookup_share
-        recipe = dataclasses.replace(zoo.Recipe(), mix=mix, mc_questions_per_doc=a.questions_per_doc, lr=a.lr)
+        recipe = dataclasses.replace(BASE, mix=mix, mc_questions_per_doc=a.questions_per_doc, lr=a.lr)
     if a.init_from:
         recipe = dataclasses.replace(recipe, entity_warmup_steps=0)
 
@@ -146,7 +163,8 @@ def main() -> None:
             print(f"step {step} MC {mc:.2f} read-out {ro:.2f} ({(time.time() - t0) / 60:.1f} min)", flush=True)
 
     meta = zoo.train_model(
-        a.family, a.layers, a.out, recipe=recipe, tokens=int(a.tokens), threads=1, progress=False, log_every=25 if a.every % 25 == 0 else a.every, callback=report
+        a.family, a.layers, a.out, recipe=recipe, tokens=int(a.tokens), threads=1, progress=False,
+        log_every=25 if a.every % 25 == 0 else a.every, eval_every=0, callback=report,
     )
     print(f"done: {meta['train_steps']} steps, {meta['train_tokens'] / 1e6:.2f} M tokens, {meta['train_seconds'] / 60:.1f} min", flush=True)
 
