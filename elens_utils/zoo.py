@@ -24,8 +24,7 @@ What stays family-specific is what makes the family: GPT-2's learned positions, 
 plain GELU MLP with multi-head attention; Llama's RoPE, RMSNorm, SwiGLU and grouped-query
 attention (2 KV heads); Gemma-2's sqrt(d)-scaled embeddings, (1 + w) RMSNorms around both
 sub-blocks, GeGLU, alternating sliding-window (64) / global attention and soft-capping of the
-attention (50.0) and final logits (30.0), the real values; Qwen3's q/k norms (gains started at
-the recipe's ``qk_norm_gain``) and an unembedding
+attention (50.0) and final logits (30.0), the real values; Qwen3's q/k norms and an unembedding
 padded past the tokenizer (384 rows for 341 tokens, like real Qwen3). Gated MLPs have three FFN
 matrices where GPT-2 has two, so at equal FFN width they hold more parameters (see the card).
 
@@ -43,9 +42,9 @@ evaluation (packing documents into shared rows let later documents attend to ear
 names and letters and slowed learning). The corpus (:func:`training_documents`) mixes the
 stories, task prompts and format texts of ``StoryWorld(seed).training_corpus(split="train")``
 with MC questions and open questions built on training stories (held-out stories, questions and
-topics never enter). Four phases: an entity warm-up, a look-up phase (8-block models: the
-multiple-choice letter read-out alone), the main phase, and an MC phase whose focus batches
-train the answer letter alone. Qwen3's query/key norm gains start at 2 (``qk_norm_gain``).
+topics never enter). Three phases: an entity warm-up, the main phase, and an MC phase whose
+focus batches train the answer letter alone; the recipe can open with a look-up phase, off in
+the shipped recipe.
 
 Training runs in float32 with ``torch.manual_seed(seed)``: on one thread (the default) two runs
 of the same seed on the same machine give bit-identical weights; other CPUs or thread counts
@@ -257,8 +256,9 @@ def _init_qk_norms(model: torch.nn.Module, gain: float) -> int:
 
     With unit gains a normalised query and key of ``head_dim`` 16 bound every attention logit
     to [-4, 4], so a head cannot yet attend sharply to one token; the gains must first grow,
-    step by step. Qwen3-8L stayed at chance on the letter read-out through its look-up phase
-    with unit gains. A gain of 2 bounds the logits at 16, near the learned scale that query-key
+    step by step. In the look-up-phase recipe Qwen3-8L stayed at chance on the letter read-out
+    with unit gains and reached 100% with gains of 2 (``zoo/experiments``, rows 21 and 23). A
+    gain of 2 bounds the logits at 16, near the learned scale that query-key
     normalisation proposes for sequences of 128 (log2(128^2 - 128) = 14, Henry et al. 2020).
     """
     n = 0
@@ -274,7 +274,7 @@ def _init_qk_norms(model: torch.nn.Module, gain: float) -> int:
 # The recipe
 # ------------------------------------------------------------------------------------------
 
-_DEFAULT_MIX = {"story": 0.1125, "task": 0.1125, "format": 0.075, "mc": 0.2625, "qa": 0.1875, "lookup": 0.25}
+_DEFAULT_MIX = {"story": 0.15, "task": 0.15, "format": 0.1, "mc": 0.35, "qa": 0.25}
 _CORPUS_KINDS = ("story", "task", "format")  # drawn by StoryWorld.training_corpus
 _MIX_KINDS = (*_CORPUS_KINDS, "mc", "qa", "lookup")
 _QA_HEADER = "read the story and answer the question ."
@@ -284,19 +284,19 @@ _QA_HEADER = "read the story and answer the question ."
 class Recipe:
     """Everything that decides a zoo model besides its family and depth.
 
-    The run has four phases, in steps:
+    The run has up to four phases, in steps:
 
     1. *entity warm-up* (``entity_warmup_steps``, at most a tenth of the steps): only the tokens of the world's entities
        (names, objects, colours, places, animals) are in the loss, so the model first learns
        to copy them from its context (with the full loss from the start, in-context copying
        took thousands of steps to appear in calibration);
-    2. *look-up phase*, the first ``lookup_phase_tokens`` of the budget (8-block models only):
+    2. *look-up phase* (off in the shipped recipe), the first ``lookup_phase_tokens`` of the budget:
        look-up documents alone (:func:`_lookup_docs`, cut stories), the MC letter read-out
-       without the question. GPT-2's learned position table found the read-out only here: in
-       the mix it stayed at chance through 20 M tokens, on look-ups alone it jumped from chance
-       to 100 % after about 6 k steps (``zoo/experiments``). The warm-up's steps are its first.
-    3. *main*: next-token loss on the corpus mix (:func:`training_documents`, look-ups
-       included), the answers of task, open-question, MC and look-up documents weighed
+       without the question. In one run GPT-2-8L jumped from chance to 100 % after about 6 k
+       steps of look-ups alone, but not in another; the zoo retrained with the phase is in
+       ``zoo/experiments`` (row 25). The warm-up's steps are its first.
+    3. *main*: next-token loss on the corpus mix (:func:`training_documents`, which may hold
+       look-ups), the answers of task, open-question, MC and look-up documents weighed
        ``answer_weight``;
     4. *MC phase*, the last ``mc_phase_frac`` of the tokens after the look-up phase: main
        batches alternate with *focus* batches of MC documents whose loss is the answer letter
@@ -310,17 +310,21 @@ class Recipe:
     the steps, stays at ``lr`` and decays linearly to ``min_lr_ratio * lr`` over the last
     ``decay_frac`` (a constant rate helps the late MC phase). ``tokens`` maps a depth to its
     compute budget in processed (non-pad) tokens, look-up phase included; a depth not listed
-    gets ``tokens_default``. The budgets keep ``make zoo`` within an hour on 2 CPU cores.
+    gets ``tokens_default``.
 
-    Qwen3's query/key norm gains start at ``qk_norm_gain`` instead of 1 (:func:`_init_qk_norms`:
-    with unit gains its attention logits are bounded at 4 and the read-out did not appear).
+    Qwen3's query/key norm gains start at ``qk_norm_gain`` (:func:`_init_qk_norms`; 1 in the
+    shipped recipe, as in the real architecture).
     """
 
     seed: int = ZOO_SEED
-    # Only the 8-block models must learn the MC read-out: they alone get the look-up phase.
-    tokens: Mapping[int, int] = field(default_factory=lambda: {2: 2_000_000, 4: 3_000_000, 8: 11_000_000})
-    tokens_default: int = 2_000_000
-    lookup_phase_tokens: Mapping[int, int] = field(default_factory=lambda: {8: 5_500_000})
+    # Only the 8-block models must learn the MC read-out, which needed ~80k focus letters after
+    # the main phase in calibration, and more (extension rounds) for some families.
+    tokens: Mapping[int, int] = field(default_factory=lambda: {2: 3_000_000, 4: 4_000_000, 8: 12_000_000})
+    tokens_default: int = 3_000_000
+    # Off in the shipped recipe: the zoo retrained with a look-up phase (zoo/experiments, row 25)
+    # had Gemma-2-8L at 90% and Qwen3-8L at 100% multiple choice, but Llama-8L at 52% and
+    # GPT-2-8L at chance, and every model a higher held-out loss.
+    lookup_phase_tokens: Mapping[int, int] = field(default_factory=dict)
     seq_len: int = 128  # longest document (the world's longest is 114 tokens with <bos>/<eos>)
     batch_size: int = 16  # documents per step
     lr: float = 1e-3
@@ -334,19 +338,17 @@ class Recipe:
     answer_weight: float = 4.0
     mc_phase_frac: float = 0.7
     mc_focus_share: float = 0.8
-    mc_questions_per_doc: int = 3
-    qk_norm_gain: float = 2.0  # initial query/key norm gains (Qwen3): see _init_qk_norms
+    mc_questions_per_doc: int = 1
+    qk_norm_gain: float = 1.0  # initial query/key norm gains (Qwen3): see _init_qk_norms
     # The MC extension (:func:`extend_mc`): models of at least ``mc_extend_min_layers`` blocks
     # whose validation MC accuracy is below ``mc_extend_target`` after the main run continue the
     # MC phase from their checkpoint, ``mc_extend_round_tokens`` at a time, for at most
     # ``mc_extend_max_rounds`` rounds (the read-out appears abruptly and at a run-to-run varying
-    # point). Two rounds at most: they help a model near its jump, but a model still at chance
-    # after its MC phase stayed there through five (GPT-2-8L, before the look-up phase) or
-    # three (Qwen3-8L with unit norm gains), and every round counts against make zoo's hour.
+    # point; a fixed budget that always suffices would triple the zoo's training time).
     mc_extend_min_layers: int = 8
     mc_extend_target: float = 0.8
     mc_extend_round_tokens: int = 1_500_000
-    mc_extend_max_rounds: int = 2
+    mc_extend_max_rounds: int = 5
     mix: Mapping[str, float] = field(default_factory=lambda: dict(_DEFAULT_MIX))
     shape: ZooShape = field(default_factory=ZooShape)
 
