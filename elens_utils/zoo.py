@@ -79,6 +79,7 @@ import dataclasses
 import json
 import math
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -438,8 +439,6 @@ def _lookup_docs(world: StoryWorld, split: str = "train", *, cut: bool = False, 
     vanishes as soon as the options move; on cut look-ups it learned one that carries over to
     multiple choice, after about 6 k steps (``zoo/experiments``).
     """
-    import random
-
     rng = random.Random(f"elens-zoo-lookup-cut/{world.seed}/{split}{salt}")
     for j, story in enumerate(world.iter_stories(split)):  # type: ignore[arg-type]
         q = world.question_for(story, (j + 2) % len(LETTERS), salt=salt)
@@ -474,8 +473,6 @@ def training_documents(world: StoryWorld, n_tokens: int, mix: Mapping[str, float
     stops at the first document that reaches ``n_tokens`` (counted as ``training_corpus`` does).
     Every document comes from stories and topics of ``split``.
     """
-    import random
-
     kinds = [k for k in _MIX_KINDS if mix.get(k, 0) > 0]
     bad = sorted(set(mix) - set(_MIX_KINDS))
     if bad or not kinds:
@@ -864,26 +861,32 @@ def train_model(
     return meta
 
 
+def _letter_accuracy(model, tok, prompts: Sequence[str], gold: Sequence[int], batch_size: int = 64) -> float:
+    """Share of ``prompts`` whose largest letter logit (:func:`mc_letter_logits`) is ``gold`` (0-3)."""
+    pred = mc_letter_logits(model, tok, prompts, batch_size=batch_size).argmax(-1).tolist()
+    return sum(p == g for p, g in zip(pred, gold)) / len(gold)
+
+
+def _mc_questions(world: StoryWorld, n: int, split: str) -> tuple[list[str], list[int]]:
+    """``n`` MC prompts of ``split`` and the index (0-3) of each answer."""
+    questions = world.multiple_choice(n, split=split)
+    return [q.prompt for q in questions], [q.answer_index for q in questions]
+
+
 def _validation_checks(world: StoryWorld, n: int = 100):
     """``checks(model) -> {"val_mc", "val_readout"}``: accuracies on ``n`` validation MC questions
     and ``n`` validation look-up prompts (the training curve of the read-out)."""
     tok = build_tokenizer()
-    questions = world.multiple_choice(n, split="validation")
-    mc_prompts, mc_gold = [q.prompt for q in questions], torch.tensor([q.answer_index for q in questions])
-    lk_prompts, lk_gold = lookup_questions(world, n, "validation")
+    mc, lookup = _mc_questions(world, n, "validation"), lookup_questions(world, n, "validation")
 
     def checks(model) -> dict[str, float]:
-        mc = (mc_letter_logits(model, tok, mc_prompts).argmax(-1) == mc_gold).float().mean()
-        lk = (mc_letter_logits(model, tok, lk_prompts).argmax(-1) == torch.tensor(lk_gold)).float().mean()
-        return {"val_mc": round(float(mc), 4), "val_readout": round(float(lk), 4)}
+        return {"val_mc": round(_letter_accuracy(model, tok, *mc), 4), "val_readout": round(_letter_accuracy(model, tok, *lookup), 4)}
 
     return checks
 
 
 def _validation_mc(model, tok, world: StoryWorld, n_questions: int) -> float:
-    questions = world.multiple_choice(n_questions, split="validation")
-    pred = mc_letter_logits(model, tok, [q.prompt for q in questions]).argmax(-1)
-    return float((pred == torch.tensor([q.answer_index for q in questions])).float().mean())
+    return _letter_accuracy(model, tok, *_mc_questions(world, n_questions, "validation"))
 
 
 def extend_mc(
@@ -1148,8 +1151,7 @@ def evaluate_model(
         letter_logits = mc_letter_logits(model, tok, [q.prompt for q in questions], batch_size=batch_size)
         predicted = letter_logits.argmax(-1).tolist()
         mc_correct = [p == q.answer_index for p, q in zip(predicted, questions)]
-        lookup_prompts, lookup_gold = lookup_questions(world, n_questions, split)
-        lookup_pred = mc_letter_logits(model, tok, lookup_prompts, batch_size=batch_size).argmax(-1).tolist()
+        lookup_accuracy = _letter_accuracy(model, tok, *lookup_questions(world, n_questions, split), batch_size=batch_size)
 
         prompts = [p for p in world.task_prompts(n_task_stories, split=split) if p.answer is not None]
         encoded = [tok(p.prompt)["input_ids"] for p in prompts]
@@ -1170,7 +1172,7 @@ def evaluate_model(
         "mc_accuracy": sum(mc_correct) / len(mc_correct),
         "mc_n": len(mc_correct),
         "mc_letter_counts": {c: predicted.count(i) for i, c in enumerate(LETTERS)},
-        "lookup_accuracy": sum(p == g for p, g in zip(lookup_pred, lookup_gold)) / len(lookup_gold),
+        "lookup_accuracy": lookup_accuracy,
         "task_accuracy": acc.get("semantic", float("nan")),
         "task_accuracy_by_task": acc,
         "task_n": {t: len(v) for t, v in sorted(by_task.items())},
