@@ -3,8 +3,9 @@
 :func:`load_card` reads ``zoo/card.json`` (written by ``python -m elens_utils.zoo card``);
 :func:`card_frame` and :func:`card_chart` show the held-out scores of every model against depth,
 with chance and the project's target marked; :func:`history_frame` and :func:`training_curves`
-read the loss history each model's ``zoo_model.json`` records; :func:`world_examples` gives one
-example of every kind of document the story world writes.
+read the loss history each model's ``zoo_model.json`` records, :func:`validation_frame` and
+:func:`validation_curves` the multiple-choice and read-out checks made while training;
+:func:`world_examples` gives one example of every kind of document the story world writes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ import pandas as pd
 from .errors import ElensError
 from .zoo import CARD_JSON, METADATA_FILE, validate_card
 
-__all__ = ["card_chart", "card_frame", "history_frame", "load_card", "training_curves", "world_examples"]
+__all__ = [
+    "card_chart",
+    "card_frame",
+    "first_reaching",
+    "history_frame",
+    "load_card",
+    "training_curves",
+    "validation_curves",
+    "validation_frame",
+    "world_examples",
+]
 
 #: The multiple-choice accuracy the deepest model of every family must reach (the zoo's issue).
 MC_TARGET = 0.70
@@ -128,6 +139,91 @@ def training_curves(frame: pd.DataFrame, title: str | None = None) -> alt.FacetC
         .facet(facet=alt.Facet("family:N", title=None), columns=2)
         .properties(title=alt.Title(title or "Training curves of the zoo", subtitle="running mean of the batch loss, log scale"))
     )
+
+
+def validation_frame(root: str | os.PathLike[str], names: list[str] | None = None) -> pd.DataFrame:
+    """The validation checks made while training: ``val_mc`` and ``val_readout`` of the history
+    (100 items each, every 500 steps) and the multiple-choice check after each MC extension round
+    (200 questions). Columns ``name``, ``family``, ``n_layers``, ``step``, ``tokens_m`` (millions
+    of tokens processed), ``metric`` (``"multiple choice"`` or ``"letter read-out"``),
+    ``accuracy`` (fraction) and ``extension`` (the check follows an extension round). Models
+    trained without the checks have no rows.
+
+    Raises:
+        ElensError: no check in any model's history under ``root``.
+    """
+    rows = []
+    for path in sorted(Path(root).glob(f"*/{METADATA_FILE}")):
+        name = path.parent.name
+        if names is not None and name not in names:
+            continue
+        meta = json.loads(path.read_text())
+        base = {"name": name, "family": meta["family"], "n_layers": meta["n_layers"]}
+        step = tokens = 0
+        for h in meta.get("history", []):
+            step, tokens = h["step"], h["tokens"]
+            for key, metric in (("val_mc", "multiple choice"), ("val_readout", "letter read-out")):
+                if key in h:
+                    rows.append({**base, "step": step, "tokens_m": tokens / 1e6, "metric": metric, "accuracy": h[key], "extension": False})
+        if not any(r["name"] == name for r in rows):
+            continue  # no checks in the main run: its extension rounds alone make no curve
+        for r in meta.get("mc_extension", {}).get("rounds", []):
+            step, tokens = step + r["steps"], tokens + r["tokens"]
+            rows.append(
+                {**base, "step": step, "tokens_m": tokens / 1e6, "metric": "multiple choice", "accuracy": r["validation_mc_accuracy"], "extension": True}
+            )
+    if not rows:
+        raise ElensError(f"No validation checks in the training histories under {root}: retrain the zoo (`make zoo`).")
+    return pd.DataFrame(rows)
+
+
+def validation_curves(frame: pd.DataFrame, chance: float = 0.25) -> alt.FacetChart:
+    """Validation accuracy against training tokens, one panel per metric, one line per model;
+    chance dashed, the checks after MC extension rounds drawn as squares."""
+    if frame.empty:
+        raise ElensError("No validation checks to draw.")
+    base = alt.Chart().encode(
+        x=alt.X("tokens_m:Q", title="training tokens (millions)"),
+        y=alt.Y("accuracy:Q", title="validation accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        color=alt.Color("name:N", title="model"),
+        tooltip=[
+            alt.Tooltip("name:N", title="model"),
+            alt.Tooltip("step:Q"),
+            alt.Tooltip("tokens_m:Q", title="tokens (M)", format=".2f"),
+            alt.Tooltip("accuracy:Q", format=".0%"),
+            alt.Tooltip("extension:N", title="after an extension round"),
+        ],
+    )
+    line = base.mark_line(point=alt.OverlayMarkDef(size=12))
+    rounds = base.transform_filter(alt.datum.extension).mark_square(size=60)
+    chance_rule = alt.Chart().mark_rule(color="#555", strokeDash=[5, 4]).encode(y=alt.datum(chance))
+    return (
+        alt.layer(line, rounds, chance_rule, data=frame)
+        .properties(width=300, height=200)
+        .facet(facet=alt.Facet("metric:N", title=None, sort=["multiple choice", "letter read-out"]), columns=2)
+        .properties(
+            title=alt.Title(
+                "Validation accuracy while training",
+                subtitle=f"held-out questions every 500 steps; squares: after an MC extension round; dashed: chance ({chance:.0%})",
+            )
+        )
+    )
+
+
+def first_reaching(frame: pd.DataFrame, threshold: float = 0.5) -> pd.DataFrame:
+    """The first check at which each model's accuracy reached ``threshold``, per metric, from a
+    :func:`validation_frame`: ``name``, ``metric``, ``step`` and ``tokens_m`` (missing where it
+    never did)."""
+    rows = []
+    for (name, metric), g in frame.sort_values("step").groupby(["name", "metric"], sort=True):
+        hit = g[g["accuracy"] >= threshold]
+        first = hit.iloc[0] if len(hit) else None
+        rows.append(
+            {"name": name, "metric": metric,
+             "step": None if first is None else int(first["step"]),
+             "tokens_m": float("nan") if first is None else float(first["tokens_m"])}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def card_chart(frame: pd.DataFrame, chance: float = 0.25, target: float = MC_TARGET) -> alt.LayerChart:

@@ -476,6 +476,42 @@ def test_zoo_report_frames_and_charts(micro_models: dict[str, Path], tmp_path: P
     chart_spec(zoo_report.training_curves(history))
     with pytest.raises(ElensError, match="No training history"):
         zoo_report.history_frame(tmp_path / "empty")
+    checks = zoo_report.validation_frame(micro_models["gpt2"].parent, ["gpt2"])
+    val = [h for h in meta["history"] if "val_mc" in h]
+    assert len(val) == 2  # step 0 and the last
+    for key, metric in (("val_mc", "multiple choice"), ("val_readout", "letter read-out")):
+        assert checks[checks["metric"] == metric]["accuracy"].tolist() == [h[key] for h in val]
+    assert not checks["extension"].any()
+    chart_spec(zoo_report.validation_curves(checks))
+    with pytest.raises(ElensError, match="No validation checks"):
+        zoo_report.validation_frame(tmp_path / "empty")
+
+
+def test_validation_frame_appends_the_extension_rounds(tmp_path: Path) -> None:
+    from elens_utils import zoo_report
+
+    history = [
+        {"step": 0, "tokens": 0, "val_mc": 0.25, "val_readout": 0.2},
+        {"step": 250, "tokens": 150_000},
+        {"step": 499, "tokens": 300_000, "val_mc": 0.5, "val_readout": 0.75},
+    ]
+    rounds = [{"tokens": 100_000, "steps": 200, "validation_mc_accuracy": 0.6}, {"tokens": 100_000, "steps": 200, "validation_mc_accuracy": 0.9}]
+    for name, meta in {
+        "m-8L": {"history": history, "mc_extension": {"rounds": rounds}},
+        "old-8L": {"history": [{"step": 0, "tokens": 0}], "mc_extension": {"rounds": rounds}},  # no checks: no rows
+    }.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "zoo_model.json").write_text(json.dumps({"family": "gpt2", "n_layers": 8, **meta}))
+    frame = zoo_report.validation_frame(tmp_path)
+    assert set(frame["name"]) == {"m-8L"}
+    mc = frame[frame["metric"] == "multiple choice"]
+    assert mc["step"].tolist() == [0, 499, 699, 899] and mc["accuracy"].tolist() == [0.25, 0.5, 0.6, 0.9]
+    assert mc["tokens_m"].tolist() == pytest.approx([0.0, 0.3, 0.4, 0.5]) and mc["extension"].tolist() == [False, False, True, True]
+    assert frame[frame["metric"] == "letter read-out"]["accuracy"].tolist() == [0.2, 0.75]
+    first = zoo_report.first_reaching(frame.sample(frac=1, random_state=0), 0.5).set_index("metric")
+    assert first.loc["multiple choice", "step"] == 499 and first.loc["letter read-out", "tokens_m"] == pytest.approx(0.3)
+    never = zoo_report.first_reaching(frame, 0.95)
+    assert never["tokens_m"].isna().all() and never["step"].isna().all()
 
 
 def test_world_examples_come_from_the_held_out_split() -> None:

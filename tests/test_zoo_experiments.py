@@ -65,3 +65,65 @@ def test_runs_start_from_the_recipe_before_the_look_up_phase(readout):
     assert base.lookup_tokens_for(8) == 0 and "lookup" not in base.mix and base.mc_questions_per_doc == 1
     assert base.qk_norm_gain == 1.0
     assert sum(base.mix.values()) == pytest.approx(1.0)
+
+
+def test_options_without_colons_touch_the_option_lines_only(readout):
+    q = StoryWorld(0).multiple_choice(1, split="validation")[0]
+    lines, moved = q.prompt.split(NEWLINE), readout.without_colons(q.prompt).split(NEWLINE)
+    assert moved[:-5] == lines[:-5] and moved[-1] == lines[-1] == "answer :"
+    assert moved[-5:-1] == [f"{letter} {word}" for letter, word in zip("ABCD", q.options)]
+
+
+def test_fewer_options_keep_the_gold_letter_and_the_order(readout):
+    import random
+
+    rng = random.Random(0)
+    counts = set()
+    for _, d in zip(range(40), zoo._lookup_docs(StoryWorld(0), "train", cut=True)):
+        lines = d.text.split(NEWLINE)
+        got = readout.fewer_options(d.text, rng).split(NEWLINE)
+        options = got[2:-1]
+        counts.add(len(options))
+        assert got[:2] == lines[:2] and got[-1] == lines[-1]  # story, question, answer
+        assert all(o in lines[2:6] for o in options) and options == sorted(options)  # letters in order
+        letter = got[-1].split(" ")[-1]
+        gold = next(o for o in options if o.startswith(f"{letter} : "))
+        assert gold.split(" : ")[1] == got[1].split(" : ")[1]  # the option holding the question word
+    assert counts == {1, 2, 3, 4}
+
+
+def test_focus_with_lookups_alternates_mc_and_fewer_option_lookups(readout):
+    world = StoryWorld(0)
+    mixed = readout.focus_with_lookups(zoo._focus_docs)(world, "train", salt="-focus", n_questions=1, max_tokens=128)
+    docs = [d for _, d in zip(range(8), mixed)]
+    base = [d.text for _, d in zip(range(4), zoo._focus_docs(world, "train", salt="-focus"))]
+    assert [d.text for d in docs[0::2]] == base
+    assert all(d.kind == "mc" and d.text.startswith("story : ") and "\nanswer : " in d.text for d in docs[1::2])
+
+
+def test_fewer_options_apply_to_training_look_ups_only(readout):
+    world = StoryWorld(0)
+    wrapped = readout.training_with_fewer_options(zoo._lookup_docs)
+    train = [d.text for _, d in zip(range(20), wrapped(world, "train", cut=True))]
+    assert {t.count("\n") - 2 for t in train} == {1, 2, 3, 4}  # options between question and answer
+    val = [d.text for _, d in zip(range(5), wrapped(world, "validation"))]
+    assert val == [d.text for _, d in zip(range(5), zoo._lookup_docs(world, "validation"))]
+
+
+@pytest.fixture(scope="module")
+def probe():
+    spec = importlib.util.spec_from_file_location("zoo_probe", ROOT / "zoo" / "experiments" / "probe.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_probes_find_the_read_out_of_a_model_that_answers(probe):
+    """Llama-8L answers multiple choice (card: 92%): by its last block the gold letter is readable
+    at `answer :`, and it reads out letters among four options."""
+    rows = probe.probe(str(ROOT / "zoo" / "llama-8L"), n=150)
+    assert [r["block"] for r in rows] == list(range(1, 9))
+    assert all(0 <= r[k] <= 1 for r in rows for k in ("letter@option", "word@answer", "letter@answer"))
+    assert rows[-1]["letter@answer"] > 0.6 and rows[0]["letter@answer"] < 0.45
+    by_options = probe.readout_by_options(str(ROOT / "zoo" / "llama-8L"), n=60, counts=(4,))
+    assert set(by_options) == {4} and by_options[4] > 0.6

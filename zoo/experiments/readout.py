@@ -11,13 +11,14 @@ machine gives the same numbers. Examples (the rows of README.md give each run's 
 
 The variants reach into the zoo's private document generators on purpose: they are experiments
 on the recipe, kept to make the README's numbers reproducible, not part of the library. They all
-start from :data:`BASE`, the shipped recipe. Rows 20-25 (the recipe's look-up phase) were run
-with ``python -m elens_utils.zoo train`` instead.
+start from :data:`BASE`, the recipe before session 7. Rows 20-25 (the recipe's look-up phase)
+were run with ``python -m elens_utils.zoo train`` instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import dataclasses
 import math
 import random
@@ -27,11 +28,14 @@ from collections.abc import Callable, Iterator
 import torch
 
 from elens_utils import zoo
-from elens_utils.synthetic import NEWLINE, Document, StoryWorld
+from elens_utils.synthetic import LETTERS, NEWLINE, Document, StoryWorld
 
-#: The recipe every run of README.md starts from: the shipped one (no look-up phase, no look-ups
-#: in the mix, one question per focus document, unit query/key norm gains; the tests check it).
-BASE = zoo.Recipe()
+#: The recipe every run of README.md starts from: the recipe's defaults before session 7 (no
+#: look-up phase, no look-ups in the mix, one question per focus document, unit query/key norm
+#: gains, up to five extension rounds; the tests check it). The shipped recipe differs only in
+#: Qwen3's gains (2) and the rounds (2).
+BASE = dataclasses.replace(zoo.Recipe(), qk_norm_gain=1.0, mc_extend_max_rounds=5)
+_LIBRARY_LOOKUPS = zoo._lookup_docs  # before main() swaps in a variant
 
 
 def question_first(text: str) -> str:
@@ -40,6 +44,50 @@ def question_first(text: str) -> str:
     s = next(i for i, line in enumerate(lines) if line.startswith("story :"))
     a = next(i for i, line in enumerate(lines) if line.startswith("answer :"))
     return NEWLINE.join(lines[:s] + lines[s + 1 : a] + [lines[s]] + lines[a:])
+
+
+def without_colons(text: str) -> str:
+    """Option lines ``A : map`` become ``A map``: the letter sits right before its word."""
+    return re.sub(r"(^|\n)([ABCD]) : ", r"\1\2 ", text)
+
+
+def fewer_options(text: str, rng: random.Random) -> str:
+    """Keep the gold option and 0-3 others (1-4 options, letters unchanged, in order) of a
+    look-up document (``story / question / A-D / answer``). With one option a head that
+    attends to the option lines alike already finds the gold letter, so the letter's
+    value path can be learned before the matching (four options attended alike cancel out)."""
+    lines = text.split(NEWLINE)
+    options, answer = lines[-5:-1], lines[-1]
+    gold = LETTERS.index(answer.split(" ")[-1])
+    n = rng.randint(1, len(LETTERS))
+    keep = sorted([gold, *rng.sample([i for i in range(len(LETTERS)) if i != gold], n - 1)])
+    return NEWLINE.join([*lines[:-5], *(options[i] for i in keep), answer])
+
+
+def focus_with_lookups(focus: Callable[..., Iterator[Document]]) -> Callable[..., Iterator[Document]]:
+    """Focus documents that alternate the zoo's MC focus documents with cut look-ups of 1-4
+    options (:func:`fewer_options`; their own questions and cuts), all trained on the letter."""
+
+    def wrapped(world: StoryWorld, split: str = "train", **kwargs) -> Iterator[Document]:
+        rng = random.Random(f"focus-lookups/{split}")
+        lookups = _LIBRARY_LOOKUPS(world, split, cut=True, salt="-focus-lookup")
+        for mc, lookup in zip(focus(world, split, **kwargs), lookups):
+            yield mc
+            yield Document("mc", lookup.source, fewer_options(lookup.text, rng))
+
+    return wrapped
+
+
+def training_with_fewer_options(lookups: Callable[..., Iterator[Document]]) -> Callable[..., Iterator[Document]]:
+    """The ``train`` split's look-ups keep 1-4 of their options (:func:`fewer_options`); the
+    validation read-out keeps all four."""
+
+    def wrapped(world: StoryWorld, split: str = "train", **kwargs) -> Iterator[Document]:
+        rng = random.Random(f"fewer-options/{split}")
+        for d in lookups(world, split, **kwargs):
+            yield Document(d.kind, d.source, fewer_options(d.text, rng)) if split == "train" else d
+
+    return wrapped
 
 
 def _mapped(gen: Callable[..., Iterator[Document]], fn: Callable[[str], str]) -> Callable[..., Iterator[Document]]:
@@ -100,6 +148,13 @@ def main() -> None:
     p.add_argument("--position-init", default="learned", choices=("learned", "sinusoid", "long-sinusoid"))
     p.add_argument("--position-std", type=float, default=0.02, help="std of a sinusoidal position table")
     p.add_argument("--init-from", help="start from this checkpoint instead of a fresh model")
+    p.add_argument("--options-without-colons", action="store_true", help="option lines 'A map' instead of 'A : map'")
+    p.add_argument("--focus-lookups", action="store_true", help="focus batches alternate MC and look-ups of 1-4 options")
+    p.add_argument("--fewer-options", action="store_true", help="training look-ups keep 1-4 of their options")
+    p.add_argument("--mc-phase-frac", type=float, default=BASE.mc_phase_frac, help="Recipe.mc_phase_frac (1 = an extension round)")
+    p.add_argument("--heads", type=int, default=BASE.shape.heads, help="attention heads (width stays 64)")
+    p.add_argument("--answer-weight", type=float, default=BASE.answer_weight, help="Recipe.answer_weight")
+    p.add_argument("--init-seed", type=int, help="seed of a fresh model's weights (the data stay the recipe's)")
     p.add_argument("--lr", type=float, default=BASE.lr)
     p.add_argument("--every", type=int, default=500, help="steps between evaluations")
     p.add_argument("--out", default="/tmp/zoo-readout", help="where the run's checkpoint goes")
@@ -108,10 +163,14 @@ def main() -> None:
         p.error("--position-init applies to a fresh GPT-2's learned position table only")
 
     zoo._lookup_docs = _lookup_variant(a.lookups)
-    fmt = question_first if a.question_first else (lambda text: text)
-    if a.question_first:
+    if a.fewer_options:
+        zoo._lookup_docs = training_with_fewer_options(zoo._lookup_docs)
+    if a.focus_lookups:
+        zoo._focus_docs = focus_with_lookups(zoo._focus_docs)
+    fmt = question_first if a.question_first else without_colons if a.options_without_colons else (lambda text: text)
+    if a.question_first or a.options_without_colons:
         for name in ("_mc_docs", "_lookup_docs", "_qa_docs", "_focus_docs"):
-            setattr(zoo, name, _mapped(getattr(zoo, name), question_first))
+            setattr(zoo, name, _mapped(getattr(zoo, name), fmt))
     build = zoo._build_model
     if a.init_from:
         from transformers import AutoModelForCausalLM
@@ -128,13 +187,24 @@ def main() -> None:
 
         zoo._build_model = with_positions
 
+    base = dataclasses.replace(
+        BASE, answer_weight=a.answer_weight, shape=dataclasses.replace(BASE.shape, heads=a.heads), mc_phase_frac=a.mc_phase_frac
+    )
+    if a.init_seed is not None:
+        seeded_build = zoo._build_model
+
+        def with_seed(config, family):
+            torch.manual_seed(a.init_seed)
+            return seeded_build(config, family)
+
+        zoo._build_model = with_seed
     if a.pure:
-        recipe = dataclasses.replace(BASE, mix={"lookup": 1.0}, mc_phase_frac=0.0, entity_warmup_steps=0, lr=a.lr)
+        recipe = dataclasses.replace(base, mix={"lookup": 1.0}, mc_phase_frac=0.0, entity_warmup_steps=0, lr=a.lr)
     else:
         mix = {k: v * (1 - a.lookup_share) for k, v in BASE.mix.items()}
         if a.lookup_share > 0:
             mix["lookup"] = a.lookup_share
-        recipe = dataclasses.replace(BASE, mix=mix, mc_questions_per_doc=a.questions_per_doc, lr=a.lr)
+        recipe = dataclasses.replace(base, mix=mix, mc_questions_per_doc=a.questions_per_doc, lr=a.lr)
     if a.init_from:
         recipe = dataclasses.replace(recipe, entity_warmup_steps=0)
 
