@@ -293,9 +293,12 @@ class Recipe:
        took thousands of steps to appear in calibration);
     2. *look-up phase* (off in the shipped recipe), the first ``lookup_phase_tokens`` of the budget:
        look-up documents alone (:func:`_lookup_docs`, cut stories), the MC letter read-out
-       without the question. In one run GPT-2-8L jumped from chance to 100 % after about 6 k
-       steps of look-ups alone, but not in another; the zoo retrained with the phase is in
-       ``zoo/experiments`` (row 25). The warm-up's steps are its first.
+       without the question, each keeping between ``lookup_phase_min_options`` and four of
+       its options. On look-ups alone GPT-2-8L jumped from chance to 100 % read-out after
+       about 6 k steps with four options in one run, but not by 7.5 k in another; with one to
+       four after 4-4.5 k steps in two runs on the same documents, but not within this phase
+       (3.5 M tokens, about 5.5 k steps) on its own documents (``zoo/experiments``, rows 15,
+       22, 33, 35 and 37). The warm-up's steps are its first.
     3. *main*: next-token loss on the corpus mix (:func:`training_documents`, which may hold
        look-ups), the answers of task, open-question, MC and look-up documents weighed
        ``answer_weight``;
@@ -327,6 +330,9 @@ class Recipe:
     # had Gemma-2-8L at 90% and Qwen3-8L at 100% multiple choice, but Llama-8L at 52% and
     # GPT-2-8L at chance, and every model a higher held-out loss.
     lookup_phase_tokens: Mapping[int, int] = field(default_factory=dict)
+    # Off (4) in the shipped recipe: the look-up phase's documents keep between this many and four
+    # of their options (:func:`_lookup_docs`); see the phase above and zoo/experiments.
+    lookup_phase_min_options: int = 4
     seq_len: int = 128  # longest document (the world's longest is 114 tokens with <bos>/<eos>)
     batch_size: int = 16  # documents per step
     lr: float = 1e-3
@@ -426,7 +432,9 @@ def _mc_docs(world: StoryWorld, split: str = "train") -> Iterator[Document]:
         yield Document("mc", q.id, q.text)
 
 
-def _lookup_docs(world: StoryWorld, split: str = "train", *, cut: bool = False, salt: str = "-lookup") -> Iterator[Document]:
+def _lookup_docs(
+    world: StoryWorld, split: str = "train", *, cut: bool = False, salt: str = "-lookup", min_options: int = len(LETTERS)
+) -> Iterator[Document]:
     """The MC read-out on its own: a story, the answer word as the question, options, letter.
 
     ``story : ... / question : map / A : car / B : map / C : hat / D : coin / answer : B``: an
@@ -440,7 +448,15 @@ def _lookup_docs(world: StoryWorld, split: str = "train", *, cut: bool = False, 
     them. GPT-2 learns a read-out at the fixed positions of uncut look-ups within 3 k steps that
     vanishes as soon as the options move; on cut look-ups it learned one that carries over to
     multiple choice, after about 6 k steps (``zoo/experiments``).
+
+    With ``min_options`` below four a document keeps between ``min_options`` and four of its
+    options, drawn at random (the gold one always, letters unchanged and in order). With one
+    option, attending to the options alike already finds the letter, so the letter's path to
+    ``answer :`` can be learned before the choice among options (four options attended alike
+    cancel out).
     """
+    if not 1 <= min_options <= len(LETTERS):
+        raise ElensError(f"A look-up keeps between 1 and {len(LETTERS)} options, not at least {min_options}.")
     rng = random.Random(f"elens-zoo-lookup-cut/{world.seed}/{split}{salt}")
     for j, story in enumerate(world.iter_stories(split)):  # type: ignore[arg-type]
         q = world.question_for(story, (j + 2) % len(LETTERS), salt=salt)
@@ -448,6 +464,11 @@ def _lookup_docs(world: StoryWorld, split: str = "train", *, cut: bool = False, 
         story_words = story.text.split(" ")
         if cut:
             story_words = story_words[: rng.randint(2, len(story_words))]
+        if min_options < len(LETTERS):
+            *options, answer = options_and_answer.split(NEWLINE)
+            others = [i for i in range(len(LETTERS)) if i != q.answer_index]
+            keep = sorted([q.answer_index, *rng.sample(others, rng.randint(min_options, len(LETTERS)) - 1)])
+            options_and_answer = NEWLINE.join([*(options[i] for i in keep), answer])
         text = NEWLINE.join([f"story : {' '.join(story_words)}", f"question : {q.answer}", options_and_answer])
         yield Document("lookup", f"lookup-{story.id}", text)
 
@@ -622,7 +643,8 @@ def _training_batches(recipe: Recipe, n_tokens: int, focus_salt: str = "-focus",
     margin = 2 * recipe.batch_size * recipe.seq_len
     lookup: list[tuple] = []
     if lookup_tokens > 0:  # other questions and cuts than the mix's look-ups
-        ldocs = _docs_for(_lookup_docs(world, cut=True, salt="-lookup-phase"), lookup_tokens * 1.02 + margin)
+        phase_docs = _lookup_docs(world, cut=True, salt="-lookup-phase", min_options=recipe.lookup_phase_min_options)
+        ldocs = _docs_for(phase_docs, lookup_tokens * 1.02 + margin)
         lb = document_batches(ldocs, batch_size=recipe.batch_size, seq_len=recipe.seq_len, seed=recipe.seed + 2)
         lookup = _take(lb.batches, lookup_tokens)
         n_tokens -= sum(int((b[1] > 0).sum()) for b in lookup)

@@ -203,6 +203,37 @@ def test_lookup_documents_are_the_mc_read_out_alone() -> None:
     assert not set(phase) & {d.text for d in docs}  # the look-up phase asks other questions
 
 
+def test_lookup_documents_may_keep_fewer_options() -> None:
+    world = StoryWorld(0)
+    four = [d.text for _, d in zip(range(60), _lookup_docs(world, "train", cut=True, salt="-s"))]
+    fewer = [d.text for _, d in zip(range(60), _lookup_docs(world, "train", cut=True, salt="-s", min_options=1))]
+    counts = []
+    for a, b in zip(four, fewer):
+        full, kept = a.split("\n"), b.split("\n")
+        short, long = sorted((kept[0], full[0]), key=len)
+        assert long.startswith(short)  # cuts of one story (the option draws shift the cuts)
+        assert kept[1] == full[1] and kept[-1] == full[-1]  # question word and letter unchanged
+        options = kept[2:-1]
+        counts.append(len(options))
+        assert options == [o for o in full[2:6] if o in options]  # a subset, in order
+        assert f"{kept[-1].split()[-1]} : {kept[1].removeprefix('question : ')}" in options  # the gold one
+    assert set(counts) == {1, 2, 3, 4}
+    two_up = [d.text.count(" : ") - 3 for _, d in zip(range(40), _lookup_docs(world, "train", cut=True, min_options=2))]
+    assert min(two_up) == 2 and max(two_up) == 4  # options: the lines "X : word" besides story, question, answer
+    with pytest.raises(ElensError, match="between 1 and 4 options"):
+        next(_lookup_docs(world, min_options=0))
+
+
+def test_lookup_phase_may_keep_fewer_options() -> None:
+    tok = build_tokenizer()
+    rec = dataclasses.replace(MICRO, lookup_phase_min_options=1)
+    data = _training_batches(rec, 20_000, lookup_tokens=6_000)
+    texts = [tok.decode(row, skip_special_tokens=True) for b in data.batches[:10] for row in b[0]]
+    assert {t.count("\n") - 2 for t in texts} == {1, 2, 3, 4}  # options between question and answer
+    assert {t.count("\n") - 2 for b in _training_batches(MICRO, 20_000, lookup_tokens=6_000).batches[:10]
+            for t in (tok.decode(r, skip_special_tokens=True) for r in b[0])} == {4}  # fmt: skip
+
+
 def test_lookup_questions_are_held_out_prompts() -> None:
     prompts, gold = lookup_questions(StoryWorld(0), 40, "test")
     assert len(prompts) == len(gold) == 40 and set(gold) == {0, 1, 2, 3}
@@ -273,7 +304,7 @@ def test_shipped_card_was_trained_by_the_default_recipe() -> None:
 
 
 def test_recipe_round_trips_through_json() -> None:
-    recipe = dataclasses.replace(Recipe(), lookup_phase_tokens={8: 123, 4: 7}, tokens={2: 5})
+    recipe = dataclasses.replace(Recipe(), lookup_phase_tokens={8: 123, 4: 7}, tokens={2: 5}, lookup_phase_min_options=2)
     again = Recipe.from_json(json.loads(json.dumps(recipe.to_json())))
     assert again == recipe and again.lookup_tokens_for(4) == 7 and again.lookup_tokens_for(2) == 0
 

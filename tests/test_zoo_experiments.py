@@ -12,12 +12,22 @@ from elens_utils.synthetic import NEWLINE, StoryWorld
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def readout():
-    spec = importlib.util.spec_from_file_location("zoo_readout", ROOT / "zoo" / "experiments" / "readout.py")
+def _script(name: str):
+    """Import ``zoo/experiments/<name>.py`` (a script, not a package module)."""
+    spec = importlib.util.spec_from_file_location(f"zoo_{name}", ROOT / "zoo" / "experiments" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture(scope="module")
+def readout():
+    return _script("readout")
+
+
+@pytest.fixture(scope="module")
+def probe():
+    return _script("probe")
 
 
 def test_question_first_moves_the_story_before_the_answer(readout):
@@ -108,14 +118,6 @@ def test_fewer_options_apply_to_training_look_ups_only(readout):
     assert {t.count("\n") - 2 for t in train} == {1, 2, 3, 4}  # options between question and answer
     val = [d.text for _, d in zip(range(5), wrapped(world, "validation"))]
     assert val == [d.text for _, d in zip(range(5), zoo._lookup_docs(world, "validation"))]
-
-
-@pytest.fixture(scope="module")
-def probe():
-    spec = importlib.util.spec_from_file_location("zoo_probe", ROOT / "zoo" / "experiments" / "probe.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_probes_find_the_read_out_of_a_model_that_answers(probe):
