@@ -296,9 +296,10 @@ class Recipe:
        without the question, each keeping between ``lookup_phase_min_options`` and four of
        its options. On look-ups alone GPT-2-8L jumped from chance to 100 % read-out after
        about 6 k steps with four options in one run, but not by 7.5 k in another; with one to
-       four after 4-4.5 k steps in two runs on the same documents, but not within this phase
-       (3.5 M tokens, about 5.5 k steps) on its own documents (``zoo/experiments``, rows 15,
-       22, 33, 35 and 37). The warm-up's steps are its first.
+       four after 4-4.5 k steps in two runs on the same documents, and on this phase's own
+       documents not within 3.5 M tokens (about 5.5 k steps) but at 8 k steps of a 7 M-token
+       phase (``zoo/experiments``, rows 15, 22, 33, 35, 37 and 38). The warm-up's steps are
+       its first.
     3. *main*: next-token loss on the corpus mix (:func:`training_documents`, which may hold
        look-ups), the answers of task, open-question, MC and look-up documents weighed
        ``answer_weight``;
