@@ -433,6 +433,14 @@ def _mc_docs(world: StoryWorld, split: str = "train") -> Iterator[Document]:
         yield Document("mc", q.id, q.text)
 
 
+def kept_options(options: Sequence[str], gold: int, min_options: int, rng: random.Random) -> list[str]:
+    """Between ``min_options`` and all of ``options``, drawn with ``rng``: always the ``gold``-th,
+    the others at random, in their original order (so letters stay attached to their words)."""
+    others = [i for i in range(len(options)) if i != gold]
+    keep = sorted([gold, *rng.sample(others, rng.randint(min_options, len(options)) - 1)])
+    return [options[i] for i in keep]
+
+
 def _lookup_docs(
     world: StoryWorld, split: str = "train", *, cut: bool = False, salt: str = "-lookup", min_options: int = len(LETTERS)
 ) -> Iterator[Document]:
@@ -467,9 +475,7 @@ def _lookup_docs(
             story_words = story_words[: rng.randint(2, len(story_words))]
         if min_options < len(LETTERS):
             *options, answer = options_and_answer.split(NEWLINE)
-            others = [i for i in range(len(LETTERS)) if i != q.answer_index]
-            keep = sorted([q.answer_index, *rng.sample(others, rng.randint(min_options, len(LETTERS)) - 1)])
-            options_and_answer = NEWLINE.join([*(options[i] for i in keep), answer])
+            options_and_answer = NEWLINE.join([*kept_options(options, q.answer_index, min_options, rng), answer])
         text = NEWLINE.join([f"story : {' '.join(story_words)}", f"question : {q.answer}", options_and_answer])
         yield Document("lookup", f"lookup-{story.id}", text)
 

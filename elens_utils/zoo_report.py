@@ -159,19 +159,21 @@ def validation_frame(root: str | os.PathLike[str], names: list[str] | None = Non
             continue
         meta = json.loads(path.read_text())
         base = {"name": name, "family": meta["family"], "n_layers": meta["n_layers"]}
+        checks = []
         step = tokens = 0
         for h in meta.get("history", []):
             step, tokens = h["step"], h["tokens"]
             for key, metric in (("val_mc", "multiple choice"), ("val_readout", "letter read-out")):
                 if key in h:
-                    rows.append({**base, "step": step, "tokens_m": tokens / 1e6, "metric": metric, "accuracy": h[key], "extension": False})
-        if not any(r["name"] == name for r in rows):
+                    checks.append({**base, "step": step, "tokens_m": tokens / 1e6, "metric": metric, "accuracy": h[key], "extension": False})
+        if not checks:
             continue  # no checks in the main run: its extension rounds alone make no curve
         for r in meta.get("mc_extension", {}).get("rounds", []):
             step, tokens = step + r["steps"], tokens + r["tokens"]
-            rows.append(
+            checks.append(
                 {**base, "step": step, "tokens_m": tokens / 1e6, "metric": "multiple choice", "accuracy": r["validation_mc_accuracy"], "extension": True}
             )
+        rows += checks
     if not rows:
         raise ElensError(f"No validation checks in the training histories under {root}: retrain the zoo (`make zoo`).")
     return pd.DataFrame(rows)

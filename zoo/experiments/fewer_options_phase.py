@@ -1,6 +1,7 @@
-"""Row 37 of README.md here: one zoo model trained by the library's recipe with a look-up phase
-whose documents keep 1-4 of their options, inside the shipped budget, then its MC extension
-(if it needs one) and the card's evaluation on the test split.
+"""Rows 37 and 38 of README.md here (3.5 M and 7 M tokens of phase): one zoo model trained by
+the library's recipe with a look-up phase whose documents keep 1-4 of their options, inside the
+shipped budget, then its MC extension (if it needs one) and the card's evaluation on the test
+split.
 
     python zoo/experiments/fewer_options_phase.py /tmp/candidate/gpt2-8L --family gpt2 --layers 8
 

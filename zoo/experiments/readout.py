@@ -18,10 +18,10 @@ were run with ``python -m elens_utils.zoo train`` instead.
 from __future__ import annotations
 
 import argparse
-import re
 import dataclasses
 import math
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 
@@ -58,10 +58,8 @@ def fewer_options(text: str, rng: random.Random) -> str:
     value path can be learned before the matching (four options attended alike cancel out)."""
     lines = text.split(NEWLINE)
     options, answer = lines[-5:-1], lines[-1]
-    gold = LETTERS.index(answer.split(" ")[-1])
-    n = rng.randint(1, len(LETTERS))
-    keep = sorted([gold, *rng.sample([i for i in range(len(LETTERS)) if i != gold], n - 1)])
-    return NEWLINE.join([*lines[:-5], *(options[i] for i in keep), answer])
+    kept = zoo.kept_options(options, LETTERS.index(answer.split(" ")[-1]), 1, rng)
+    return NEWLINE.join([*lines[:-5], *kept, answer])
 
 
 def focus_with_lookups(focus: Callable[..., Iterator[Document]]) -> Callable[..., Iterator[Document]]:
@@ -210,17 +208,13 @@ def main() -> None:
 
     world, tok = StoryWorld(zoo.ZOO_SEED), zoo.build_tokenizer()
     lookup_prompts, lookup_gold = zoo.lookup_questions(world, 100, "validation")
-    questions = world.multiple_choice(100, split="validation")
-    mc_prompts = [fmt(q.prompt) for q in questions]
-    mc_gold = torch.tensor([q.answer_index for q in questions])
+    mc_prompts, mc_gold = zoo._mc_questions(world, 100, "validation")
+    mc_prompts = [fmt(p) for p in mc_prompts]
     t0 = time.time()
-
-    def accuracy(model, prompts, gold) -> float:
-        return float((zoo.mc_letter_logits(model, tok, prompts).argmax(-1) == torch.as_tensor(gold)).float().mean())
 
     def report(step: int, model) -> None:
         if step % a.every == 0 and (step > 0 or a.init_from):
-            mc, ro = accuracy(model, mc_prompts, mc_gold), accuracy(model, lookup_prompts, lookup_gold)
+            mc, ro = zoo._letter_accuracy(model, tok, mc_prompts, mc_gold), zoo._letter_accuracy(model, tok, lookup_prompts, lookup_gold)
             print(f"step {step} MC {mc:.2f} read-out {ro:.2f} ({(time.time() - t0) / 60:.1f} min)", flush=True)
 
     meta = zoo.train_model(
