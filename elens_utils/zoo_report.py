@@ -85,10 +85,23 @@ def card_frame(card: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _lookup_phase_tokens(meta: dict[str, Any]) -> int:
+    """The look-up phase's tokens in a model's recorded recipe (0: none, or a model trained before it existed)."""
+    phases = meta.get("recipe", {}).get("lookup_phase_tokens", {})
+    return int(phases.get(str(meta["n_layers"]), 0))
+
+
+def _phase(tokens: int, lookup_tokens: int) -> str:
+    # by the recipe's count: the phase may end up to ~0.5% short of it (zoo._training_batches), so
+    # the log entry just before the count may already hold the first steps of the mix
+    return "look-up" if tokens <= lookup_tokens and lookup_tokens > 0 else "main"
+
+
 def history_frame(root: str | os.PathLike[str], names: list[str] | None = None) -> pd.DataFrame:
     """The training history of the zoo's models (``names``: these directories only): ``name``, ``family``, ``n_layers``, ``step``,
     ``tokens_m`` (millions processed), ``loss`` (running mean of the batch loss, nats/token),
-    ``phase`` (``"main"``; the MC phase's letter-only batches are not in the curve).
+    ``phase`` (``"look-up"`` within the recipe's look-up phase, else ``"main"``; the MC phase's
+    letter-only batches are not in the curve).
 
     Raises:
         ElensError: no model directory with a ``zoo_model.json`` under ``root``.
@@ -101,12 +114,13 @@ def history_frame(root: str | os.PathLike[str], names: list[str] | None = None) 
         if names is not None and name not in names:
             continue
         meta = json.loads(path.read_text())
+        lookup = _lookup_phase_tokens(meta)
         for h in meta.get("history", []):
             if h.get("focus"):
                 continue
             rows.append(
                 {"name": name, "family": meta["family"], "n_layers": meta["n_layers"], "step": h["step"],
-                 "tokens_m": h["tokens"] / 1e6, "loss": h["loss"]}
+                 "tokens_m": h["tokens"] / 1e6, "loss": h["loss"], "phase": _phase(h["tokens"], lookup)}
             )  # fmt: skip
     if not rows:
         raise ElensError(f"No training history under {root}: expected <model>/{METADATA_FILE} files (train the zoo first).")
@@ -114,7 +128,8 @@ def history_frame(root: str | os.PathLike[str], names: list[str] | None = None) 
 
 
 def training_curves(frame: pd.DataFrame, title: str | None = None) -> alt.FacetChart:
-    """Training loss against tokens processed, one panel per family, one line per depth."""
+    """Training loss against tokens processed, one panel per family, one line per depth; the
+    look-up phase (its documents are look-ups alone, so its loss is not the mix's) dotted."""
     if frame.empty:
         raise ElensError("No training history to draw.")
     depths = sorted(frame["n_layers"].unique().tolist())
@@ -125,8 +140,12 @@ def training_curves(frame: pd.DataFrame, title: str | None = None) -> alt.FacetC
             x=alt.X("tokens_m:Q", title="training tokens (millions)"),
             y=alt.Y("loss:Q", title="training loss (nats/token)", scale=alt.Scale(type="log")),
             color=alt.Color("n_layers:O", title="blocks", scale=alt.Scale(domain=depths, scheme="viridis")),
+            strokeDash=alt.StrokeDash(
+                "phase:N", title="phase", scale=alt.Scale(domain=["look-up", "main"], range=[[2, 2], [1, 0]])
+            ),
             tooltip=[
                 alt.Tooltip("name:N", title="model"),
+                alt.Tooltip("phase:N"),
                 alt.Tooltip("step:Q"),
                 alt.Tooltip("tokens_m:Q", title="tokens (M)", format=".2f"),
                 alt.Tooltip("loss:Q", format=".3f"),
@@ -146,8 +165,10 @@ def validation_frame(root: str | os.PathLike[str], names: list[str] | None = Non
     (100 items each, every 500 steps) and the multiple-choice check after each MC extension round
     (200 questions). Columns ``name``, ``family``, ``n_layers``, ``step``, ``tokens_m`` (millions
     of tokens processed), ``metric`` (``"multiple choice"`` or ``"letter read-out"``),
-    ``accuracy`` (fraction) and ``extension`` (the check follows an extension round). Models
-    trained without the checks have no rows.
+    ``accuracy`` (fraction), ``extension`` (the check follows an extension round), ``phase``
+    (``"look-up"`` or ``"main"``, as in :func:`history_frame`) and ``lookup_phase_m`` (the
+    model's look-up phase, millions of tokens; 0 without one). Models trained without the
+    checks have no rows.
 
     Raises:
         ElensError: no check in any model's history under ``root``.
@@ -158,20 +179,25 @@ def validation_frame(root: str | os.PathLike[str], names: list[str] | None = Non
         if names is not None and name not in names:
             continue
         meta = json.loads(path.read_text())
-        base = {"name": name, "family": meta["family"], "n_layers": meta["n_layers"]}
+        lookup = _lookup_phase_tokens(meta)
+        base = {"name": name, "family": meta["family"], "n_layers": meta["n_layers"], "lookup_phase_m": lookup / 1e6}
         checks = []
         step = tokens = 0
         for h in meta.get("history", []):
             step, tokens = h["step"], h["tokens"]
             for key, metric in (("val_mc", "multiple choice"), ("val_readout", "letter read-out")):
                 if key in h:
-                    checks.append({**base, "step": step, "tokens_m": tokens / 1e6, "metric": metric, "accuracy": h[key], "extension": False})
+                    checks.append(
+                        {**base, "step": step, "tokens_m": tokens / 1e6, "metric": metric, "accuracy": h[key], "extension": False,
+                         "phase": _phase(tokens, lookup)}
+                    )  # fmt: skip
         if not checks:
             continue  # no checks in the main run: its extension rounds alone make no curve
         for r in meta.get("mc_extension", {}).get("rounds", []):
             step, tokens = step + r["steps"], tokens + r["tokens"]
             checks.append(
-                {**base, "step": step, "tokens_m": tokens / 1e6, "metric": "multiple choice", "accuracy": r["validation_mc_accuracy"], "extension": True}
+                {**base, "step": step, "tokens_m": tokens / 1e6, "metric": "multiple choice", "accuracy": r["validation_mc_accuracy"],
+                 "extension": True, "phase": "main"}  # fmt: skip
             )
         rows += checks
     if not rows:
@@ -181,7 +207,8 @@ def validation_frame(root: str | os.PathLike[str], names: list[str] | None = Non
 
 def validation_curves(frame: pd.DataFrame, chance: float = 0.25) -> alt.FacetChart:
     """Validation accuracy against training tokens, one panel per metric, one line per model;
-    chance dashed, the checks after MC extension rounds drawn as squares."""
+    chance dashed, the checks after MC extension rounds drawn as squares, the longest look-up
+    phase of the models shaded."""
     if frame.empty:
         raise ElensError("No validation checks to draw.")
     base = alt.Chart().encode(
@@ -199,14 +226,26 @@ def validation_curves(frame: pd.DataFrame, chance: float = 0.25) -> alt.FacetCha
     line = base.mark_line(point=alt.OverlayMarkDef(size=12))
     rounds = base.transform_filter(alt.datum.extension).mark_square(size=60)
     chance_rule = alt.Chart().mark_rule(color="#555", strokeDash=[5, 4]).encode(y=alt.datum(chance))
+    phase = (
+        alt.Chart()
+        .transform_aggregate(end="max(lookup_phase_m)")
+        .transform_filter(alt.datum.end > 0)
+        .transform_calculate(start="0", label="'look-up phase'")
+        .mark_rect(color="#eee")
+        .encode(x="start:Q", x2="end:Q")
+    )
+    phase_label = phase.mark_text(align="left", baseline="top", dx=4, dy=4, color="#666").encode(
+        x="start:Q", y=alt.value(0), text="label:N"
+    )
     return (
-        alt.layer(line, rounds, chance_rule, data=frame)
+        alt.layer(phase, phase_label, line, rounds, chance_rule, data=frame)
         .properties(width=300, height=200)
         .facet(facet=alt.Facet("metric:N", title=None, sort=["multiple choice", "letter read-out"]), columns=2)
         .properties(
             title=alt.Title(
                 "Validation accuracy while training",
-                subtitle=f"held-out questions every 500 steps; squares: after an MC extension round; dashed: chance ({chance:.0%})",
+                subtitle=f"held-out questions every 500 steps; squares: after an MC extension round; dashed: chance ({chance:.0%}); "
+                "shaded: the look-up phase",
             )
         )
     )

@@ -230,7 +230,8 @@ def test_lookup_phase_may_keep_fewer_options() -> None:
     data = _training_batches(rec, 20_000, lookup_tokens=6_000)
     texts = [tok.decode(row, skip_special_tokens=True) for b in data.batches[:10] for row in b[0]]
     assert {t.count("\n") - 2 for t in texts} == {1, 2, 3, 4}  # options between question and answer
-    assert {t.count("\n") - 2 for b in _training_batches(MICRO, 20_000, lookup_tokens=6_000).batches[:10]
+    four = dataclasses.replace(MICRO, lookup_phase_min_options=4)
+    assert {t.count("\n") - 2 for b in _training_batches(four, 20_000, lookup_tokens=6_000).batches[:10]
             for t in (tok.decode(r, skip_special_tokens=True) for r in b[0])} == {4}  # fmt: skip
 
 
@@ -518,18 +519,19 @@ def test_zoo_report_frames_and_charts(micro_models: dict[str, Path], tmp_path: P
         zoo_report.validation_frame(tmp_path / "empty")
 
 
-def test_validation_frame_appends_the_extension_rounds(tmp_path: Path) -> None:
+def test_validation_frame_appends_the_extension_rounds_and_marks_the_look_up_phase(tmp_path: Path) -> None:
     from elens_utils import zoo_report
+    from elens_utils.charts import chart_spec
 
     history = [
-        {"step": 0, "tokens": 0, "val_mc": 0.25, "val_readout": 0.2},
-        {"step": 250, "tokens": 150_000},
-        {"step": 499, "tokens": 300_000, "val_mc": 0.5, "val_readout": 0.75},
+        {"step": 0, "tokens": 0, "loss": 5.0, "val_mc": 0.25, "val_readout": 0.2},
+        {"step": 250, "tokens": 150_000, "loss": 2.0},
+        {"step": 499, "tokens": 300_000, "loss": 1.0, "val_mc": 0.5, "val_readout": 0.75},
     ]
     rounds = [{"tokens": 100_000, "steps": 200, "validation_mc_accuracy": 0.6}, {"tokens": 100_000, "steps": 200, "validation_mc_accuracy": 0.9}]
     for name, meta in {
-        "m-8L": {"history": history, "mc_extension": {"rounds": rounds}},
-        "old-8L": {"history": [{"step": 0, "tokens": 0}], "mc_extension": {"rounds": rounds}},  # no checks: no rows
+        "m-8L": {"history": history, "mc_extension": {"rounds": rounds}, "recipe": {"lookup_phase_tokens": {"8": 150_000, "4": 10**9}}},
+        "old-8L": {"history": [{"step": 0, "tokens": 0, "loss": 5.0}], "mc_extension": {"rounds": rounds}},  # no checks: no rows
     }.items():
         (tmp_path / name).mkdir()
         (tmp_path / name / "zoo_model.json").write_text(json.dumps({"family": "gpt2", "n_layers": 8, **meta}))
@@ -539,6 +541,13 @@ def test_validation_frame_appends_the_extension_rounds(tmp_path: Path) -> None:
     assert mc["step"].tolist() == [0, 499, 699, 899] and mc["accuracy"].tolist() == [0.25, 0.5, 0.6, 0.9]
     assert mc["tokens_m"].tolist() == pytest.approx([0.0, 0.3, 0.4, 0.5]) and mc["extension"].tolist() == [False, False, True, True]
     assert frame[frame["metric"] == "letter read-out"]["accuracy"].tolist() == [0.2, 0.75]
+    # the look-up phase is the first 150 k tokens of the 8-block model's budget (the 4-block entry is another depth's)
+    assert mc["phase"].tolist() == ["look-up", "main", "main", "main"] and (frame["lookup_phase_m"] == 0.15).all()
+    history_rows = zoo_report.history_frame(tmp_path, ["m-8L"])
+    assert history_rows["phase"].tolist() == ["look-up", "look-up", "main"]
+    spec = chart_spec(zoo_report.validation_curves(frame))
+    assert any(layer.get("mark", {}).get("type") == "rect" for layer in spec["spec"]["layer"])
+    chart_spec(zoo_report.training_curves(history_rows))
     first = zoo_report.first_reaching(frame.sample(frac=1, random_state=0), 0.5).set_index("metric")
     assert first.loc["multiple choice", "step"] == 499 and first.loc["letter read-out", "tokens_m"] == pytest.approx(0.3)
     never = zoo_report.first_reaching(frame, 0.95)
