@@ -38,8 +38,8 @@ chapter: setup
 book: setup assets
 	$(PY) -m elens_utils.chapters build $(CHAPTER_FLAGS)
 
-# Retrain the embedded model zoo from scratch (2 single-threaded jobs; 57 minutes on this 2-core
-# machine with nothing else running, the card's training times adding up to 1.8 CPU hours), then
+# Retrain the embedded model zoo from scratch (2 single-threaded jobs; 55 minutes on this 2-core
+# machine with nothing else running, the card's training times adding up to 1.7 CPU hours), then
 # evaluate it on held-out items into zoo/card.json and zoo/CARD.md.
 zoo: setup
 	$(PY) -m elens_utils.zoo train --all --out zoo --jobs 2

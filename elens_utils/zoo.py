@@ -43,8 +43,8 @@ names and letters and slowed learning). The corpus (:func:`training_documents`) 
 stories, task prompts and format texts of ``StoryWorld(seed).training_corpus(split="train")``
 with MC questions and open questions built on training stories (held-out stories, questions and
 topics never enter). Three phases: an entity warm-up, the main phase, and an MC phase whose
-focus batches train the answer letter alone; the recipe can open with a look-up phase, off in
-the shipped recipe.
+focus batches train the answer letter alone; the 8-block models open with a look-up phase that
+teaches the MC letter read-out.
 
 Training runs in float32 with ``torch.manual_seed(seed)``: on one thread (the default) two runs
 of the same seed on the same machine give bit-identical weights; other CPUs or thread counts
@@ -291,15 +291,15 @@ class Recipe:
        (names, objects, colours, places, animals) are in the loss, so the model first learns
        to copy them from its context (with the full loss from the start, in-context copying
        took thousands of steps to appear in calibration);
-    2. *look-up phase* (off in the shipped recipe), the first ``lookup_phase_tokens`` of the budget:
+    2. *look-up phase* (8-block models), the first ``lookup_phase_tokens`` of the budget:
        look-up documents alone (:func:`_lookup_docs`, cut stories), the MC letter read-out
        without the question, each keeping between ``lookup_phase_min_options`` and four of
        its options. On look-ups alone GPT-2-8L jumped from chance to 100 % read-out after
        about 6 k steps with four options in one run, but not by 7.5 k in another; with one to
        four after 4-4.5 k steps in two runs on the same documents, and on this phase's own
        documents not within 3.5 M tokens (about 5.5 k steps) but at 8 k steps of a 7 M-token
-       phase (``zoo/experiments``, rows 15, 22, 33, 35, 37 and 38). The warm-up's steps are
-       its first.
+       phase (``zoo/experiments``, rows 15, 22, 33, 35, 37 and 38), which the shipped zoo uses
+       (row 39). The warm-up's steps are its first.
     3. *main*: next-token loss on the corpus mix (:func:`training_documents`, which may hold
        look-ups), the answers of task, open-question, MC and look-up documents weighed
        ``answer_weight``;
@@ -327,13 +327,15 @@ class Recipe:
     # the main phase in calibration, and more (extension rounds) for some families.
     tokens: Mapping[int, int] = field(default_factory=lambda: {2: 3_000_000, 4: 4_000_000, 8: 12_000_000})
     tokens_default: int = 3_000_000
-    # Off in the shipped recipe: the zoo retrained with a look-up phase (zoo/experiments, row 25)
-    # had Gemma-2-8L at 90% and Qwen3-8L at 100% multiple choice, but Llama-8L at 52% and
-    # GPT-2-8L at chance, and every model a higher held-out loss.
-    lookup_phase_tokens: Mapping[int, int] = field(default_factory=dict)
-    # Off (4) in the shipped recipe: the look-up phase's documents keep between this many and four
-    # of their options (:func:`_lookup_docs`); see the phase above and zoo/experiments.
-    lookup_phase_min_options: int = 4
+    # GPT-2-8L needs the phase: without it, it stayed at chance on multiple choice through two
+    # extension rounds; with it, it scored 100% (zoo/experiments, rows 34 and 38). The other
+    # 8-block models learned the read-out either way, and with the phase their held-out loss
+    # was lower too (row 39). A phase of four-option look-ups (row 25) had left Llama-8L at 52%
+    # and GPT-2-8L at chance.
+    lookup_phase_tokens: Mapping[int, int] = field(default_factory=lambda: {8: 7_000_000})
+    # The look-up phase's documents keep between this many and four of their options
+    # (:func:`_lookup_docs`): choosing among fewer options first is what GPT-2-8L could learn.
+    lookup_phase_min_options: int = 1
     seq_len: int = 128  # longest document (the world's longest is 114 tokens with <bos>/<eos>)
     batch_size: int = 16  # documents per step
     lr: float = 1e-3
@@ -643,6 +645,12 @@ def _training_batches(recipe: Recipe, n_tokens: int, focus_salt: str = "-focus",
     Each batch is ``(ids, weights, kinds, focus)``; ``focus`` batches (MC phase) are trained on
     their answer letters alone. The first ``lookup_tokens`` of the budget are look-up documents
     (the look-up phase); the MC phase takes the last ``mc_phase_frac`` of the rest.
+
+    The phase may end a little short of ``lookup_tokens``: its documents are drawn to hold 1.02
+    times that count with ``<bos>`` and ``<eos>`` counted, but a document trains on one token
+    fewer, so documents of ~40 tokens fill about 99.6 % of it (6.97 M of the 8-block models'
+    7 M). The rest of the budget goes to the mix. Drawing more documents would reshuffle the
+    phase's batches and change the shipped weights, so it stays.
     """
     if not 0 <= lookup_tokens < n_tokens:
         raise ElensError(f"The look-up phase ({lookup_tokens} tokens) must be shorter than the budget ({n_tokens} tokens).")

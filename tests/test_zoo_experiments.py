@@ -73,7 +73,7 @@ def test_position_tables_are_unit_sinusoids(readout):
 def test_runs_start_from_the_recipe_before_the_look_up_phase(readout):
     base = readout.BASE
     assert base.lookup_tokens_for(8) == 0 and "lookup" not in base.mix and base.mc_questions_per_doc == 1
-    assert base.qk_norm_gain == 1.0
+    assert base.qk_norm_gain == 1.0 and base.lookup_phase_min_options == 4 and base.mc_extend_max_rounds == 5
     assert sum(base.mix.values()) == pytest.approx(1.0)
 
 

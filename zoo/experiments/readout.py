@@ -32,9 +32,11 @@ from elens_utils.synthetic import LETTERS, NEWLINE, Document, StoryWorld
 
 #: The recipe every run of README.md starts from: the recipe's defaults before session 7 (no
 #: look-up phase, no look-ups in the mix, one question per focus document, unit query/key norm
-#: gains, up to five extension rounds; the tests check it). The shipped recipe differs only in
-#: Qwen3's gains (2) and the rounds (2).
-BASE = dataclasses.replace(zoo.Recipe(), qk_norm_gain=1.0, mc_extend_max_rounds=5)
+#: gains, up to five extension rounds; the tests check it). The shipped recipe differs in
+#: Qwen3's gains (2), the rounds (2) and the 8-block models' look-up phase (row 39).
+BASE = dataclasses.replace(
+    zoo.Recipe(), qk_norm_gain=1.0, mc_extend_max_rounds=5, lookup_phase_tokens={}, lookup_phase_min_options=4
+)
 _LIBRARY_LOOKUPS = zoo._lookup_docs  # before main() swaps in a variant
 
 
