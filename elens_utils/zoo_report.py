@@ -27,6 +27,7 @@ __all__ = [
     "first_reaching",
     "history_frame",
     "load_card",
+    "reading_without_readout",
     "training_curves",
     "validation_curves",
     "validation_frame",
@@ -35,6 +36,10 @@ __all__ = [
 
 #: The multiple-choice accuracy the deepest model of every family must reach (the zoo's issue).
 MC_TARGET = 0.70
+#: Below this a four-way accuracy counts as chance: 25 % plus about four standard errors of 400 questions.
+NEAR_CHANCE = 0.35
+#: From this semantic-task accuracy a model counts as reading its story.
+READS_STORY = 0.70
 
 
 def load_card(root: str | os.PathLike[str]) -> dict[str, Any]:
@@ -265,6 +270,14 @@ def first_reaching(frame: pd.DataFrame, threshold: float = 0.5) -> pd.DataFrame:
              "tokens_m": float("nan") if first is None else float(first["tokens_m"])}
         )  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def reading_without_readout(frame: pd.DataFrame, near_chance: float = NEAR_CHANCE, reads_story: float = READS_STORY) -> pd.DataFrame:
+    """The models of a :func:`card_frame` that read their stories (semantic task accuracy at least
+    ``reads_story``) but answer multiple choice and the letter read-out at chance (both below
+    ``near_chance``): their failure is the last step of a multiple-choice answer, not reading."""
+    keep = (frame["task_accuracy"] >= reads_story) & (frame["mc_accuracy"] < near_chance) & (frame["lookup_accuracy"] < near_chance)
+    return frame[keep]
 
 
 def card_chart(frame: pd.DataFrame, chance: float = 0.25, target: float = MC_TARGET) -> alt.LayerChart:

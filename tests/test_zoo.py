@@ -554,6 +554,19 @@ def test_validation_frame_appends_the_extension_rounds_and_marks_the_look_up_pha
     assert never["tokens_m"].isna().all() and never["step"].isna().all()
 
 
+def test_reading_without_readout_picks_story_readers_at_chance() -> None:
+    import pandas as pd
+
+    from elens_utils import zoo_report
+
+    frame = pd.DataFrame(
+        {"name": ["reads", "answers", "lost", "letters-only"], "task_accuracy": [0.8, 0.9, 0.3, 0.8],
+         "mc_accuracy": [0.24, 0.95, 0.25, 0.26], "lookup_accuracy": [0.26, 0.9, 0.25, 0.6]}
+    )  # fmt: skip
+    assert zoo_report.reading_without_readout(frame)["name"].tolist() == ["reads"]
+    assert zoo_report.reading_without_readout(frame, reads_story=0.2)["name"].tolist() == ["reads", "lost"]
+
+
 def test_world_examples_come_from_the_held_out_split() -> None:
     from elens_utils import zoo_report
 
