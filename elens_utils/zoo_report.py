@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,14 @@ def card_frame(card: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _model_metas(root: str | os.PathLike[str], names: list[str] | None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(name, zoo_model.json)`` of every model directory under ``root`` (``names``: these only),
+    sorted by name; the name is the directory's, as on the card and in ``zoo/<name>``."""
+    for path in sorted(Path(root).glob(f"*/{METADATA_FILE}")):
+        if names is None or path.parent.name in names:
+            yield path.parent.name, json.loads(path.read_text())
+
+
 def _lookup_phase_tokens(meta: dict[str, Any]) -> int:
     """The look-up phase's tokens in a model's recorded recipe (0: none, or a model trained before it existed)."""
     phases = meta.get("recipe", {}).get("lookup_phase_tokens", {})
@@ -111,14 +120,8 @@ def history_frame(root: str | os.PathLike[str], names: list[str] | None = None) 
     Raises:
         ElensError: no model directory with a ``zoo_model.json`` under ``root``.
     """
-    root = Path(root)
     rows = []
-    metas = sorted(root.glob(f"*/{METADATA_FILE}"))
-    for path in metas:
-        name = path.parent.name  # the model's directory: its name on the card and as zoo/<name>
-        if names is not None and name not in names:
-            continue
-        meta = json.loads(path.read_text())
+    for name, meta in _model_metas(root, names):
         lookup = _lookup_phase_tokens(meta)
         for h in meta.get("history", []):
             if h.get("focus"):
@@ -179,11 +182,7 @@ def validation_frame(root: str | os.PathLike[str], names: list[str] | None = Non
         ElensError: no check in any model's history under ``root``.
     """
     rows = []
-    for path in sorted(Path(root).glob(f"*/{METADATA_FILE}")):
-        name = path.parent.name
-        if names is not None and name not in names:
-            continue
-        meta = json.loads(path.read_text())
+    for name, meta in _model_metas(root, names):
         lookup = _lookup_phase_tokens(meta)
         base = {"name": name, "family": meta["family"], "n_layers": meta["n_layers"], "lookup_phase_m": lookup / 1e6}
         checks = []

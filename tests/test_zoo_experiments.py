@@ -121,7 +121,7 @@ def test_fewer_options_apply_to_training_look_ups_only(readout):
 
 
 def test_probes_find_the_read_out_of_a_model_that_answers(probe):
-    """Llama-8L answers multiple choice (card: 92%): by its last block the gold letter is readable
+    """Llama-8L answers multiple choice (card: 100%): by its last block the gold letter is readable
     at `answer :`, and it reads out letters among four options."""
     rows = probe.probe(str(ROOT / "zoo" / "llama-8L"), n=150)
     assert [r["block"] for r in rows] == list(range(1, 9))

@@ -35,6 +35,10 @@ from elens_utils.lens import BlockCapture
 from elens_utils.loading import load_model
 from elens_utils.synthetic import LETTERS, StoryWorld
 
+if str(Path(__file__).parent) not in sys.path:  # readout.py beside this script, also when imported by path
+    sys.path.insert(0, str(Path(__file__).parent))
+from readout import fewer_options  # noqa: E402
+
 
 def _probe_accuracy(x: np.ndarray, y: np.ndarray) -> float:
     n = len(y) * 2 // 3
@@ -77,9 +81,6 @@ def probe(path: str, n: int = 300) -> list[dict[str, float]]:
 def readout_by_options(path: str, n: int = 200, counts: tuple[int, ...] = (1, 2, 4)) -> dict[int, float]:
     """Letter read-out on ``n`` validation look-ups (cut stories) keeping ``k`` of their options,
     for each ``k`` of ``counts``."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from readout import fewer_options
-
     lm = load_model(path, device="cpu", dtype="float32")
     docs = [d.text for _, d in zip(range(n), zoo._lookup_docs(StoryWorld(zoo.ZOO_SEED), "validation", cut=True, salt="-probe"))]
     out = {}
