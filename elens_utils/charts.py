@@ -40,6 +40,7 @@ import pandas as pd
 
 from .atomic import atomic_file
 from .errors import ElensError
+from .token_text import show_token, token_texts
 
 if TYPE_CHECKING:
     from .lens import PromptLens
@@ -126,28 +127,6 @@ def order_label(alpha: float) -> str:
     return f"Rényi α = {a:g}"
 
 
-def _show_token(text: str) -> str:
-    """A token as a short visible string: spaces as '␣', newlines as '⏎', empty as '∅'."""
-    if text == "":
-        return "∅"
-    return text.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥")
-
-
-def _token_texts(tokenizer: Any, ids: Sequence[int]) -> list[str]:
-    out = []
-    n_tok = len(tokenizer) if hasattr(tokenizer, "__len__") else None
-    for i in ids:
-        i = int(i)
-        if n_tok is not None and i >= n_tok:  # padded unembedding rows (Qwen3): no text
-            out.append(f"<row {i}>")
-            continue
-        try:
-            out.append(_show_token(tokenizer.decode([i])))
-        except Exception:  # noqa: BLE001 - any tokenizer failure just shows the id
-            out.append(f"<id {i}>")
-    return out
-
-
 def lens_frame(lens: PromptLens, tokenizer: Any, alpha: float = 1.0) -> pd.DataFrame:
     """One row per (position, block) of a :func:`~elens_utils.lens.prompt_lens` result.
 
@@ -165,12 +144,12 @@ def lens_frame(lens: PromptLens, tokenizer: Any, alpha: float = 1.0) -> pd.DataF
     top_ids = np.asarray(lens.top_ids)  # [S, L, k]
     top_probs = np.asarray(lens.top_probs, dtype=np.float64)
     n_pos, n_layers = entropy.shape
-    tokens = [_show_token(tokenizer.convert_tokens_to_string([t])) for t in lens.tokens]
+    tokens = [show_token(tokenizer.convert_tokens_to_string([t])) for t in lens.tokens]
     width = len(str(n_pos - 1))
     rows = []
     for s in range(n_pos):
         for layer in range(n_layers):
-            texts = _token_texts(tokenizer, top_ids[s, layer])
+            texts = token_texts(tokenizer, top_ids[s, layer])
             probs = top_probs[s, layer]
             rows.append(
                 {

@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profile", help="entropy profile of one generation", description=(
         "Generate from a prompt and print the logit-lens entropy (nats) of every decoder block "
         "for every generated token."))
-    p.add_argument("model", help="Hugging Face Hub id or local directory written by save_pretrained")
+    p.add_argument("model", help="Hugging Face Hub id, local directory written by save_pretrained, .gguf file, or embedded name (zoo/llama-8L, real/gemma3-270m)")
     p.add_argument("--prompt", required=True, help="prompt text ('' gives a BOS-only prompt where the tokenizer adds BOS)")
     p.add_argument("--max-new-tokens", type=_positive_int, default=8, metavar="N", help="tokens to generate (default 8)")
     mode = p.add_mutually_exclusive_group()
@@ -78,6 +78,7 @@ def _profile(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
     from .loading import load_model
+    from .token_text import token_texts
 
     hf_logging.set_verbosity_error()  # the quick look prints its table, not loading chatter
     hf_logging.disable_progress_bar()
@@ -117,7 +118,7 @@ def _profile(args: argparse.Namespace) -> int:
             }
         print(json.dumps(result))
         return 0
-    tokens = lm.tokenizer.convert_ids_to_tokens([int(t) for t in row["generated_ids"]])
+    tokens = token_texts(lm.tokenizer, row["generated_ids"])
     print(f"{lm.name}: {lm.n_layers} blocks, vocabulary {lm.parts.vocab_size} "
           f"(max entropy log V = {math.log(lm.parts.vocab_size):.2f} nats)")
     print(f"prompt: {args.prompt!r}\ngenerated: {row['text']!r}\n")

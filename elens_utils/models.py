@@ -13,6 +13,12 @@ random weights (:func:`elens_utils.tiny_models.build_untrained_model`), built on
 the cache directory like the tiny models: a stand-in for ``zoo/FAMILY-NL`` that reads the story
 world's prompts (which the tiny models' vocabularies do not cover) but has learned nothing.
 
+``real/NAME`` (``real/smollm2-135m-instruct``, ``real/gemma3-270m``) is a real pretrained model
+that installs from the package registry as a GGUF file (:mod:`elens_utils.real_models`), and any
+path ending in ``.gguf`` is a GGUF file (llama.cpp, Ollama): both are converted once into a
+``save_pretrained`` directory in the cache directory, keyed by the file's SHA-256
+(:mod:`elens_utils.gguf_convert`).
+
 Any other name is passed through unchanged: a Hub id or a local directory.
 """
 
@@ -63,11 +69,21 @@ def resolve_model(name: str) -> str:
 
     Raises:
         ElensError: for a ``tiny/...`` name of an unknown architecture, an ``untrained/...``
-            name of an unknown family, or a ``zoo/...`` model that is not in the zoo directory.
+            name of an unknown family, a ``zoo/...`` model that is not in the zoo directory, a
+            ``real/...`` model whose package is not installed, or a ``.gguf`` path that is not a
+            GGUF file transformers can read.
     """
     zoo = _resolve_zoo(name)
     if zoo is not None:
         return zoo
+    if name.startswith("real/"):
+        from .real_models import resolve_real_model
+
+        return resolve_real_model(name)
+    if name.lower().endswith(".gguf"):
+        from .gguf_convert import convert_gguf
+
+        return str(convert_gguf(name))
     untrained = _UNTRAINED.match(name)
     if untrained:
         from .tiny_models import build_untrained_model
