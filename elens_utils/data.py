@@ -61,6 +61,27 @@ BPE tokenizer's next token is ``" A"``. ``n`` questions are drawn with
 ``DataFrame.sample(n, random_state=seed)`` (the paper's code used 42). Synthetic: the world's
 reading-comprehension questions; ``subject`` is the question's kind (who, friend, what,
 colour, where, animal).
+
+Prompt styles: one set of items, rendered per model
+---------------------------------------------------
+The story world's text comes in two renderings (:mod:`elens_utils.synthetic`): the zoo's
+lower-case word-level form, which the zoo models read, and natural English for real models.
+``prompt_style`` chooses it for ``source="synthetic"``: ``"zoo"`` (the default when None),
+``"natural"``, or ``"auto"`` (:func:`prompt_style` of ``model=``: zoo for ``zoo/``,
+``untrained/``, ``tiny/`` names and zoo directories, natural for everything else). The Hub's
+data are English already and are the same in every style (``prompt_style="zoo"`` is refused for
+them). Only the text a model reads changes (``prompt``, ``instruction``, ``story``,
+``question``, ``options``, ``answer_text``); the rows, their order and their keys (``id``,
+``story_id``, ``label``, ``phrasing``, ``variant``, ``topic``, ``subject``, ``answer``,
+``answer_index``) are the same in both renderings, and the zoo rendering is what these
+functions returned before styles existed, byte for byte. ``frame.attrs["prompt_style"]`` says
+which rendering a frame holds.
+
+A chapter that profiles several models builds its data once, in the zoo rendering, and asks for
+each model's version: :func:`for_model` (the frame, text columns rendered for that model) or
+:func:`prompts_for` (just its prompts), which can also wrap each prompt in the model's chat
+template (``chat_template=True``; off by default, as in the paper's code, which fed raw
+strings). Results of the models then line up row by row with the one frame.
 """
 
 from __future__ import annotations
@@ -74,7 +95,8 @@ from typing import Any
 import pandas as pd
 
 from .errors import ElensError
-from .synthetic import FORMATS, LETTERS, REVERSALS, TASK_FAMILIES, VARIANTS, StoryWorld
+from .prompting import PROMPT_STYLES, chat_prompt, model_name, prompt_style, resolve_style
+from .synthetic import FORMATS, LETTERS, REVERSALS, TASK_FAMILIES, VARIANTS, StoryWorld, natural
 
 __all__ = [
     "SOURCES",
@@ -90,6 +112,11 @@ __all__ = [
     "multiple_choice",
     "paper_task_prompt",
     "mmlu_prompt",
+    "PROMPT_STYLES",
+    "prompt_style",
+    "chat_prompt",
+    "for_model",
+    "prompts_for",
 ]
 
 SOURCES: tuple[str, ...] = ("hub", "synthetic")
@@ -256,6 +283,45 @@ def _shuffled(items: list[str], *key: object) -> list[str]:
     return out
 
 
+# Text columns a model reads, rendered by natural(); the first group as whole texts, the second
+# as fragments (option text keeps its case, as on the prompt's option lines).
+_NATURAL_TEXT = ("prompt", "instruction", "story", "question")
+_NATURAL_FRAGMENTS = ("answer_text",)
+
+
+def _style_for(source: str, style: str | None, model: Any) -> str:
+    """The rendering a data function returns: the source's own for None, else as asked."""
+    if style is None:
+        return "zoo" if source == "synthetic" else "natural"
+    chosen = resolve_style(style, model)
+    if source == "hub" and style == "zoo":
+        raise ElensError(
+            "prompt_style='zoo' renders the story world (source='synthetic'); the Hub's data are "
+            "English text already: leave prompt_style=None for source='hub'."
+        )
+    return chosen if source == "synthetic" else "natural"
+
+
+def _render_natural(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a zoo-rendered synthetic frame with its text columns in natural English."""
+    out = df.copy()
+    for c in _NATURAL_TEXT:
+        if c in out.columns:
+            out[c] = [natural(t) for t in out[c]]
+    for c in _NATURAL_FRAGMENTS:
+        if c in out.columns:
+            out[c] = [natural(t, capitalise_first=False) for t in out[c]]
+    if "options" in out.columns:
+        out["options"] = [[natural(o, capitalise_first=False) for o in opts] for opts in out["options"]]
+    out.attrs = {**df.attrs, "prompt_style": "natural"}
+    return out
+
+
+def _styled(df: pd.DataFrame, style: str) -> pd.DataFrame:
+    df.attrs["prompt_style"] = "zoo" if df.attrs["source"] == "synthetic" else "natural"
+    return _render_natural(df) if style == "natural" and df.attrs["prompt_style"] == "zoo" else df
+
+
 # --------------------------------------------------------------------------------------------
 # task prompts
 
@@ -289,6 +355,8 @@ def task_prompts(
     reversal: str = "instruction_first",
     max_story_chars: int | None = None,
     cache_dir: str | None = None,
+    prompt_style: str | None = None,
+    model: Any = None,
 ) -> pd.DataFrame:
     """Prompts of the task-type experiment: ``n_stories`` x 24 (2400 for the paper's 100).
 
@@ -303,10 +371,16 @@ def task_prompts(
             ones are taken instead, so every story keeps its 24 prompts). The paper's code
             skipped single prompts over 1500 characters. None: keep all.
         cache_dir: hub only: the ``datasets`` cache directory (default: its own).
+        prompt_style: synthetic: ``"zoo"`` (None: the default), ``"natural"`` or ``"auto"``
+            (chosen from ``model``); hub: None, ``"natural"`` or ``"auto"`` (English
+            either way). See the module doc.
+        model: the model ``prompt_style="auto"`` chooses for (a name or a loaded model).
 
     Returns:
         A DataFrame with columns prompt, label (task family), phrasing (0/1), variant,
         story_id, answer (str or None), reversal, instruction, story (as shown), source.
+        ``answer`` is the zoo rendering's in both styles (a count, a name, an object, the
+        story's last sentence).
 
     Raises:
         ElensError: for bad arguments, or when the Hub dataset cannot be loaded.
@@ -317,6 +391,7 @@ def task_prompts(
     _check_reversal(reversal)
     if max_story_chars is not None:
         _check_count(max_story_chars, "max_story_chars")
+    style = _style_for(source, prompt_style, model)
     rows = []
     if source == "synthetic":
         if max_story_chars is not None:
@@ -329,7 +404,7 @@ def task_prompts(
                     "instruction": p.instruction, "story": p.story,
                 }  # fmt: skip
             )
-        return _finish(rows, _TASK_COLUMNS, source, f"StoryWorld({seed}) test split")
+        return _styled(_finish(rows, _TASK_COLUMNS, source, f"StoryWorld({seed}) test split"), style)
 
     ds = _load_hub(TINYSTORIES, None, "validation", ["text"], cache_dir)
     stories: list[tuple[int, str]] = []
@@ -361,7 +436,7 @@ def task_prompts(
                             "story": shown,
                         }  # fmt: skip
                     )
-    return _finish(rows, _TASK_COLUMNS, source, f"{TINYSTORIES} validation")
+    return _styled(_finish(rows, _TASK_COLUMNS, source, f"{TINYSTORIES} validation"), style)
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,6 +449,8 @@ def format_prompts(
     n_topics: int | None = None,
     seed: int = 0,
     formats: Sequence[str] = FORMATS,
+    prompt_style: str | None = None,
+    model: Any = None,
 ) -> pd.DataFrame:
     """Prompts of the output-format experiment: ``len(formats)`` x topics, format-major.
 
@@ -383,10 +460,15 @@ def format_prompts(
         n_topics: use the first ``n_topics`` topics (default: all 180).
         seed: synthetic only: the world's seed (it decides which topics are held out).
         formats: some of ``chat``, ``poem``, ``science``.
+        prompt_style: synthetic: ``"zoo"`` (None: the default), ``"natural"`` or ``"auto"``
+            (chosen from ``model``); hub: None, ``"natural"`` or ``"auto"`` (English
+            either way). See the module doc.
+        model: the model ``prompt_style="auto"`` chooses for (a name or a loaded model).
 
     Returns:
         A DataFrame with columns prompt, label (format), topic, topic_kind (synthetic: object,
-        animal, place, person; hub: None), instruction, source.
+        animal, place, person; hub: None), instruction, source. ``topic`` is the zoo
+        rendering's in both styles (the world's key for the topic).
     """
     _check_source(source)
     _check_seed(seed)
@@ -396,6 +478,7 @@ def format_prompts(
         raise ElensError(f"Unknown or no formats {bad or formats!r}: use some of {', '.join(FORMATS)}.")
     if n_topics is not None:
         _check_count(n_topics, "n_topics")
+    style = _style_for(source, prompt_style, model)
     columns = ["prompt", "label", "topic", "topic_kind", "instruction"]
     rows = []
     if source == "synthetic":
@@ -409,7 +492,7 @@ def format_prompts(
                 instruction = p.prompt[: p.prompt.rfind(p.topic)].rstrip()
                 rows.append({"prompt": p.prompt, "label": p.format, "topic": p.topic,
                              "topic_kind": p.topic_kind, "instruction": instruction})  # fmt: skip
-        return _finish(rows, columns, source, f"StoryWorld({seed}) test topics")
+        return _styled(_finish(rows, columns, source, f"StoryWorld({seed}) test topics"), style)
     if n_topics is not None and n_topics > len(FORMAT_TOPICS):
         raise ElensError(f"There are {len(FORMAT_TOPICS)} topics; asked for n_topics={n_topics}.")
     for fmt in formats:
@@ -417,7 +500,7 @@ def format_prompts(
             instruction = PAPER_FORMAT_INSTRUCTIONS[fmt]
             rows.append({"prompt": f"{instruction} {topic}", "label": fmt, "topic": topic,
                          "topic_kind": None, "instruction": instruction})  # fmt: skip
-    return _finish(rows, columns, source, "elens_utils.data.FORMAT_TOPICS")
+    return _styled(_finish(rows, columns, source, "elens_utils.data.FORMAT_TOPICS"), style)
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,6 +527,8 @@ def multiple_choice(
     seed: int = 0,
     style: str = "instruct",
     cache_dir: str | None = None,
+    prompt_style: str | None = None,
+    model: Any = None,
 ) -> pd.DataFrame:
     """Multiple-choice questions whose prompt's next token is the answer letter.
 
@@ -458,10 +543,16 @@ def multiple_choice(
         seed: hub: the sampling seed; synthetic: the world's seed.
         style: hub only: one of :data:`MMLU_STYLES`.
         cache_dir: hub only: the ``datasets`` cache directory.
+        prompt_style: synthetic: ``"zoo"`` (None: the default), ``"natural"`` or ``"auto"``
+            (chosen from ``model``); hub: None, ``"natural"`` or ``"auto"`` (English
+            either way). See the module doc. Not to be confused with ``style``, the MMLU
+            template. A natural story-world prompt ends with ``"Answer:"``, as MMLU's do.
+        model: the model ``prompt_style="auto"`` chooses for (a name or a loaded model).
 
     Returns:
         A DataFrame with columns prompt, answer (letter), answer_index, answer_text, options
-        (list of str), subject, question, id, source.
+        (list of str), subject, question, id, source. The letters and indices are the same in
+        both styles; ``options`` and ``answer_text`` are rendered as the prompt shows them.
     """
     _check_source(source)
     _check_seed(seed)
@@ -474,9 +565,11 @@ def multiple_choice(
         if not subjects:
             raise ElensError("subjects is empty: give some subjects, or None for all.")
     if style not in MMLU_STYLES:
-        raise ElensError(f"Unknown MMLU prompt style {style!r}: use one of {', '.join(MMLU_STYLES)}.")
+        hint = f" (for the story world's rendering, use prompt_style={style!r})" if style in PROMPT_STYLES else ""
+        raise ElensError(f"Unknown MMLU prompt style {style!r}: use one of {', '.join(MMLU_STYLES)}{hint}.")
+    rendering = _style_for(source, prompt_style, model)
     if source == "synthetic":
-        return _synthetic_mc(SYNTHETIC_MC_DEFAULT if n is None else n, subjects, seed)
+        return _styled(_synthetic_mc(SYNTHETIC_MC_DEFAULT if n is None else n, subjects, seed), rendering)
 
     ds = _load_hub(MMLU, "all", "test", ["question", "subject", "choices", "answer"], cache_dir)
     df = ds.select_columns(["question", "subject", "choices", "answer"]).to_pandas()
@@ -513,7 +606,7 @@ def multiple_choice(
         )
     out = _finish(rows, _MC_COLUMNS, source, f"{MMLU} all test")
     out.attrs["style"] = style
-    return out
+    return _styled(out, rendering)
 
 
 def _synthetic_mc(n: int, subjects: list[str] | None, seed: int) -> pd.DataFrame:
@@ -545,3 +638,96 @@ def _synthetic_mc(n: int, subjects: list[str] | None, seed: int) -> pd.DataFrame
         for q in questions
     ]
     return _finish(rows, _MC_COLUMNS, "synthetic", f"StoryWorld({seed}) test split")
+
+
+# --------------------------------------------------------------------------------------------
+# per-model prompts
+
+
+def for_model(
+    frame: pd.DataFrame,
+    model: Any,
+    *,
+    chat_template: bool = False,
+    tokenizer: Any = None,
+    system: str | None = None,
+) -> pd.DataFrame:
+    """``frame`` as ``model`` reads it: a copy with its text columns in the model's rendering.
+
+    ``frame`` comes from :func:`task_prompts`, :func:`format_prompts` or
+    :func:`multiple_choice` (or is a row subset of one). A story-world frame in the zoo
+    rendering is rendered as natural English for a model whose :func:`prompt_style` is
+    ``"natural"`` and kept for a zoo model; a Hub frame is English for every model. The rows,
+    their index and every key column stay as they are, so results of several models line up
+    row by row. ``attrs`` gains ``prompt_style``, ``model`` and ``chat_template``.
+
+    Args:
+        frame: a data frame of this module.
+        model: a model name (``"zoo/llama-8L"``, ``"real/gemma3-270m"``, a Hub id, a directory,
+            a ``.gguf`` path) or a loaded model (its ``.name`` decides, its ``.tokenizer`` serves
+            ``chat_template``).
+        chat_template: wrap each prompt in the tokenizer's chat template (:func:`chat_prompt`)
+            for an instruct model. Off by default: the paper's code fed raw strings.
+        tokenizer: the tokenizer whose template to use (default: ``model.tokenizer``).
+        system: a system turn for the chat template (only with ``chat_template=True``).
+
+    Raises:
+        ElensError: for a frame that is not one of this module's, a natural-English story-world
+            frame asked for a zoo model, or a chat template that is missing.
+    """
+    if not isinstance(frame, pd.DataFrame) or "prompt" not in frame.columns:
+        raise ElensError(
+            "for_model takes a DataFrame from data.task_prompts, data.format_prompts or "
+            "data.multiple_choice (one with a 'prompt' column)."
+        )
+    name = model_name(model)
+    wanted = prompt_style(model)
+    source = frame.attrs.get("source")
+    if source is None and "source" in frame.columns and frame["source"].nunique() == 1:
+        source = frame["source"].iloc[0]
+    if source not in SOURCES:
+        raise ElensError(
+            "for_model cannot tell where this frame's prompts come from (no source): pass a frame "
+            "from data.task_prompts, data.format_prompts or data.multiple_choice, or a row subset of one."
+        )
+    current = frame.attrs.get("prompt_style") or ("zoo" if source == "synthetic" else "natural")
+    if source == "synthetic" and wanted == "natural" and current == "zoo":
+        out = _render_natural(frame)
+    elif source == "synthetic" and wanted == "zoo" and current == "natural":
+        raise ElensError(
+            f"This story-world frame is in natural English, but '{name}' reads the zoo rendering: "
+            "build the frame with prompt_style=None or 'zoo' (the default) and let for_model "
+            "render it for each model."
+        )
+    else:
+        out = frame.copy()
+        out.attrs = dict(frame.attrs)
+    if system is not None and not chat_template:
+        raise ElensError("system= is a turn of the chat template: pass chat_template=True as well.")
+    if chat_template:
+        tok = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
+        if tok is None:
+            raise ElensError(
+                f"chat_template=True needs the tokenizer of '{name}': pass tokenizer=lm.tokenizer, "
+                "or pass the loaded model itself as model."
+            )
+        out["prompt"] = [chat_prompt(tok, p, system=system) for p in out["prompt"]]
+    out.attrs.update(
+        source=source,
+        prompt_style=current if source != "synthetic" else wanted,
+        model=name,
+        chat_template=bool(chat_template),
+    )
+    return out
+
+
+def prompts_for(
+    frame: pd.DataFrame,
+    model: Any,
+    *,
+    chat_template: bool = False,
+    tokenizer: Any = None,
+    system: str | None = None,
+) -> list[str]:
+    """The prompts of ``frame`` as ``model`` reads them, in row order: see :func:`for_model`."""
+    return for_model(frame, model, chat_template=chat_template, tokenizer=tokenizer, system=system)["prompt"].tolist()

@@ -45,6 +45,25 @@ Guarantees (checked by ``tests/test_synthetic.py``)
   ``n / 4`` times (exactly, when ``n`` is a multiple of 4).
 
 Unlike the paper's code, scrambling never overwrites the story used by later prompts.
+
+Two renderings
+--------------
+Everything above is the **zoo rendering** (``style="zoo"``, the default everywhere): the form the
+project's zoo models were trained on and read with their word-level tokenizer. Real pretrained
+models read English, so :func:`natural` renders a zoo text as natural English, line by line:
+sentence capitals (the first word of a line and the word after ``.``, ``!``, ``?`` or a
+label's ``:``), capitalised names and ``I``, punctuation attached to the word before it
+(``once upon a time , tom had a red ball .`` becomes ``Once upon a time, Tom had a red ball.``).
+The ``\\n`` line breaks stay where they are, so the lines ``story : ...``, ``question : ...``,
+``A : tom`` and ``answer :`` of a question become ``Story: ...``, ``Question: ...``, ``A: Tom``
+and ``Answer:``, which ends like an MMLU prompt. Option text keeps its case (``A: ball``). The
+world has no quotes or contractions, so nothing else changes: the words are the same, in the
+same order, modulo case and spacing. :func:`render` applies it to an item (a :class:`Story`,
+:class:`TaskPrompt`, :class:`FormatPrompt`, :class:`FormatText`, :class:`MCQuestion` or
+:class:`Document`), and the list methods of :class:`StoryWorld` take ``style="natural"``. Only
+the text a model reads changes: ids, labels, splits, kinds, topics, answer letters and indices,
+and the task answers (counts, names, objects, final sentences) are those of the zoo rendering,
+so the two renderings of one set line up row by row.
 """
 
 from __future__ import annotations
@@ -56,7 +75,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .errors import ElensError
 
@@ -88,6 +107,9 @@ __all__ = [
     "words",
     "join_words",
     "as_records",
+    "STYLES",
+    "natural",
+    "render",
 ]
 
 # ------------------------------------------------------------------------------------------
@@ -121,6 +143,8 @@ LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 SPECIAL_TOKENS: tuple[str, ...] = ("<pad>", "<bos>", "<eos>", "<unk>")
 NEWLINE = "\n"
 PUNCTUATION: frozenset[str] = frozenset({".", ",", "!", "?", ":"})
+#: The renderings of the world's text: the zoo's word-level form, and natural English.
+STYLES: tuple[str, ...] = ("zoo", "natural")
 _MAX_SENTENCES = 6
 
 # Topics per kind and split (test, validation, train): 180 / 36 / 100 of the pool of 316,
@@ -333,6 +357,52 @@ def join_words(tokens: Iterable[str]) -> str:
     return "".join(out)
 
 
+_SENTENCE_ENDS = frozenset({".", "!", "?"})
+_NAME_SET = frozenset(NAMES)
+
+
+def natural(text: str, *, capitalise_first: bool = True) -> str:
+    """The natural-English rendering of a zoo-form ``text`` (see the module doc).
+
+    Line by line (``\\n`` characters are kept as they are): a punctuation token is attached to
+    the word before it (at the start of a line, to the word after it, so that every
+    whitespace-separated word still holds exactly one word of the world); names and ``i`` are
+    capitalised, and so is the first word of a line (unless ``capitalise_first=False``, for a
+    fragment such as an option) and every word after ``.``, ``!``, ``?`` or ``:``, except the
+    option text of an option line (``A : ball`` -> ``A: ball``). Deterministic and idempotent
+    (``natural(natural(t)) == natural(t)``); the words are those of ``text`` in the same order,
+    modulo case and spacing.
+    """
+    if not isinstance(text, str):
+        raise ElensError(f"natural() renders a string of the story world, got {type(text).__name__}.")
+    return NEWLINE.join(_natural_line(line, capitalise_first) for line in text.split(NEWLINE))
+
+
+def _natural_line(line: str, capitalise_first: bool) -> str:
+    tokens = line.split()
+    option_line = len(tokens) >= 2 and tokens[0] in LETTERS and tokens[1] == ":"
+    out: list[str] = []
+    pending = ""  # punctuation at the start of a line (scrambled stories), waiting for a word
+    start = capitalise_first
+    for tok in tokens:
+        if tok in PUNCTUATION:
+            if out:
+                out[-1] += tok
+            else:
+                pending += tok
+            opens = tok in _SENTENCE_ENDS or (tok == ":" and not option_line)
+            start = opens or (start and not out)
+            continue
+        if start or tok in _NAME_SET or tok == "i":
+            tok = tok[:1].upper() + tok[1:]
+        out.append(pending + tok)
+        pending = ""
+        start = False
+    if pending:
+        out.append(pending)
+    return " ".join(out)
+
+
 def _content_words(text: str) -> list[str]:
     return [w for w in words(text) if w not in PUNCTUATION and w != NEWLINE]
 
@@ -509,6 +579,62 @@ def as_records(items: Iterable[Any]) -> list[dict[str, Any]]:
     return [dataclasses.asdict(item) for item in items]
 
 
+_Item = TypeVar("_Item", Story, TaskPrompt, FormatPrompt, FormatText, MCQuestion, Document)
+
+
+def _check_style(style: str) -> None:
+    if style not in STYLES:
+        raise ElensError(
+            f"Unknown style {style!r}: use 'zoo' (the zoo models' lower-case word-level text) or "
+            "'natural' (natural English, for other models)."
+        )
+
+
+def render(item: _Item, style: str = "natural") -> _Item:
+    """``item`` in rendering ``style``: the item itself for ``"zoo"``, a copy for ``"natural"``.
+
+    Rendered (:func:`natural`): a story's sentences and text; a task prompt's instruction, story,
+    prompt and text; a format prompt's prompt; a format text's prompt, body and text; a
+    question's question, prompt and text, and its options and answer word as fragments (so
+    ``options[answer_index] == answer`` still holds); a document's text. Everything else
+    (ids, splits, kinds, topics, facts, letters, indices and a task prompt's ``answer``) is
+    kept. Give items in the zoo rendering, as :class:`StoryWorld` makes them.
+    """
+    _check_style(style)
+    if style == "zoo":
+        return item
+    replace = dataclasses.replace
+    if isinstance(item, Story):
+        return replace(item, sentences=tuple(natural(x) for x in item.sentences), text=natural(item.text))
+    if isinstance(item, TaskPrompt):
+        return replace(
+            item,
+            instruction=natural(item.instruction),
+            story=natural(item.story),
+            prompt=natural(item.prompt),
+            text=None if item.text is None else natural(item.text),
+        )
+    if isinstance(item, FormatPrompt):
+        return replace(item, prompt=natural(item.prompt))
+    if isinstance(item, FormatText):
+        return replace(item, prompt=natural(item.prompt), body=natural(item.body), text=natural(item.text))
+    if isinstance(item, MCQuestion):
+        return replace(
+            item,
+            question=natural(item.question),
+            options=tuple(natural(o, capitalise_first=False) for o in item.options),
+            answer=natural(item.answer, capitalise_first=False),
+            prompt=natural(item.prompt),
+            text=natural(item.text),
+        )
+    if isinstance(item, Document):
+        return replace(item, text=natural(item.text))
+    raise ElensError(
+        f"render() takes an item of the story world (Story, TaskPrompt, FormatPrompt, FormatText, "
+        f"MCQuestion or Document), got {type(item).__name__}; use natural() for a string."
+    )
+
+
 # ------------------------------------------------------------------------------------------
 # Topics
 # ------------------------------------------------------------------------------------------
@@ -625,11 +751,12 @@ class StoryWorld:
                 k += 1
                 yield story
 
-    def stories(self, n: int, split: Split = "train") -> list[Story]:
-        """The first ``n`` stories of ``split``."""
+    def stories(self, n: int, split: Split = "train", *, style: str = "zoo") -> list[Story]:
+        """The first ``n`` stories of ``split``, in rendering ``style`` (:data:`STYLES`)."""
         _check_count(n, "The number of stories")
+        _check_style(style)
         it = self.iter_stories(split)
-        return [next(it) for _ in range(n)]
+        return [render(next(it), style) for _ in range(n)]
 
     # -- task prompts ----------------------------------------------------------------------
 
@@ -700,12 +827,21 @@ class StoryWorld:
         ]
 
     def task_prompts(
-        self, n_stories: int = 100, split: Split = "test", reversal: Reversal = "sentences"
+        self,
+        n_stories: int = 100,
+        split: Split = "test",
+        reversal: Reversal = "sentences",
+        *,
+        style: str = "zoo",
     ) -> list[TaskPrompt]:
-        """The task-type experiment: ``n_stories`` x 24 prompts (2400 for the paper's 100)."""
+        """The task-type experiment: ``n_stories`` x 24 prompts (2400 for the paper's 100).
+
+        ``style="natural"`` renders them as English (:func:`render`); answers are unchanged.
+        """
         _check_count(n_stories, "The number of stories")
+        _check_style(style)
         return [
-            p
+            render(p, style)
             for story in self.stories(n_stories, split)
             for p in self.prompts_for_story(story, reversal)
         ]
@@ -732,12 +868,16 @@ class StoryWorld:
         return [(t, k) for t, k in pool if t in chosen]
 
     def format_prompts(
-        self, split: Split = "test", formats: Sequence[str] = FORMATS
+        self, split: Split = "test", formats: Sequence[str] = FORMATS, *, style: str = "zoo"
     ) -> list[FormatPrompt]:
-        """One prompt per format and topic of ``split`` (3 x 180 = 540 for the test split)."""
+        """One prompt per format and topic of ``split`` (3 x 180 = 540 for the test split).
+
+        ``style="natural"`` renders the prompts as English; ``topic`` stays the pool's key.
+        """
         self._check_formats(formats)
+        _check_style(style)
         return [
-            FormatPrompt(fmt, topic, kind, split, _fill(_FORMAT_PROMPTS[fmt], {"T": topic}))
+            render(FormatPrompt(fmt, topic, kind, split, _fill(_FORMAT_PROMPTS[fmt], {"T": topic})), style)
             for fmt in formats
             for topic, kind in self.topics(split)
         ]
@@ -882,18 +1022,20 @@ class StoryWorld:
         )
 
     def multiple_choice(
-        self, n: int, split: Split = "test", in_story_distractors: bool = False
+        self, n: int, split: Split = "test", in_story_distractors: bool = False, *, style: str = "zoo"
     ) -> list[MCQuestion]:
         """``n`` questions, one per story of ``split``, answer letters balanced over the set.
 
         Letters are ``A B C D`` cycled to length ``n`` and then shuffled, so each letter is the
         answer ``n // 4`` or ``n // 4 + 1`` times (exactly ``n / 4`` when 4 divides ``n``).
+        ``style="natural"`` renders the questions as English; letters and ids are unchanged.
         """
         _check_count(n, "The number of questions")
+        _check_style(style)
         letters = [i % len(LETTERS) for i in range(n)]
         _Rng("elens-mc-letters", self.seed, split, n).shuffle(letters)
         return [
-            self.question_for(story, letter, in_story_distractors)
+            render(self.question_for(story, letter, in_story_distractors), style)
             for story, letter in zip(self.stories(n, split), letters)
         ]
 
