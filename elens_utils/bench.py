@@ -812,9 +812,7 @@ def reference_profiles(lm, prompts: Sequence[Sequence[int]], steps: int) -> tupl
             x = torch.cat([x, nxt.unsqueeze(-1)], dim=-1)
         acts = torch.stack(states)  # [T, L, d]
         normed = torch.cat([parts.normalize(acts[:, : n_layers - 1]), acts[:, n_layers - 1 :]], dim=1)
-        logits = parts.unembed(normed)
-        if parts.softcap is not None:
-            logits = parts.softcap * torch.tanh(logits / parts.softcap)
+        logits = parts.transform(parts.unembed(normed))
         probs = logits.cpu().float().softmax(-1)
         entropies.append((-(probs * torch.log(probs + 1e-20)).sum(-1)).numpy())
         tokens.append(x[0, len(ids) :].cpu().numpy())

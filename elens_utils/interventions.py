@@ -102,6 +102,8 @@ def _bypass_hook(_module: torch.nn.Module, args: tuple, kwargs: dict, output: An
         )
     if isinstance(output, tuple):  # transformers 4.x: (residual, *extras)
         return (hidden, *output[1:])
+    if isinstance(output, list):  # openai-gpt's blocks return a list
+        return [hidden, *output[1:]]
     return hidden
 
 

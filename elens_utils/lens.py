@@ -40,7 +40,7 @@ class BlockCapture:
 
     def _hook(self, _module: nn.Module, _inputs, output) -> None:
         # transformers 5.x blocks return a tensor, 4.x a tuple whose first item is the residual.
-        resid = output[0] if isinstance(output, tuple) else output
+        resid = output[0] if isinstance(output, (tuple, list)) else output  # openai-gpt: a list
         self._outputs.append(resid[:, -1].clone() if self.last_only else resid.clone())
 
     def __enter__(self) -> BlockCapture:

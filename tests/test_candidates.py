@@ -116,8 +116,7 @@ def reference_probs(lm64, prompt_ids: list[int], generated: list[int]) -> np.nda
     out = []
     for resid in res.hidden_states[1 : parts.n_layers]:  # the last entry is already normed
         z = parts.unembed(parts.normalize(resid[0, -steps:].double())).double()
-        if parts.softcap is not None:
-            z = torch.tanh(z / parts.softcap) * parts.softcap
+        z = parts.transform(z)
         out.append(torch.softmax(z, -1))
     out.append(torch.softmax(res.logits[0, -steps:].double(), -1))
     return torch.stack(out, dim=1).numpy()

@@ -27,7 +27,6 @@ TOL = 1e-4  # nats, fp32 pipeline against float64 reference
 def reference_profile(lm64, prompt_ids: list[int], generated: list[int], alphas) -> np.ndarray:
     """``[T, L, A]`` float64 entropies by full forward passes over the growing sequence."""
     model, parts = lm64.model, lm64.parts
-    softcap = parts.softcap
     out = []
     seq = list(prompt_ids)
     for token in generated:
@@ -36,8 +35,7 @@ def reference_profile(lm64, prompt_ids: list[int], generated: list[int], alphas)
         # hidden_states[i] is block i's output for i = 1..L-1; the last entry is already normed.
         for resid in res.hidden_states[1 : parts.n_layers]:
             z = parts.unembed(parts.normalize(resid[0, -1].double())).double()
-            if softcap is not None:
-                z = torch.tanh(z / softcap) * softcap
+            z = parts.transform(z)  # soft-cap and logit scale, as the model's forward applies them
             per_block.append(dense_entropy(z, alphas))
         per_block.append(dense_entropy(res.logits[0, -1].double(), alphas))
         out.append(torch.stack(per_block).numpy())
