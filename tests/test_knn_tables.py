@@ -190,6 +190,56 @@ def test_with_prompt_columns():
         knn_tables.with_prompt_columns(prof, prompts.assign(label="x"), ["label"])
 
 
+def test_with_prompt_columns_per_model_frames():
+    """A function model -> frame lines up models that read different renderings of the same rows
+    (a zoo model and a real one, via data.for_model), and a single frame gives the same result
+    as before, bit for bit."""
+    from elens_utils import data
+
+    frame = data.task_prompts("synthetic", 1)  # 24 prompts, the zoo rendering
+    zoo_name, real_name = "zoo/llama-2L", "real/smollm2-135m-instruct"
+    base = _profiles("x", n_per=8, t=2, n_layers=3, seed=7)
+    assert base.n == len(frame)
+
+    def as_model(name):
+        meta = base.meta.assign(model=name, prompt=data.prompts_for(frame, name))
+        return Profiles(base.entropy, base.alphas, meta)
+
+    zoo, real = as_model(zoo_name), as_model(real_name)
+    assert zoo.meta["prompt"].tolist() == frame["prompt"].tolist()
+    assert real.meta["prompt"].tolist() != frame["prompt"].tolist()  # natural English
+    # one frame for every model: the real model's profiles do not match it
+    with pytest.raises(ElensError, match=f"profiles of {real_name} are not those"):
+        knn_tables.with_prompt_columns([zoo, real], frame, ["variant"])
+    asked = []
+
+    def frame_of(name):
+        asked.append(name)
+        return data.for_model(frame, name)
+
+    tagged = knn_tables.with_prompt_columns([zoo, real], frame_of, ["variant", "phrasing"])
+    assert asked == [zoo_name, real_name]
+    for p in tagged:
+        assert p.meta["variant"].tolist() == frame["variant"].tolist()
+        assert p.meta["phrasing"].tolist() == frame["phrasing"].tolist()
+        np.testing.assert_array_equal(p.entropy, base.entropy)
+    # the zoo model's result is the single frame's, meta included
+    (single,) = knn_tables.with_prompt_columns([zoo], frame, ["variant", "phrasing"])
+    pd.testing.assert_frame_equal(tagged[0].meta, single.meta)
+    # a row subset of the frame (the real models' first stories) works the same way
+    part = frame[frame["variant"] == "base"]
+    sub = real[(real.meta["prompt"].isin(data.prompts_for(part, real_name))).to_numpy()]
+    (t,) = knn_tables.with_prompt_columns(sub, lambda m: data.for_model(part, m), ["phrasing"])
+    assert t.meta["phrasing"].tolist() == part["phrasing"].tolist()
+    # errors name the model whose frame is wrong
+    with pytest.raises(ElensError, match=f"prompt frame of {real_name} has no column"):
+        knn_tables.with_prompt_columns(real, lambda m: data.for_model(frame, m), ["nope"])
+    with pytest.raises(ElensError, match="prompt frame of zoo/llama-2L must be the DataFrame"):
+        knn_tables.with_prompt_columns(zoo, lambda m: frame["prompt"], ["variant"])
+    with pytest.raises(ElensError, match="one Profiles per model"):
+        knn_tables.with_prompt_columns(Profiles.concat([zoo, real]), frame_of, ["variant"])
+
+
 # ---- label and window frames -----------------------------------------------------------------
 
 

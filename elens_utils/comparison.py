@@ -1,0 +1,452 @@
+"""Real models, the zoo and the paper side by side: the tables that close the chapters.
+
+Each chapter runs its experiment on the zoo (small models trained by the project on its story
+world) and on real pretrained models (:mod:`elens_utils.real_models`), and states what the paper
+reports for the same experiment. The functions here put the measured rows of both groups in one
+table with their counts, and add the paper's row in words only: a number is never shown as the
+paper's unless the paper gives it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import ElensError
+from .profiles import Profiles
+
+__all__ = [
+    "GROUP_ORDER",
+    "KNN_VERDICTS",
+    "QUANTIZATION_RESULTS",
+    "blank_prompt_comparison",
+    "blank_prompt_findings",
+    "knn_comparison",
+    "knn_findings",
+    "knn_verdict",
+    "family_comparison",
+    "model_group",
+    "quantization_caveat",
+    "transfer_findings",
+    "unembedding_rows",
+]
+
+GROUP_ORDER = ("real", "zoo", "other")
+
+QUANTIZATION_RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "quantization-zoo.json"
+"""What 4-bit quantization does to the zoo's profiles (``benchmarks/quantization_zoo.py``)."""
+
+
+def model_group(name: str) -> str:
+    """``"real"`` for real pretrained models (``real/...``, ``.gguf`` files, Hub ids and other
+    directories), ``"zoo"`` for the project's zoo (``zoo/...``); ``"other"`` for the random
+    stand-ins (``tiny/...``, ``untrained/...``)."""
+    if name.startswith("zoo/"):
+        return "zoo"
+    if name.startswith(("tiny/", "untrained/")):
+        return "other"
+    return "real"
+
+
+def unembedding_rows(name: str) -> int:
+    """Rows V of a model's unembedding, from its config (no weights are loaded): the ``V`` of
+    ``log V``, padded rows included (Qwen3)."""
+    from transformers import AutoConfig
+
+    from .models import resolve_model
+
+    config = AutoConfig.from_pretrained(resolve_model(name))
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return int(text.vocab_size)
+
+
+def blank_prompt_comparison(
+    profiles: Sequence[Profiles],
+    vocab_sizes: Mapping[str, int] | None = None,
+    paper: str | None = None,
+    alpha: float = 1.0,
+) -> pd.DataFrame:
+    """One row per model of blank-prompt profiles: their shape along relative depth, with counts.
+
+    Each profile is averaged over its generated tokens, then over the model's samples (the
+    paper's "mean" aggregation), giving a mean profile ``H_1..H_L`` in nats.
+
+    Args:
+        profiles: one :class:`Profiles` per model (raw, one entry per block).
+        vocab_sizes: ``model -> V`` (rows of the unembedding), for ``log V``; None: read from
+            each model's config (:func:`unembedding_rows`).
+        paper: the paper's setting in words, added as a last row with no numbers.
+        alpha: the entropy order (1.0: Shannon).
+
+    Returns:
+        Columns ``group`` (real / zoo / other / paper), ``model``, ``L``, ``samples``,
+        ``tokens``, ``log V``, ``H block 1``, ``peak H``, ``peak at l/L`` (relative depth of the
+        highest mean entropy), ``H block L``, ``peak / log V``, ``expanding steps`` (share of
+        the L-1 block-to-block steps with dH > 0); the paper's row holds its setting in
+        ``model`` and NaN elsewhere. Rows are ordered real, zoo, other, then paper.
+    """
+    if not profiles:
+        raise ElensError("blank_prompt_comparison() needs at least one Profiles.")
+    rows = []
+    for p in profiles:
+        if (p.meta["depth_grid"] != "raw").any():
+            raise ElensError("blank_prompt_comparison() takes raw profiles, not resampled or padded ones.")
+        name = str(p.meta["model"].iloc[0])
+        if vocab_sizes is None:
+            v = unembedding_rows(name)
+        elif name in vocab_sizes:
+            v = vocab_sizes[name]
+        else:
+            raise ElensError(f"blank_prompt_comparison(): no vocabulary size given for '{name}'.")
+        h = p.select(alpha).mean(axis=(0, 1))  # [L]
+        L = h.shape[0]
+        peak = int(np.argmax(h))
+        log_v = math.log(v)
+        rows.append(
+            {
+                "group": model_group(name),
+                "model": name,
+                "L": L,
+                "samples": int(p.entropy.shape[0]),
+                "tokens": int(p.entropy.shape[1]),
+                "log V": log_v,
+                "H block 1": float(h[0]),
+                "peak H": float(h[peak]),
+                "peak at l/L": (peak + 1) / L,
+                "H block L": float(h[-1]),
+                "peak / log V": float(h[peak]) / log_v,
+                "expanding steps": float((np.diff(h) > 0).mean()) if L > 1 else float("nan"),
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["_order"] = table["group"].map({g: i for i, g in enumerate(GROUP_ORDER)})
+    table = table.sort_values(["_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    if paper is not None:
+        table = pd.concat([table, pd.DataFrame([{"group": "paper", "model": paper}])], ignore_index=True)
+    return table
+
+
+def quantization_caveat(path: str | Path | None = None, qtype: str = "Q4_1") -> str:
+    """One sentence, from the measured file, on how far ``qtype`` moves the zoo's profiles.
+
+    The real models are 4-bit quantized; the zoo's unquantized weights let the project measure
+    what that does (``benchmarks/quantization_zoo.py``, which writes the file read here: by
+    default :data:`QUANTIZATION_RESULTS`). The sentence quotes the family run's mean |dH| at the
+    same tokens (range over models, share of log V) and the family kNN AUC with float and with
+    quantized weights, against a float re-run with another seed.
+
+    Raises:
+        ElensError: the file is missing or holds no family run of ``qtype``.
+    """
+    path = Path(path) if path is not None else QUANTIZATION_RESULTS
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ElensError(f"No quantization results at {path}: run `python benchmarks/quantization_zoo.py`.") from err
+    run = next((r for r in results.get("runs", []) if r.get("experiment") == "family" and r.get("qtype") == qtype), None)
+    if run is None:
+        raise ElensError(f"{path} has no family run of {qtype}: re-run benchmarks/quantization_zoo.py.")
+    summary = run["summary"]
+    auc = {row["weights"]: row["auc_mean"] for row in run["knn"]}
+    lo, hi = summary["token_dh_mean_range"]
+    return (
+        f"On the zoo's {len(results['models'])} models, {qtype} quantization (the scheme of the SmolLM2 "
+        f"file) moves the lens entropy by {summary['token_dh_mean']:.3f} nats on average at the same "
+        f"tokens ({lo:.3f}-{hi:.3f} per model, {100 * summary['token_dh_mean_rel']:.1f}% of log V), and "
+        f"the family kNN AUC from {auc['float']:.3f} to {auc['quantized']:.3f}; sampling again "
+        f"with another seed moves the kNN features {summary['resample_feature_dh_mean'] / summary['feature_dh_mean']:.1f} "
+        "times as far as quantization does (benchmarks/quantization-zoo.json)."
+    )
+
+
+def blank_prompt_findings(table: pd.DataFrame) -> list[str]:
+    """Markdown bullet lines on the real models of a :func:`blank_prompt_comparison` table.
+
+    For each real model: where its mean blank-prompt profile peaks along relative depth and how
+    high (nats and share of log V), its first and last block; then how the real models' peaks
+    compare with the zoo's, as shares of log V. Empty when the table has no real model.
+    """
+    real = table[table["group"] == "real"]
+    zoo = table[table["group"] == "zoo"]
+    lines = []
+    for _, r in real.iterrows():
+        lines.append(
+            f"- **{r['model']}** ({int(r['L'])} blocks, {int(r['samples'])} samples x {int(r['tokens'])} tokens): "
+            f"{r['H block 1']:.2f} nats at block 1, a peak of {r['peak H']:.2f} nats "
+            f"({100 * r['peak / log V']:.0f}% of log V) at relative depth {r['peak at l/L']:.2f}, "
+            f"{r['H block L']:.2f} nats at the last block; {100 * r['expanding steps']:.0f}% of its "
+            "block-to-block steps expand."
+        )
+    if len(real) and len(zoo):
+        lines.append(
+            f"- **Real against zoo**: the real models' profiles peak at "
+            f"{_span(100 * real['peak / log V'])}% of log V, the zoo's at {_span(100 * zoo['peak / log V'])}%; "
+            f"the peaks sit at relative depth {_span(real['peak at l/L'], 2)} (real) and "
+            f"{_span(zoo['peak at l/L'], 2)} (zoo)."
+        )
+    return lines
+
+
+def _span(values: pd.Series, digits: int = 0) -> str:
+    lo, hi = float(values.min()), float(values.max())
+    return f"{lo:.{digits}f}" if round(lo, digits) == round(hi, digits) else f"{lo:.{digits}f}-{hi:.{digits}f}"
+
+
+def family_comparison(
+    runs: Mapping[str, tuple[object, Sequence[object], Sequence[object]]],
+    paper: str | None = None,
+    level: float = 0.9,
+) -> pd.DataFrame:
+    """One row per family-classification run (zoo alone, zoo with the real models...), with counts.
+
+    Args:
+        runs: name -> ``(cv, families, models)``: a :class:`~elens_utils.classify.CVResult`,
+            the family label of every sample and the model of every sample.
+        paper: the paper's setting and claim in words, added as a last row (``models`` is
+            ``"paper"``, the text in ``families``) with no numbers.
+        level: the AUC of the paper's headline claim (0.9).
+
+    Returns:
+        Columns ``models`` (the run's name), ``families`` (first seen, comma-separated), ``n
+        models``, ``samples``, ``k``, ``folds``, ``AUC``, ``AUC sd``, ``dummy AUC``, ``p``
+        and ``above 0.9`` (AUC above ``level``).
+    """
+    if not runs:
+        raise ElensError("family_comparison() needs at least one run: name -> (cv, families, models).")
+    rows = []
+    for name, (cv, families, models) in runs.items():
+        fams = [str(f) for f in families]
+        if len(fams) != cv.n_samples or len(list(models)) != cv.n_samples:
+            raise ElensError(
+                f"family_comparison(): run {name!r} has {cv.n_samples} samples but {len(fams)} families "
+                f"and {len(list(models))} models."
+            )
+        rows.append(
+            {
+                "models": name,
+                "families": ", ".join(dict.fromkeys(fams)),
+                "n models": int(pd.Series(list(models)).nunique()),
+                "samples": int(cv.n_samples),
+                "k": int(cv.k),
+                "folds": int(cv.folds),
+                "AUC": cv.auc_mean,
+                "AUC sd": cv.auc_std,
+                "dummy AUC": cv.dummy_auc_mean,
+                "p": float(cv.p_value),
+                f"above {level:g}": bool(cv.auc_mean > level),
+            }
+        )
+    table = pd.DataFrame(rows)
+    if paper is not None:
+        table = pd.concat([table, pd.DataFrame([{"models": "paper", "families": paper}])], ignore_index=True)
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# kNN scores (task type, output format): real models, zoo and the paper's claim
+
+#: The verdicts of :func:`knn_verdict` (LEVEL: the paper's AUC, 0.9), from the best to none.
+KNN_VERDICTS = ("at ceiling", "above LEVEL", "above chance, below LEVEL", "at chance", "no evidence")
+
+
+def knn_verdict(
+    auc_mean: float,
+    auc_std: float,
+    dummy_auc_mean: float,
+    p_value: float,
+    *,
+    level: float = 0.9,
+    ceiling: float = 0.99,
+    alpha: float = 0.05,
+) -> str:
+    """What one model's cross-validated kNN AUC says, in words (one of :data:`KNN_VERDICTS`).
+
+    The AUC *beats the dummy* when it exceeds the stratified dummy's by more than one standard
+    deviation over the folds and the paired t-test gives ``p < alpha`` (a NaN p-value, which
+    the t-test gives when the fold differences do not vary, counts when the gap is positive).
+    Then the verdict is ``"at ceiling"`` (AUC >= ``ceiling``), ``"above LEVEL"`` (AUC >
+    ``level``, the paper's 0.9) or ``"above chance, below LEVEL"``. An AUC that does not beat
+    the dummy is ``"at chance"`` when the t-test finds no difference and the AUC lies within one
+    fold standard deviation of 0.5, and ``"no evidence"`` otherwise (the two criteria disagree:
+    away from 0.5 but not significant, or significant but within the spread over folds).
+    """
+    values = [float(v) for v in (auc_mean, auc_std, dummy_auc_mean)]
+    if any(math.isnan(v) for v in values):
+        raise ElensError(f"knn_verdict(): AUC, its sd and the dummy's AUC must be numbers; got {values}.")
+    auc, sd, dummy = values
+    gap = auc - dummy
+    p = float(p_value)
+    significant = p < alpha if not math.isnan(p) else gap > 0
+    if gap > sd and significant:
+        if auc >= ceiling:
+            return "at ceiling"
+        return f"above {level:g}" if auc > level else f"above chance, below {level:g}"
+    return "at chance" if not significant and abs(auc - 0.5) <= sd else "no evidence"
+
+
+def knn_comparison(
+    summary: pd.DataFrame,
+    profiles: Sequence[Profiles] | None = None,
+    *,
+    paper: str | None = None,
+    level: float = 0.9,
+) -> pd.DataFrame:
+    """One row per model of a kNN table on all prompts, with counts and a verdict.
+
+    Args:
+        summary: :attr:`elens_utils.knn_tables.KnnTable.summary`, or rows of it; only the rows
+            of subset ``"all"`` are used, and they must hold one row per model (filter to one
+            feature set and one k first).
+        profiles: the models' profiles, for the generated tokens per prompt (``tokens``; NaN
+            for a model without them).
+        paper: the paper's setting in words, added as a last row whose ``verdict`` states its
+            claim (an AUC above ``level``) and whose numbers are NaN: the paper's claim is a
+            threshold, and no per-model number is shown as the paper's.
+        level: the AUC the paper's claim names (0.9).
+
+    Returns:
+        Columns ``group`` (real / zoo / other / paper), ``model``, ``L``, ``prompts``,
+        ``tokens``, ``k`` (used), ``folds``, ``classes`` (these six as nullable integers),
+        ``AUC`` (mean over folds), ``AUC sd``, ``dummy AUC``, ``accuracy``, ``p`` (paired
+        t-test against the dummy) and ``verdict`` (:func:`knn_verdict`). Rows: real, zoo,
+        other (each in the summary's order), then paper.
+    """
+    from .knn_tables import ALL_SUBSET
+
+    need = ["model", "n_layers", "subset", "k", "folds", "n", "n_classes", "auc_mean", "auc_std",
+            "dummy_auc_mean", "accuracy_mean", "p_value"]  # fmt: skip
+    if not isinstance(summary, pd.DataFrame) or any(c not in summary.columns for c in need):
+        raise ElensError(f"knn_comparison() takes a knn_tables summary (columns {need}).")
+    rows = summary[summary["subset"] == ALL_SUBSET]
+    if rows.empty:
+        raise ElensError("knn_comparison(): the summary has no rows on all prompts (subset 'all').")
+    if rows["model"].duplicated().any():
+        raise ElensError(
+            "knn_comparison(): several rows per model on all prompts; filter the summary to one feature set and one k."
+        )
+    tokens = {str(p.meta["model"].iloc[0]): int(p.n_tokens) for p in (profiles or []) if p.n}
+    table = pd.DataFrame(
+        {
+            "group": [model_group(str(m)) for m in rows["model"]],
+            "model": rows["model"].astype(str).to_numpy(),
+            "L": rows["n_layers"].astype(int).to_numpy(),
+            "prompts": rows["n"].astype(int).to_numpy(),
+            "tokens": [tokens.get(str(m), np.nan) for m in rows["model"]],
+            "k": rows["k"].astype(int).to_numpy(),
+            "folds": rows["folds"].astype(int).to_numpy(),
+            "classes": rows["n_classes"].astype(int).to_numpy(),
+            "AUC": rows["auc_mean"].to_numpy(dtype=float),
+            "AUC sd": rows["auc_std"].to_numpy(dtype=float),
+            "dummy AUC": rows["dummy_auc_mean"].to_numpy(dtype=float),
+            "accuracy": rows["accuracy_mean"].to_numpy(dtype=float),
+            "p": rows["p_value"].to_numpy(dtype=float),
+            "verdict": [
+                knn_verdict(r["auc_mean"], r["auc_std"], r["dummy_auc_mean"], r["p_value"], level=level)
+                for _, r in rows.iterrows()
+            ],
+        }
+    )
+    table["_order"] = table["group"].map({g: i for i, g in enumerate(GROUP_ORDER)})
+    table = table.sort_values(["_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    if paper is not None:
+        claim = {"group": "paper", "model": paper, "verdict": f"claims AUC above {level:g}"}
+        table = pd.concat([table, pd.DataFrame([claim])], ignore_index=True)
+    counts = ["L", "prompts", "tokens", "k", "folds", "classes"]
+    return table.astype({c: "Int64" for c in counts})  # whole numbers, missing in the paper's row
+
+
+def knn_findings(table: pd.DataFrame, *, level: float = 0.9, what: str = "task type") -> list[str]:
+    """Markdown bullet lines on a :func:`knn_comparison` table: real models, zoo, paper.
+
+    One line per real model (AUC, its spread over folds, the dummy, the t-test, accuracy and
+    the counts behind them, with its verdict); one line setting the real models beside the zoo
+    (AUC ranges, counts, how many reach ``level``); one line beside the paper's claim, which is
+    a threshold (``level``) and no per-model number. Empty when the table has neither real nor
+    zoo rows.
+    """
+    real = table[table["group"] == "real"]
+    zoo = table[table["group"] == "zoo"]
+    paper = table[table["group"] == "paper"]
+    lines = []
+    for _, r in real.iterrows():
+        tokens = "" if pd.isna(r["tokens"]) else f", {int(r['tokens'])} tokens each"
+        lines.append(
+            f"- **{r['model']}** ({int(r['L'])} blocks, {int(r['prompts'])} prompts{tokens}, k = {int(r['k'])}, "
+            f"{int(r['folds'])} folds): AUC {r['AUC']:.3f} (sd {r['AUC sd']:.3f} over folds) against a dummy at "
+            f"{r['dummy AUC']:.3f} (p = {r['p']:.2g}); accuracy {100 * r['accuracy']:.0f}% (a guess among "
+            f"{int(r['classes'])} balanced classes: {100 / int(r['classes']):.0f}%). Verdict: **{r['verdict']}**."
+        )
+    groups = [(name, g) for name, g in (("real", real), ("zoo", zoo)) if len(g)]
+    if not groups:
+        return lines
+    if len(groups) == 2:
+        parts = [
+            f"{name}: AUC {_span(g['AUC'], 2)} over {len(g)} model{'s' if len(g) > 1 else ''} "
+            f"({_span(g['prompts'])} prompts each), {int((g['AUC'] > level).sum())} of {len(g)} above {level:g}"
+            for name, g in groups
+        ]
+        lines.append(f"- **Real models against the zoo** ({what}): " + "; ".join(parts) + ".")
+    claim = f"a kNN AUC above {level:g} for {what}"
+    setting = f" ({paper['model'].iloc[0]})" if len(paper) and isinstance(paper["model"].iloc[0], str) else ""
+    verdicts = []
+    for name, g in groups:
+        above = int((g["AUC"] > level).sum())
+        word = "agree with" if above == len(g) else "fall short of" if above == 0 else "partly agree with"
+        counts = pd.Series(g["verdict"]).value_counts()
+        spelled = ", ".join(f"{n} {v}" for v, n in counts.items())
+        verdicts.append(f"the {name} models {word} it ({above} of {len(g)} above {level:g}; {spelled})")
+    lines.append(
+        f"- **Beside the paper**: its headline claim is {claim}{setting}; it gives no per-model number to set "
+        f"beside these. " + _capitalise("; ".join(verdicts)) + "."
+    )
+    return lines
+
+
+def _capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+
+def transfer_findings(transfer: pd.DataFrame, label: str = "Task type", drop_level: float = 0.02) -> list[str]:
+    """One Markdown bullet on a :func:`~elens_utils.classify.transfer_sweep` result, per model:
+    the AUC on all prompts (CV), trained on one phrasing and tested on the other (mean of both
+    directions), and on a held-out story variant (mean of the four); then how much holding out
+    the phrasing lowers the AUC on average (more than ``drop_level``: part of the signal is the
+    wording).
+    """
+    cv_rows = transfer[transfer["factor"] == "cv"].set_index("model")["auc"]
+    ok = transfer[transfer["status"] == "ok"]
+    phr = ok[ok["factor"] == "phrasing"].groupby("model", sort=False)["auc"].mean()
+    var = ok[ok["factor"] == "variant"].groupby("model", sort=False)["auc"].mean()
+    line = (
+        f"- **{label}**: AUC on all prompts (CV) / trained on one phrasing and tested on the other / "
+        "a held-out story variant: "
+        + "; ".join(
+            f"`{m}` {cv_rows[m]:.3f} / {phr.get(m, float('nan')):.3f} / {var.get(m, float('nan')):.3f}"
+            for m in cv_rows.index
+        )
+        + "."
+    )
+    cv_all = transfer[transfer["factor"] == "cv"].set_index("model")
+    flat = [m for m in cv_all.index if cv_all.loc[m, "auc"] - cv_all.loc[m, "dummy_auc"] <= cv_all.loc[m, "auc_std"]]
+    if flat:
+        line += (
+            f" {', '.join(f'`{m}`' for m in flat)}: the AUC on all prompts is within one fold sd of the "
+            "dummy's, so there is no task signal whose transfer could be tested (no evidence either way)."
+        )
+    phr = phr.drop([m for m in flat if m in phr.index])
+    if len(phr):
+        drop = float((cv_rows[phr.index] - phr).mean())
+        line += (
+            f" Holding out the phrasing lowers the AUC by {drop:.3f} on average: part of what the kNN "
+            "recognises is the instruction's wording, not only the task."
+            if drop > drop_level
+            else f" Holding out the phrasing changes the AUC by {-drop:+.3f} on average: the task signal "
+            "does not hang on the wording here."
+        )
+    return [line]
