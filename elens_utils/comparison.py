@@ -128,7 +128,8 @@ def blank_prompt_comparison(
     table = table.sort_values(["_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
     if paper is not None:
         table = pd.concat([table, pd.DataFrame([{"group": "paper", "model": paper}])], ignore_index=True)
-    return table
+    # Counts stay whole numbers beside the paper's blank row (NaN would make them floats).
+    return table.astype({"L": "Int64", "samples": "Int64", "tokens": "Int64"})
 
 
 def quantization_caveat(path: str | Path | None = None, qtype: str = "Q4_1") -> str:
@@ -251,7 +252,7 @@ def family_comparison(
 # kNN scores (task type, output format): real models, zoo and the paper's claim
 
 #: The verdicts of :func:`knn_verdict` (LEVEL: the paper's AUC, 0.9), from the best to none.
-KNN_VERDICTS = ("at ceiling", "above LEVEL", "above chance, below LEVEL", "at chance", "no evidence")
+KNN_VERDICTS = ("at ceiling", "above LEVEL", "above chance but below LEVEL", "at chance", "no evidence")
 
 
 def knn_verdict(
@@ -270,7 +271,7 @@ def knn_verdict(
     deviation over the folds and the paired t-test gives ``p < alpha`` (a NaN p-value, which
     the t-test gives when the fold differences do not vary, counts when the gap is positive).
     Then the verdict is ``"at ceiling"`` (AUC >= ``ceiling``), ``"above LEVEL"`` (AUC >
-    ``level``, the paper's 0.9) or ``"above chance, below LEVEL"``. An AUC that does not beat
+    ``level``, the paper's 0.9) or ``"above chance but below LEVEL"``. An AUC that does not beat
     the dummy is ``"at chance"`` when the t-test finds no difference and the AUC lies within one
     fold standard deviation of 0.5, and ``"no evidence"`` otherwise (the two criteria disagree:
     away from 0.5 but not significant, or significant but within the spread over folds).
@@ -285,7 +286,7 @@ def knn_verdict(
     if gap > sd and significant:
         if auc >= ceiling:
             return "at ceiling"
-        return f"above {level:g}" if auc > level else f"above chance, below {level:g}"
+        return f"above {level:g}" if auc > level else f"above chance but below {level:g}"
     return "at chance" if not significant and abs(auc - 0.5) <= sd else "no evidence"
 
 
@@ -397,9 +398,13 @@ def knn_findings(table: pd.DataFrame, *, level: float = 0.9, what: str = "task t
     for name, g in groups:
         above = int((g["AUC"] > level).sum())
         word = "agree with" if above == len(g) else "fall short of" if above == 0 else "partly agree with"
+        if len(g) == 1:  # one model: "the real model falls short of it"
+            word = word.replace("agree ", "agrees ").replace("fall ", "falls ")
+        order = [v.replace("LEVEL", f"{level:g}") for v in KNN_VERDICTS]
         counts = pd.Series(g["verdict"]).value_counts()
-        spelled = ", ".join(f"{n} {v}" for v, n in counts.items())
-        verdicts.append(f"the {name} models {word} it ({above} of {len(g)} above {level:g}; {spelled})")
+        spelled = ", ".join(f"{counts[v]} {v}" for v in order if v in counts)
+        models = "models" if len(g) > 1 else "model"
+        verdicts.append(f"the {name} {models} {word} it ({above} of {len(g)} above {level:g}; verdicts: {spelled})")
     lines.append(
         f"- **Beside the paper**: its headline claim is {claim}{setting}; it gives no per-model number to set "
         f"beside these. " + _capitalise("; ".join(verdicts)) + "."

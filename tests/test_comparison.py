@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import make_profiles
 
@@ -40,6 +41,7 @@ def test_blank_prompt_comparison_by_hand():
     assert row["peak / log V"] == pytest.approx(h.max() / math.log(262144))
     assert row["expanding steps"] == pytest.approx(np.mean(np.diff(h) > 0))
     assert np.isnan(table.iloc[2]["peak H"])  # the paper's row carries words, not numbers
+    assert str(table["L"].dtype) == "Int64" and table["L"].iloc[2] is pd.NA  # whole numbers, a blank
 
 
 def test_vocab_sizes_from_config(tiny_model_dirs):
@@ -127,8 +129,8 @@ def test_knn_verdicts():
 
     assert knn_verdict(0.995, 0.004, 0.50, 1e-12) == "at ceiling"
     assert knn_verdict(0.93, 0.02, 0.50, 1e-9) == "above 0.9"
-    assert knn_verdict(0.90, 0.02, 0.50, 1e-9) == "above chance, below 0.9"  # 0.9 itself is not above
-    assert knn_verdict(0.62, 0.03, 0.50, 1e-4) == "above chance, below 0.9"
+    assert knn_verdict(0.90, 0.02, 0.50, 1e-9) == "above chance but below 0.9"  # 0.9 itself is not above
+    assert knn_verdict(0.62, 0.03, 0.50, 1e-4) == "above chance but below 0.9"
     assert knn_verdict(0.52, 0.04, 0.50, 0.3) == "at chance"
     assert knn_verdict(0.62, 0.03, 0.50, 0.2) == "no evidence"  # away from 0.5, not significant
     assert knn_verdict(0.56, 0.08, 0.49, 1e-3) == "no evidence"  # significant, but within one fold sd
@@ -158,7 +160,7 @@ def test_knn_comparison_and_findings_by_hand():
     assert list(table["group"]) == ["real", "real", "zoo", "zoo", "paper"]
     assert list(table["model"][:4]) == ["real/smollm2-135m-instruct", "real/gemma3-270m", "zoo/llama-2L", "zoo/llama-8L"]
     assert list(table["verdict"]) == [
-        "above chance, below 0.9", "at chance", "above 0.9", "at ceiling", "claims AUC above 0.9",
+        "above chance but below 0.9", "at chance", "above 0.9", "at ceiling", "claims AUC above 0.9",
     ]  # fmt: skip
     assert table.loc[0, "tokens"] == 8 and pd.isna(table.loc[1, "tokens"])  # no profiles given for gemma
     assert all(str(table[c].dtype) == "Int64" for c in ("L", "prompts", "tokens", "k", "folds", "classes"))
@@ -170,7 +172,7 @@ def test_knn_comparison_and_findings_by_hand():
     assert len(lines) == 4
     assert lines[0].startswith("- **real/smollm2-135m-instruct** (30 blocks, 600 prompts, 8 tokens each, k = 29, 10 folds)")
     assert "AUC 0.810 (sd 0.040 over folds) against a dummy at 0.490 (p = 1e-08)" in lines[0]
-    assert "accuracy 62% (a guess among 3 balanced classes: 33%)" in lines[0] and "**above chance, below 0.9**" in lines[0]
+    assert "accuracy 62% (a guess among 3 balanced classes: 33%)" in lines[0] and "**above chance but below 0.9**" in lines[0]
     assert "(18 blocks, 600 prompts, k = 29" in lines[1] and "**at chance**" in lines[1]
     assert lines[2] == (
         "- **Real models against the zoo** (task type): real: AUC 0.53-0.81 over 2 models (600 prompts each), "
@@ -179,14 +181,18 @@ def test_knn_comparison_and_findings_by_hand():
     assert lines[3] == (
         "- **Beside the paper**: its headline claim is a kNN AUC above 0.9 for task type (TinyStories, 2400 prompts); "
         "it gives no per-model number to set beside these. The real models fall short of it (0 of 2 above 0.9; "
-        "1 above chance, below 0.9, 1 at chance); the zoo models agree with it (2 of 2 above 0.9; 1 above 0.9, "
-        "1 at ceiling)."
+        "verdicts: 1 above chance but below 0.9, 1 at chance); the zoo models agree with it (2 of 2 above 0.9; "
+        "verdicts: 1 at ceiling, 1 above 0.9)."
     )
     # zoo alone: no real lines, no real-against-zoo line; a mixed group "partly agrees"
     zoo_only = knn_comparison(summary.iloc[:2].assign(auc_mean=[0.8, 0.95]))
     (line,) = knn_findings(zoo_only)
-    assert line.endswith("The zoo models partly agree with it (1 of 2 above 0.9; 1 above chance, below 0.9, 1 above 0.9).")
+    assert line.endswith("The zoo models partly agree with it (1 of 2 above 0.9; verdicts: 1 above 0.9, 1 above chance but below 0.9).")
     assert knn_findings(knn_comparison(summary.assign(model="tiny/gpt2-2L").iloc[:1])) == []
+    one = knn_findings(knn_comparison(summary.iloc[[2]]))  # one real model, no zoo
+    assert len(one) == 2 and one[1].endswith("The real model falls short of it (0 of 1 above 0.9; verdicts: 1 above chance but below 0.9).")
+    one_zoo = knn_findings(knn_comparison(summary.iloc[[1]]))
+    assert one_zoo[0].endswith("The zoo model agrees with it (1 of 1 above 0.9; verdicts: 1 at ceiling).")
 
 
 def test_knn_comparison_bad_input():
