@@ -60,7 +60,11 @@ biology``), and the prompt ends with ``"Answer:"`` without the paper's trailing 
 BPE tokenizer's next token is ``" A"``. ``n`` questions are drawn with
 ``DataFrame.sample(n, random_state=seed)`` (the paper's code used 42). Synthetic: the world's
 reading-comprehension questions; ``subject`` is the question's kind (who, friend, what,
-colour, where, animal).
+colour, where, animal). ``source="facts"`` (multiple choice only): the project's own 384
+questions of common-sense facts and story inferences (:mod:`elens_utils.fact_questions`, MIT),
+written so that small real models answer above chance and below ceiling; the frame adds
+``kind``, ``context`` and ``cloze_prompt`` (the question without its options, for cloze
+scoring: ``interventions.mc_accuracy(..., scoring="cloze")``). It is English for every model.
 
 Prompt styles: one set of items, rendered per model
 ---------------------------------------------------
@@ -100,6 +104,8 @@ from .synthetic import FORMATS, LETTERS, REVERSALS, TASK_FAMILIES, VARIANTS, Sto
 
 __all__ = [
     "SOURCES",
+    "MC_SOURCES",
+    "FACTS",
     "TINYSTORIES",
     "MMLU",
     "PAPER_TASK_INSTRUCTIONS",
@@ -120,6 +126,10 @@ __all__ = [
 ]
 
 SOURCES: tuple[str, ...] = ("hub", "synthetic")
+#: Sources of :func:`multiple_choice`: the two above, and the project's own question set.
+MC_SOURCES: tuple[str, ...] = (*SOURCES, "facts")
+#: What ``source="facts"`` is built from (:mod:`elens_utils.fact_questions`).
+FACTS = "elens_utils.fact_bank"
 #: Hub dataset of the task-type experiment (validation split).
 TINYSTORIES = "roneneldan/TinyStories"
 #: Hub dataset of the multiple-choice experiments (config ``all``, test split).
@@ -298,6 +308,11 @@ def _style_for(source: str, style: str | None, model: Any) -> str:
         raise ElensError(
             "prompt_style='zoo' renders the story world (source='synthetic'); the Hub's data are "
             "English text already: leave prompt_style=None for source='hub'."
+        )
+    if source == "facts" and style == "zoo":
+        raise ElensError(
+            "prompt_style='zoo' renders the story world (source='synthetic'); the 'facts' "
+            "questions are English text for real models: leave prompt_style=None."
         )
     return chosen if source == "synthetic" else "natural"
 
@@ -529,18 +544,27 @@ def multiple_choice(
     cache_dir: str | None = None,
     prompt_style: str | None = None,
     model: Any = None,
+    shots: int = 0,
 ) -> pd.DataFrame:
     """Multiple-choice questions whose prompt's next token is the answer letter.
 
     Args:
-        source: ``"hub"`` (MMLU test, config ``all``) or ``"synthetic"`` (the story world's
-            reading-comprehension questions on its test split).
+        source: ``"hub"`` (MMLU test, config ``all``), ``"synthetic"`` (the story world's
+            reading-comprehension questions on its test split) or ``"facts"`` (the project's
+            own 384 questions of facts and story inferences,
+            :func:`elens_utils.fact_questions.fact_questions`: English, written for real
+            models of 100-300 M parameters; they add the columns ``kind``, ``context`` and
+            ``cloze_prompt``, for ``mc_accuracy(..., scoring="cloze")``).
         n: number of questions. Hub: sampled with ``DataFrame.sample(n, random_state=seed)``
             among the selected subjects (None: all of them, in dataset order). Synthetic:
             default :data:`SYNTHETIC_MC_DEFAULT`; answer letters are balanced over the set.
+            Facts: the first ``n`` of the ordered set (None: all); letters balanced in every
+            prefix.
         subjects: hub: MMLU subjects (``"abstract_algebra"``...); synthetic: question kinds
-            (who, friend, what, colour, where, animal). None: all.
-        seed: hub: the sampling seed; synthetic: the world's seed.
+            (who, friend, what, colour, where, animal); facts: subjects of
+            :data:`elens_utils.fact_bank.SUBJECTS`. None: all.
+        seed: hub: the sampling seed; synthetic: the world's seed; facts: the order of the
+            items and the places of their answers (not the items).
         style: hub only: one of :data:`MMLU_STYLES`.
         cache_dir: hub only: the ``datasets`` cache directory.
         prompt_style: synthetic: ``"zoo"`` (None: the default), ``"natural"`` or ``"auto"``
@@ -548,14 +572,21 @@ def multiple_choice(
             either way). See the module doc. Not to be confused with ``style``, the MMLU
             template. A natural story-world prompt ends with ``"Answer:"``, as MMLU's do.
         model: the model ``prompt_style="auto"`` chooses for (a name or a loaded model).
+        shots: facts only: answered demonstrations before each question (0..8).
 
     Returns:
         A DataFrame with columns prompt, answer (letter), answer_index, answer_text, options
         (list of str), subject, question, id, source. The letters and indices are the same in
         both styles; ``options`` and ``answer_text`` are rendered as the prompt shows them.
     """
-    _check_source(source)
+    if source not in MC_SOURCES:
+        raise ElensError(
+            f"Unknown source {source!r}: use 'hub' (MMLU from the Hugging Face Hub), 'synthetic' "
+            "(the offline story world) or 'facts' (the project's own questions for real models)."
+        )
     _check_seed(seed)
+    if shots != 0 and source != "facts":
+        raise ElensError(f"shots= applies to source='facts' only; got shots={shots!r} for source={source!r}.")
     if n is not None:
         _check_count(n, "n")
     if subjects is not None:
@@ -570,6 +601,10 @@ def multiple_choice(
     rendering = _style_for(source, prompt_style, model)
     if source == "synthetic":
         return _styled(_synthetic_mc(SYNTHETIC_MC_DEFAULT if n is None else n, subjects, seed), rendering)
+    if source == "facts":
+        from .fact_questions import fact_questions
+
+        return fact_questions(n, seed=seed, subjects=subjects, shots=shots)
 
     ds = _load_hub(MMLU, "all", "test", ["question", "subject", "choices", "answer"], cache_dir)
     df = ds.select_columns(["question", "subject", "choices", "answer"]).to_pandas()
@@ -685,7 +720,7 @@ def for_model(
     source = frame.attrs.get("source")
     if source is None and "source" in frame.columns and frame["source"].nunique() == 1:
         source = frame["source"].iloc[0]
-    if source not in SOURCES:
+    if source not in MC_SOURCES:
         raise ElensError(
             "for_model cannot tell where this frame's prompts come from (no source): pass a frame "
             "from data.task_prompts, data.format_prompts or data.multiple_choice, or a row subset of one."

@@ -32,6 +32,11 @@ for ``prompt + separator + letter`` after the prompt's own tokens (with the defa
 ``" "``: ``" A"`` for byte-level BPE and SentencePiece, ``"A"`` for word-level tokenizers); it is
 found per prompt, and anything else (the letter is several tokens, it merges with the prompt's
 end, two letters share a token, the letter is the unknown token) is an :class:`ElensError`.
+
+Small real models answer at chance that way even when they know the answer (they have not
+learned to name an option by its letter). :func:`mc_accuracy` (and so :func:`skip_experiment`)
+can score by **cloze** instead (``scoring="cloze"``): the log-likelihood of each option's text
+after the prompt, :mod:`elens_utils.cloze`. Skipping composes with both scorers.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from .profiles import Profiles
 
 __all__ = [
     "MCAccuracy",
+    "SCORINGS",
     "answer_multiple_choice",
     "expansion_blocks",
     "mc_accuracy",
@@ -442,41 +448,85 @@ def _answers(frame: pd.DataFrame, answer_col: str, letters: tuple[str, ...]) -> 
 _ANSWER_COLUMNS = ("answer", "answer_letter")  # data frames, then synthetic.MCQuestion
 
 
+#: How :func:`mc_accuracy` answers: by the letters' next-token logits, or by the options' text.
+SCORINGS: tuple[str, ...] = ("letters", "cloze")
+
+
 def mc_accuracy(
     lm: LensModel,
     questions: Any,
     *,
-    prompt_col: str = "prompt",
+    prompt_col: str | None = None,
     answer_col: str | None = None,
     letters: Sequence[str] = DEFAULT_LETTERS,
     separator: str = " ",
     batch_size: int = 8,
     progress: bool | None = False,
+    scoring: str = "letters",
+    normalize: str = "sum",
+    options_col: str = "options",
 ) -> MCAccuracy:
-    """Accuracy of :func:`answer_multiple_choice` on a question set.
+    """Accuracy of :func:`answer_multiple_choice` (or of cloze scoring) on a question set.
 
     Args:
         questions: a DataFrame (or a list of dicts, or of
             :class:`~elens_utils.synthetic.MCQuestion`) with a prompt column and an answer
             column holding the correct letter (or its index into ``letters``).
-        prompt_col: the column of the prompts.
+        prompt_col: the column of the prompts. None: ``"prompt"``; for ``scoring="cloze"``,
+            ``"cloze_prompt"`` when the frame has one (:func:`elens_utils.fact_questions.fact_questions`),
+            else ``"prompt"``.
         answer_col: the column of the correct letters; None takes ``"answer"`` (the frames of
             :mod:`elens_utils.data`) or else ``"answer_letter"`` (``synthetic.MCQuestion``).
         letters, separator, batch_size, progress: see :func:`answer_multiple_choice`.
+        scoring: ``"letters"`` (the default: the next-token logits of the letters,
+            :func:`answer_multiple_choice`) or ``"cloze"`` (the log-likelihood of each option's
+            text after the prompt, :func:`elens_utils.cloze.answer_cloze`; ``separator`` goes
+            between prompt and option there).
+        normalize: cloze only: ``"sum"``, ``"token"`` or ``"char"`` (see
+            :func:`~elens_utils.cloze.answer_cloze`).
+        options_col: cloze only: the column with each question's option texts, in letter order.
+
+    Returns:
+        An :class:`MCAccuracy` whose table has the columns of the scorer used (for cloze,
+        ``logprob_<letter>`` is the option text's summed log-likelihood and ``letter_mass`` the
+        options' total probability).
     """
     letters = _check_letters(letters)
+    if scoring not in SCORINGS:
+        raise ElensError(
+            f"Unknown scoring {scoring!r}: use 'letters' (next-token logits of the option letters) "
+            "or 'cloze' (log-likelihood of each option's text after the prompt)."
+        )
     frame = _questions_frame(questions)
+    if prompt_col is None:
+        prompt_col = "cloze_prompt" if scoring == "cloze" and "cloze_prompt" in frame.columns else "prompt"
     if answer_col is None:
         answer_col = next((c for c in _ANSWER_COLUMNS if c in frame.columns), _ANSWER_COLUMNS[0])
-    for col in (prompt_col, answer_col):
+    needed = (prompt_col, answer_col, options_col) if scoring == "cloze" else (prompt_col, answer_col)
+    for col in needed:
         if col not in frame.columns:
-            raise ElensError(f"The questions have no column {col!r}; columns: {list(frame.columns)}.")
+            hint = " Cloze scoring needs each question's option texts." if col == options_col else ""
+            raise ElensError(f"The questions have no column {col!r}; columns: {list(frame.columns)}.{hint}")
     if len(frame) == 0:
         raise ElensError("No questions given.")
     answers = _answers(frame, answer_col, letters)
-    table = answer_multiple_choice(
-        lm, frame[prompt_col].tolist(), letters, separator=separator, batch_size=batch_size, progress=progress
-    )
+    if scoring == "cloze":
+        from .cloze import answer_cloze
+
+        table = answer_cloze(
+            lm,
+            frame[prompt_col].tolist(),
+            [list(o) for o in frame[options_col]],
+            letters,
+            normalize=normalize,
+            separator=separator,
+            batch_size=batch_size,
+            progress=progress,
+        )
+    else:
+        table = answer_multiple_choice(
+            lm, frame[prompt_col].tolist(), letters, separator=separator, batch_size=batch_size, progress=progress
+        )
     table.insert(1, "answer", answers)
     table.insert(2, "correct", table["predicted"] == table["answer"])
     return MCAccuracy(
@@ -519,8 +569,9 @@ def skip_experiment(
             ``k`` (off: they draw from all of 2..L).
         check_model: refuse profiles whose ``model`` name differs from ``lm.name``.
         progress: progress bar over the conditions (None: only in a terminal or notebook).
-        **mc_kwargs: ``prompt_col``, ``answer_col``, ``letters``, ``separator``, ``batch_size``
-            for :func:`mc_accuracy`.
+        **mc_kwargs: ``prompt_col``, ``answer_col``, ``letters``, ``separator``, ``batch_size``,
+            ``scoring`` (``"letters"`` or ``"cloze"``), ``normalize``, ``options_col`` for
+            :func:`mc_accuracy`.
 
     Returns:
         One row per condition: ``strategy`` (baseline / expansion / pruning / random), ``k``
