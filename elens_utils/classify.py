@@ -646,8 +646,9 @@ def family_of(model_name: str) -> str:
     ``"llama3"`` (``Llama-2*`` -> ``"llama2"``); ``gemma-2-*`` -> ``"gemma2"`` (``gemma-3-*`` ->
     ``"gemma3"``, Gemma 1's ``gemma-2b`` / ``gemma-7b`` -> ``"gemma"``); ``Qwen3*`` -> ``"qwen3"``
     (``Qwen2.5*``, ``Qwen2*`` -> ``"qwen2.5"``, ``"qwen2"``); ``pythia*`` -> ``"pythia"``; also
-    ``opt-*``, ``Mistral-*``, ``Phi-3*``, ``SmolLM2*`` -> ``"smollm2"`` (the registry's real models
-``real/smollm2-135m-instruct`` and ``real/gemma3-270m``, and their ``.gguf`` files, included). The project's tiny models ``tiny/ARCH-NL`` ->
+    ``opt-*``, ``Mistral-*``, ``Phi-3*``, ``SmolLM2*`` -> ``"smollm2"`` (the registry's real
+    models ``real/smollm2-135m-instruct`` and ``real/gemma3-270m``, and their ``.gguf`` files,
+    included). The project's tiny models ``tiny/ARCH-NL`` ->
     ``"tiny/ARCH"`` (all depths of one architecture form a family), the zoo's ``zoo/FAMILY-NL`` ->
     ``"zoo/FAMILY"``, and its untrained stand-ins ``untrained/FAMILY-NL`` -> ``"untrained/FAMILY"``.
 

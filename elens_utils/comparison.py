@@ -137,7 +137,7 @@ def quantization_caveat(path: str | Path | None = None, qtype: str = "Q4_1") -> 
 
     The real models are 4-bit quantized; the zoo's unquantized weights let the project measure
     what that does (``benchmarks/quantization_zoo.py``, which writes the file read here: by
-    default :data:`QUANTIZATION_RESULTS`). The sentence quotes the family run's mean |dH| at the
+    default :data:`QUANTIZATION_RESULTS`). The sentence quotes the family run's mean ``|dH|`` at the
     same tokens (range over models, share of log V) and the family kNN AUC with float and with
     quantized weights, against a float re-run with another seed.
 

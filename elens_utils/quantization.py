@@ -37,7 +37,7 @@ SmolLM2 file (:func:`gguf_tensor_types`):
 The measurement
 ---------------
 :func:`quantization_shift` profiles each model and its quantized copy on the same prompts
-with the same seeds, and reports the entropy shift |H_q - H| per block (nats, and relative to
+with the same seeds, and reports the entropy shift ``|H_q - H|`` per block (nats, and relative to
 log V) twice: at the same contexts (the quantized model read on the tokens the original
 generated, :func:`entropy_on_tokens`: the effect of the weights alone) and between the two
 models' own generations averaged over tokens (the profile features a classifier sees). It then
@@ -522,7 +522,7 @@ def entropy_on_tokens(
         lm: the model to read.
         prompts: N prompts (strings or token ids), encoded by ``lm.encode``.
         generated_ids: ``[N, T]`` token ids (``Profiles.meta["generated_ids"]``).
-        alphas: Renyi orders; batch_size: sequences per forward pass; **lens_kwargs: for
+        alphas: Renyi orders; batch_size: sequences per forward pass; ``**lens_kwargs``: for
             :func:`elens_utils.entropy.lens_entropy`.
 
     Returns:
@@ -577,7 +577,7 @@ class QuantizationShift:
             ``log_v`` (nats), ``qtype``, ``output_qtype``, ``bits_per_weight``,
             ``quantized_fraction`` (of the parameter values), ``n_prompts``, ``n_tokens``;
             the shift at the same contexts, over prompts, tokens and blocks: ``token_dh_mean``,
-            ``token_dh_max`` (|H_q - H|, nats), ``token_dh_bias`` (mean H_q - H);
+            ``token_dh_max`` (``|H_q - H|``, nats), ``token_dh_bias`` (mean H_q - H);
             the shift of the features (each generation's mean over its own tokens, per block):
             ``feature_dh_mean``, ``feature_dh_max`` (nats); each ``*_rel`` column divides by
             ``log_v``; ``identical_generations`` (share of prompts whose T tokens all agree)

@@ -866,7 +866,7 @@ def sublayer_sweep(
             same ``k``.
         rank_tokens, alpha: the block ranking (see ``skip_sweep``); ``alpha`` also ranks heads.
         seed: base seed of the random draws.
-        answer_col, device, dtype, batch_size, progress, **mc_kwargs: as for ``skip_sweep``.
+        answer_col, device, dtype, batch_size, progress, ``**mc_kwargs``: as for ``skip_sweep``.
 
     Returns:
         One row per condition: ``model``, ``n_layers``, ``n_heads``, ``kind`` (``none`` for
