@@ -367,12 +367,7 @@ def answer_multiple_choice(
     for i, p in enumerate(prompts):
         if not isinstance(p, str):
             raise ElensError(f"Prompt {i} is {type(p).__name__}; multiple-choice prompts must be strings.")
-    encoded = lm.encode(list(prompts))
-    ctx = lm.context_length
-    if ctx is not None:
-        for i, ids in enumerate(encoded):
-            if len(ids) > ctx:
-                raise ElensError(f"Prompt {i} has {len(ids)} tokens; the model takes at most {ctx}.")
+    encoded = lm.encode(list(prompts), fit_context=True)
     letter_ids = [_letter_ids(lm, p, ids, letters, separator, i) for i, (p, ids) in enumerate(zip(prompts, encoded))]
     n = len(encoded)
     logprobs = np.empty((n, len(letters)), dtype=np.float32)

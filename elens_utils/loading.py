@@ -116,8 +116,9 @@ class LensModel:
                 return value
         return None
 
-    def encode(self, prompts: Sequence[str | Sequence[int]]) -> list[list[int]]:
-        """Token ids of each prompt, special tokens included, checked for emptiness.
+    def encode(self, prompts: Sequence[str | Sequence[int]], *, fit_context: bool = False) -> list[list[int]]:
+        """Token ids of each prompt, special tokens included, checked for emptiness (and, with
+        ``fit_context``, against :attr:`context_length`).
 
         A prompt may be a string or a list of token ids (``[tokenizer.bos_token_id]`` is the
         BOS-only prompt). A string that already starts with the BOS token, for a tokenizer that
@@ -147,6 +148,11 @@ class LensModel:
                     "[tokenizer.eos_token_id] for a blank prompt."
                 )
             out.append(ids)
+        ctx = self.context_length
+        if fit_context and ctx is not None:
+            for i, ids in enumerate(out):
+                if len(ids) > ctx:
+                    raise ElensError(f"Prompt {i} has {len(ids)} tokens; the model takes at most {ctx}.")
         return out
 
     def profile(self, prompts: Sequence[str | Sequence[int]], **kwargs) -> Profiles:

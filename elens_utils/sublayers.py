@@ -542,13 +542,7 @@ class _Stop(Exception):
 def _check_prompts(lm: LensModel, prompts: Any) -> list[list[int]]:
     if isinstance(prompts, (str, bytes)) or not isinstance(prompts, Sequence) or len(prompts) == 0:
         raise ElensError("Pass a non-empty list of prompts (strings or token-id lists).")
-    encoded = lm.encode(list(prompts))
-    ctx = lm.context_length
-    if ctx is not None:
-        for i, ids in enumerate(encoded):
-            if len(ids) > ctx:
-                raise ElensError(f"Prompt {i} has {len(ids)} tokens; the model takes at most {ctx}.")
-    return encoded
+    return lm.encode(list(prompts), fit_context=True)
 
 
 @torch.no_grad()
