@@ -276,7 +276,7 @@ class LensParts:
     ) -> torch.Tensor:
         """Lens entropies (nats) of residual vectors ``[rows, d]`` -> ``[rows, len(alphas)]``.
 
-        Keyword arguments go to :func:`elens_utils.entropy.lens_entropy` (``chunk_size``,
+        Keyword arguments go to :func:`elens_utils.entropy.lens_entropy` (``chunk_size``, ``precision``,
         ``backend``, ``support_threshold``).
         """
         weight = self.unembed.weight

@@ -36,7 +36,7 @@ in the entry's ``manifest.json``):
   ``labels`` (the same, or null);
 * the generation settings (:class:`~elens_utils.generation.GenerationSettings`: max_new_tokens,
   do_sample, temperature, top_k, top_p, seed), the Renyi orders ``alphas`` and the lens options
-  (``chunk_size``, ``backend``, ``support_threshold``);
+  (``chunk_size``, ``backend``, ``support_threshold``, ``precision``);
 * ``tag`` (free text for anything the cache cannot see, e.g. blocks skipped by hooks), the
   library's ``__version__`` and the cache format.
 
@@ -98,7 +98,7 @@ DEFAULT_SHARD_SIZE = 64
 
 _MANIFEST = "manifest.json"
 _SHARD = re.compile(r"^prompts-(\d{6})-(\d{6})\.parquet$")
-_LENS_KWARGS = ("chunk_size", "backend", "support_threshold")
+_LENS_KWARGS = ("chunk_size", "backend", "support_threshold", "precision")
 
 _FULL_HASH_LIMIT = 8 << 20  # files up to 8 MiB are hashed whole
 _BLOCK = 64 << 10
@@ -276,7 +276,7 @@ class ProfileCache:
                 LensModel with forward hooks attached.
             max_new_tokens, do_sample, temperature, top_k, top_p, seed, alphas, batch_size: passed
                 to :func:`generate_profiles`.
-            **lens_kwargs: ``chunk_size``, ``backend``, ``support_threshold``, passed to
+            **lens_kwargs: ``chunk_size``, ``backend``, ``support_threshold``, ``precision``, passed to
                 :func:`generate_profiles`.
             shard_size: prompts per shard for a new entry (default: the cache's); an existing
                 entry keeps the size it was started with.

@@ -50,6 +50,22 @@ M, S, T = 0, 1, 2  # columns of a statistics tensor; power sums follow from colu
 # larger tiles, so that each kernel launch has enough work.
 _TILE_ELEMENTS = 1 << 20
 _CUDA_TILE_ELEMENTS = 1 << 24
+#: Logits per row recomputed in fp32 on the bf16 path (precision="bf16"). Measured on the real
+#: models' block outputs (benchmarks/precision-real.json): K = 16 cuts the largest error of
+#: plain bf16 by 3-6x and the mean by 5-14x; more helps little and topk costs grow with K.
+BF16_EXACT_TOP = 16
+# Candidates for those K per tile: the tokens of the _TOP_GROUPS groups of _TOP_GROUP adjacent
+# vocabulary entries with the largest maxima (a topk over the whole tile would cost 80% of the
+# bf16 product; this costs ~25%).
+_TOP_GROUP = 32
+_TOP_GROUPS = 2
+_TOP_GATHER_ELEMENTS = 1 << 22
+# Arguments of exp are clamped from below at this value. exp(-87) = 1.6e-38 is float32's smallest
+# normal magnitude; torch's vectorised exp takes a slow path about 10x slower for arguments below
+# about -104, which real models' logit tiles are full of (Gemma-3's early blocks spread their
+# logits over hundreds of nats, and a Renyi order of 5 multiplies the spread by 5). A clamped
+# term adds at most V x 1.6e-38 to a sum that holds the max term exp(0) = 1: nothing in float32.
+_EXP_FLOOR = -87.0
 # Row blocks of at most this many rows use transposed [vocab, rows] tiles on the CPU.
 _TRANSPOSE_MAX_ROWS = 512
 
@@ -244,7 +260,7 @@ def _power_sum(zc: torch.Tensor, e: torch.Tensor, a: float, scratch: torch.Tenso
         return torch.linalg.vector_norm(e, 2, dim=dim).square_()
     if a == 0.5:
         return torch.sqrt(e, out=scratch).sum(dim)
-    return torch.mul(zc, a, out=scratch).exp_().sum(dim)
+    return torch.mul(zc, a, out=scratch).clamp_min_(_EXP_FLOOR).exp_().sum(dim)
 
 
 def _torch_stats(
@@ -254,6 +270,7 @@ def _torch_stats(
     softcap: float | None,
     powers: Sequence[float],
     chunk_size: int | None,
+    exact_top: int = 0,
 ) -> torch.Tensor:
     """Statistics ``[rows, 3 + len(powers)]`` by tiles of ``row_block x chunk`` logits.
 
@@ -262,6 +279,11 @@ def _torch_stats(
     running max, exp, and the sums. The running statistics are re-centred on the new maximum
     after every tile (the algebra of :func:`merge_stats`, applied to ``[rows]`` vectors instead
     of stacking). Small row blocks use transposed tiles (:func:`_transposed_tiles`).
+
+    With ``exact_top = K > 0`` the products run in bf16 (``hidden`` and a cached bf16 copy of
+    ``weight``; fp32 accumulation, bf16 result) and the K largest logits of each row are then
+    recomputed from the fp32 operands, replacing their bf16 values in every statistic
+    (:func:`_exact_top_correction`).
     """
     rows, vocab = hidden.shape[0], weight.shape[0]
     row_block, chunk = _tile_shape(rows, vocab, chunk_size, hidden.device)
@@ -273,24 +295,33 @@ def _torch_stats(
     e_buf = torch.empty(n_tile, **opts)
     p_buf = torch.empty(n_tile, **opts) if any(a != 2.0 for a in powers) else None
     out = torch.empty(rows, 3 + len(powers), **opts)
+    product_weight = weight
+    if exact_top:
+        from .precision import bf16_weight
+
+        product_weight = bf16_weight(weight)
     for r0 in range(0, rows, row_block):
         h = hidden[r0 : r0 + row_block]
+        h_product = h.to(torch.bfloat16) if exact_top else h
         nr = h.shape[0]
         m = s = t = None
         p: list[torch.Tensor] = []
+        top_z = top_i = None
         for v0 in range(0, vocab, chunk):
-            w = weight[v0 : v0 + chunk]
+            w = product_weight[v0 : v0 + chunk]
             n = nr * w.shape[0]
             shape = (w.shape[0], nr) if transposed else (nr, w.shape[0])
             b = None if bias is None else bias[v0 : v0 + chunk]
-            z = _logits_tile(h, w, b, softcap, out=z_buf[:n].view(shape), transposed=transposed)
+            z = _logits_tile(h_product, w, b, softcap, out=z_buf[:n].view(shape), transposed=transposed)
+            if exact_top:
+                top_z, top_i = _merge_top(z, red, v0, exact_top, top_z, top_i)
             e = e_buf[:n].view(shape)
             scratch = None if p_buf is None else p_buf[:n].view(shape)
             m_new = z.amax(dim=red)
             if m is not None:
                 m_new = torch.maximum(m, m_new)
             zc = z.sub_(m_new.unsqueeze(red))  # <= 0, relative to the running max
-            torch.exp(zc, out=e)
+            torch.clamp_min(zc, _EXP_FLOOR, out=e).exp_()
             s_c = e.sum(red)
             p_c = [_power_sum(zc, e, a, scratch, red) for a in powers]
             t_c = zc.mul_(e).sum(red)  # zc is not needed after this
@@ -303,11 +334,108 @@ def _torch_stats(
                 s = scale * s + s_c
                 p = [torch.exp(a * delta) * p_j + p_cj for a, p_j, p_cj in zip(powers, p, p_c)]
             m = m_new
+        if exact_top:
+            m, s, t, p = _exact_top_correction(
+                h, weight, bias, softcap, powers, top_z, top_i, m, s, t, p
+            )
         block = out[r0 : r0 + nr]
         block[:, M], block[:, S], block[:, T] = m, s, t
         for j, p_j in enumerate(p):
             block[:, 3 + j] = p_j
     return out
+
+
+def _merge_top(
+    z: torch.Tensor,
+    red: int,
+    v0: int,
+    k: int,
+    top_z: torch.Tensor | None,
+    top_i: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Running ``[rows, k]`` large logits and their vocabulary ids, merged with a tile's.
+
+    ``z`` is a tile whose vocabulary axis is ``red`` and whose first vocabulary id is ``v0``.
+    A full ``topk`` over the tile costs as much as the bf16 product itself, so the tile's
+    candidates are the entries of its :data:`_TOP_GROUPS` groups of :data:`_TOP_GROUP` adjacent
+    tokens with the largest maxima (plus any ragged tail). The merged set always holds each
+    row's maximum and nearly always its k largest logits; the correction is exact for
+    whichever tokens it holds.
+    """
+    zr = z if red == 1 else z.T  # [rows, chunk] view
+    rows, chunk = zr.shape
+    main = chunk // _TOP_GROUP * _TOP_GROUP
+    parts_z, parts_i = [], []
+    if main >= _TOP_GROUP * _TOP_GROUPS:
+        n_groups = main // _TOP_GROUP
+        if red == 1:
+            group_max = z[:, :main].reshape(rows, n_groups, _TOP_GROUP).amax(-1)
+        else:
+            group_max = z[:main].reshape(n_groups, _TOP_GROUP, rows).amax(1).T
+        best = group_max.topk(_TOP_GROUPS, dim=1).indices  # [rows, groups]
+        offsets = torch.arange(_TOP_GROUP, device=z.device)
+        cols = (best.unsqueeze(-1) * _TOP_GROUP + offsets).reshape(rows, -1)
+        parts_z.append(zr.gather(1, cols))
+        parts_i.append(cols)
+    else:
+        main = 0
+    if main < chunk:
+        tail = torch.arange(main, chunk, device=z.device).expand(rows, -1)
+        parts_z.append(zr[:, main:])
+        parts_i.append(tail)
+    if top_z is not None:
+        parts_z.append(top_z)
+        parts_i.append(top_i - v0)
+    both_z, both_i = torch.cat(parts_z, 1), torch.cat(parts_i, 1)
+    keep = both_z.topk(min(k, both_z.shape[1]), dim=1).indices
+    return both_z.gather(1, keep), both_i.gather(1, keep) + v0
+
+
+def _exact_top_correction(
+    h: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    softcap: float | None,
+    powers: Sequence[float],
+    top_z: torch.Tensor,
+    top_i: torch.Tensor,
+    m: torch.Tensor,
+    s: torch.Tensor,
+    t: torch.Tensor,
+    p: list[torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """Swap the bf16 values of each row's top-K logits for fp32 ones in the running statistics.
+
+    The statistics ``m, s, t, p`` (each ``[rows]``) are centred on ``m``, the bf16 maximum;
+    ``top_z [rows, K]`` are the bf16 logits of tokens ``top_i`` and are replaced by the exact
+    ``h . W[i] (+ b[i])`` (soft-capped), computed from the fp32 operands (``rows x K x d``
+    multiply-adds). The result is re-centred on the exact maximum, so that ``m`` stays the max
+    logit (the min-entropy reads it). The tokens that carry most of the probability mass are
+    the ones whose rounding moves an entropy most; the others' errors mostly average out.
+    """
+    exact = torch.empty(top_i.shape, dtype=torch.float32, device=h.device)
+    step = max(1, _TOP_GATHER_ELEMENTS // (top_i.shape[1] * h.shape[1]))
+    for r0 in range(0, h.shape[0], step):  # gathered rows [step, K, d] stay ~16 MB
+        w_top = weight[top_i[r0 : r0 + step]].float()
+        torch.mul(w_top, h[r0 : r0 + step].float().unsqueeze(1), out=w_top)
+        exact[r0 : r0 + step] = w_top.sum(-1)
+    if bias is not None:
+        exact = exact + bias.float()[top_i]
+    if softcap is not None:
+        exact = torch.tanh(exact / softcap) * softcap
+    mu = m.unsqueeze(1)
+    old_c, new_c = top_z - mu, exact - mu
+    old_e, new_e = old_c.exp(), new_c.exp()
+    s = s + (new_e - old_e).sum(1)
+    t = t + (new_c * new_e - old_c * old_e).sum(1)
+    p = [p_j + ((a * new_c).exp() - (a * old_c).exp()).sum(1) for a, p_j in zip(powers, p)]
+    m_new = exact.amax(1)  # the bf16 top-K hold the true maximum
+    delta = m - m_new  # near 0, either sign
+    scale = torch.exp(delta)
+    t = scale * (t + delta * s)
+    s = scale * s
+    p = [torch.exp(a * delta) * p_j for a, p_j in zip(powers, p)]
+    return m_new, s, t, p
 
 
 def _support_size(
@@ -339,6 +467,7 @@ def lens_entropy(
     chunk_size: int | None = None,
     backend: str = "auto",
     support_threshold: float | None = None,
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """Entropies of ``softmax(f(hidden @ weight.T + bias))`` without materialising the logits.
 
@@ -354,6 +483,13 @@ def lens_entropy(
             or ``"auto"`` (Triton on CUDA when installed, torch otherwise).
         support_threshold: for ``alpha = 0``, count tokens with probability above this instead of
             using V (costs a second pass over the vocabulary).
+        precision: arithmetic of the unembedding product on the torch path (CPU). ``"fp32"``
+            (default): float32 operands, agreement with float64 to ~1e-5 nats. ``"bf16"``: bf16
+            operands and fp32 statistics, with the :data:`BF16_EXACT_TOP` largest logits of each
+            row recomputed in fp32 (2-2.6x faster where the CPU has bf16 units; error against
+            float64 on real models' block outputs in ``benchmarks/``). ``"auto"``: bf16 where
+            measured faster (:func:`elens_utils.precision.resolve_precision`). Other than fp32
+            float32 operands (a bf16 model's) are used as they are.
 
     Returns:
         ``[rows, len(alphas)]`` float32 entropies in nats.
@@ -371,7 +507,15 @@ def lens_entropy(
 
         stats = triton_logit_stats(hidden, weight, bias, softcap=softcap, powers=powers)
     else:
-        stats = _torch_stats(hidden, weight, bias, softcap, powers, chunk_size)
+        exact_top = 0
+        if precision != "fp32" and hidden.dtype == torch.float32:
+            from .precision import resolve_precision
+
+            if resolve_precision(precision, hidden.device) == "bf16":
+                exact_top = BF16_EXACT_TOP
+        elif precision not in ("fp32", "bf16", "auto"):
+            raise ElensError(f"Unknown precision {precision!r}: use one of fp32, bf16, auto.")
+        stats = _torch_stats(hidden, weight, bias, softcap, powers, chunk_size, exact_top)
     support = None
     if support_threshold is not None and 0.0 in alphas:
         if not 0 < support_threshold < 1:

@@ -227,7 +227,7 @@ def generate_profiles(
         index_offset: global index of ``prompts[0]`` for the sampling streams: prompt i samples
             from ``row_seed(seed, index_offset + i)``, so a list computed in shards (with each
             shard's start as offset) equals the list computed at once.
-        **lens_kwargs: ``chunk_size``, ``backend``, ``support_threshold`` for
+        **lens_kwargs: ``chunk_size``, ``backend``, ``support_threshold``, ``precision`` for
             :func:`elens_utils.entropy.lens_entropy`.
 
     Returns:
