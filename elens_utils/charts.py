@@ -68,7 +68,7 @@ __all__ = [
     "to_html",
     "to_svg",
     "write_vega_bundle",
-    "spearman_by_model", "overlap_by_depth", "block_dh_bars", "skip_accuracy",  # chapter 5
+    "spearman_by_model", "overlap_by_depth", "block_dh_bars", "skip_accuracy", "sublayer_accuracy",  # chapter 5
     "correctness_auc_chart", "mc_accuracy_bars", "profiles_by_outcome",  # chapter 6
     "knn_scores_by_model", "knn_scores_heatmap", "profiles_by_label", "entropy_by_window",  # chapters 3 and 4
     "DEPTH_MODE_NAMES", "profiles_by_family", "embedding_frame", "embedding_scatter", "auc_tests_chart", "auc_by_setting", "permutation_chart",  # chapters 2 and 7
@@ -904,6 +904,136 @@ def skip_accuracy(results: pd.DataFrame, *, columns: int = 3, title: str | None 
         facet=alt.Facet("model:N", sort=keys, title=None, header=alt.Header(labelFontSize=12, labelLimit=220)), columns=columns
     ).properties(
         title=alt.Title(title or "Accuracy after skipping blocks", subtitle="k = 0: no block skipped; dashed: chance; grey dots: single random draws")
+    )
+
+
+def sublayer_accuracy(results: pd.DataFrame, *, title: str | None = None, columns: int = 2) -> alt.FacetChart:
+    """Multiple-choice accuracy with a part of some blocks removed, one panel per model.
+
+    Args:
+        results: :func:`elens_utils.sublayers.sublayer_sweep` (columns ``model``, ``kind``,
+            ``strategy``, ``heads_from``, ``k``, ``seed``, ``accuracy``, ``n_correct``,
+            ``n_questions``, ``chance``, ``blocks_text``, ``heads_text``), with one baseline
+            row (``strategy == "baseline"``) per model.
+        title: chart title.
+        columns: panels per row (2 fit the book's text column).
+
+    Rows of a panel: the kind of intervention (attention, MLP, heads, the whole block) and
+    ``k``, the number of blocks it is applied to; the x axis is the accuracy. In each row,
+    filled points: the part removed in the k blocks of largest expansion (orange, top) and of
+    largest pruning (blue, bottom); grey (middle): the random controls, each draw a small dot,
+    their mean a tick. For heads the filled points are the ranked heads, the hollow rings the
+    random heads of the same blocks (each draw a small ring, their mean a large one). Solid
+    vertical line: the accuracy with nothing removed; dashed: the chance level.
+    """
+    need = ["model", "kind", "strategy", "heads_from", "k", "seed", "accuracy", "n_correct", "n_questions", "chance", "blocks_text", "heads_text"]  # fmt: skip
+    _need(results, need, "sublayer_accuracy")
+    keys = results["model"].drop_duplicates().tolist()
+    base_rows = results[results["strategy"] == "baseline"]
+    if base_rows["model"].nunique() != len(keys) or len(base_rows) != len(keys):
+        raise ElensError("sublayer_accuracy(): each model needs exactly one baseline row (strategy 'baseline'), as sublayer_sweep() writes.")
+    rows = results[results["strategy"] != "baseline"].copy()
+    if rows.empty:
+        raise ElensError("sublayer_accuracy(): the results hold no intervention (only baselines): give sublayer_sweep() some ks and kinds.")
+    names = {"attention": "attention", "mlp": "MLP", "heads": "heads", "block": "whole block"}
+    kinds = rows["kind"].drop_duplicates().tolist()
+    rows["row"] = [f"{names.get(kd, kd)}, k = {int(k)}" for kd, k in zip(rows["kind"], rows["k"])]
+    ordered = rows.assign(kind_pos=rows["kind"].map(kinds.index)).sort_values(["kind_pos", "k"], kind="stable")
+    order = ordered["row"].drop_duplicates().tolist()
+    first_rows = ordered.drop_duplicates("kind")["row"].tolist()  # the kind is named on these only
+    cols = ["model", "kind", "strategy", "heads_from", "k", "seed", "accuracy", "n_correct", "n_questions", "chance", "blocks_text", "heads_text", "row"]  # fmt: skip
+    rows = rows[cols]
+    alt_heads = rows["heads_from"].eq("random") & rows["strategy"].isin(["expansion", "pruning"])
+    is_draw = rows["strategy"] == "random"
+    chosen = rows[~alt_heads & ~is_draw].assign(mark="chosen")
+    parts = {"attention": "the attention", "mlp": "the MLP", "heads": "the ranked heads", "block": "the whole blocks"}
+    chosen["what"] = chosen["kind"].map(lambda kd: parts.get(kd, kd)) + " of the " + chosen["strategy"] + " blocks"
+    draws = rows[is_draw].assign(mark="draw", what="one random draw")
+    alt_draws = rows[alt_heads].assign(mark="alt_draw")
+    alt_draws["what"] = "random heads of the " + alt_draws["strategy"] + " blocks, one draw"
+    group = ["model", "kind", "k", "row", "strategy"]
+
+    def means(frame: pd.DataFrame, mark: str) -> pd.DataFrame:
+        out = (
+            frame.groupby(group, sort=False)
+            .agg(accuracy=("accuracy", "mean"), n_questions=("n_questions", "first"), chance=("chance", "first"), draws=("accuracy", "size"), blocks_text=("blocks_text", "first"))
+            .reset_index()
+        )
+        n = out["draws"].astype(str) + " draws"
+        if mark == "mean":
+            out["blocks_text"], out["what"] = "random (one set per draw)", "mean of " + n
+            out["heads_text"] = np.where(out["kind"] == "heads", "random", "")
+        else:
+            out["heads_text"], out["what"] = "random", "random heads of the " + out["strategy"] + " blocks, mean of " + n
+        return out.assign(mark=mark)
+
+    data = pd.concat(
+        [
+            chosen,
+            draws,
+            alt_draws,
+            means(draws, "mean"),
+            means(alt_draws, "alt_mean"),
+            base_rows[["model", "kind", "strategy", "k", "accuracy", "n_correct", "n_questions", "chance", "blocks_text", "heads_text"]].assign(mark="baseline", what="nothing removed"),
+            base_rows[["model", "chance", "n_questions"]].assign(mark="chance", accuracy=base_rows["chance"], what="chance (guessing)"),
+            pd.DataFrame([(m, r) for m in keys for r in first_rows[1:]], columns=["model", "row"]).assign(mark="separator"),
+        ],
+        ignore_index=True,
+    )
+    data["seed"] = pd.to_numeric(data["seed"], errors="coerce").astype(float)
+    data = _json_safe(data)
+    lanes = ["expansion", "random", "pruning"]
+    colour = alt.Color(
+        "strategy:N",
+        title="part removed in",
+        scale=alt.Scale(domain=list(_STRATEGY_COLOURS), range=list(_STRATEGY_COLOURS.values())),
+        legend=alt.Legend(orient="bottom", symbolOpacity=1, labelExpr="datum.label == 'random' ? 'random blocks' : datum.label + ' blocks'"),
+    )
+    x = alt.X("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[0, 1], nice=False), axis=alt.Axis(format=".0%", values=[0, 0.25, 0.5, 0.75, 1]))
+    # "attention, k = 1", then "k = 2", "k = 4": the kind is named on its first row only.
+    label = f"indexof({json.dumps(first_rows)}, datum.value) >= 0 ? datum.value : 'k = ' + split(datum.value, ', k = ')[1]"
+    y = alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelLimit=140, ticks=False, domain=False, labelExpr=label))
+    y_off = alt.YOffset("strategy:N", sort=lanes, scale=alt.Scale(domain=lanes, paddingOuter=0.6))
+    tooltip = [
+        alt.Tooltip("model:N"),
+        alt.Tooltip("kind:N"),
+        alt.Tooltip("strategy:N", title="blocks"),
+        alt.Tooltip("k:Q"),
+        alt.Tooltip("blocks_text:N", title="blocks removed"),
+        alt.Tooltip("heads_text:N", title="heads"),
+        alt.Tooltip("what:N", title="shows"),
+        alt.Tooltip("accuracy:Q", format=".1%"),
+        alt.Tooltip("n_questions:Q", title="questions"),
+    ]
+    rule_tip = [alt.Tooltip("model:N"), alt.Tooltip("what:N", title="accuracy of"), alt.Tooltip("accuracy:Q", format=".1%"), alt.Tooltip("n_questions:Q", title="questions")]
+    base = alt.Chart().encode(x=x, y=y, yOffset=y_off)
+    width = max(150, (460 - 20 * (columns - 1)) // max(1, columns))  # two panels and the row labels fit 600 px
+
+    def only(mark: str) -> str:
+        return f"datum.mark == '{mark}'"
+
+    layered = alt.layer(
+        alt.Chart().mark_rule(color="#d0d0d0", strokeWidth=1).encode(y=alt.Y("row:N", sort=order, bandPosition=0)).transform_filter(only("separator")),
+        alt.Chart().mark_rule(strokeDash=[5, 4], color="#777").encode(x=alt.X("accuracy:Q"), tooltip=rule_tip).transform_filter(only("chance")),
+        alt.Chart().mark_rule(color="#333", strokeWidth=1.5).encode(x=alt.X("accuracy:Q"), tooltip=rule_tip).transform_filter(only("baseline")),
+        base.mark_circle(size=22, opacity=0.6).encode(color=colour, tooltip=tooltip).transform_filter(only("draw")),
+        base.mark_tick(thickness=2.5, size=11).encode(color=colour, tooltip=tooltip).transform_filter(only("mean")),
+        base.mark_point(filled=False, size=26, strokeWidth=1, opacity=0.8).encode(color=colour, tooltip=tooltip).transform_filter(only("alt_draw")),
+        base.mark_point(filled=False, size=150, strokeWidth=1.5, opacity=1).encode(color=colour, tooltip=tooltip).transform_filter(only("alt_mean")),
+        base.mark_point(filled=True, size=70, opacity=1).encode(color=colour, tooltip=tooltip).transform_filter(only("chosen")),
+        data=data,
+    ).properties(width=width, height=36 * len(order))
+    return layered.facet(
+        facet=alt.Facet("model:N", sort=keys, title=None, header=alt.Header(labelFontSize=12, labelLimit=width)), columns=columns
+    ).properties(
+        title=alt.Title(
+            title or "Accuracy with a part of the blocks removed",
+            subtitle=[
+                "the part removed in the k blocks of largest expansion (orange), of largest pruning (blue)",
+                "or in k random blocks (grey dots: single draws, tick: their mean); heads: filled points the",
+                "ranked heads, rings random heads of the same blocks; line: nothing removed; dashed: chance",
+            ],
+        )
     )
 
 

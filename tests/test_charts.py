@@ -490,3 +490,109 @@ def test_summary_table_shows_a_named_index_and_hides_a_range():
     assert "lens_vs_matmul" in charts.summary_table(table.set_index("key")).to_html()
     plain = charts.summary_table(table).to_html()
     assert "lens_vs_matmul" in plain and ">0</th>" not in plain
+
+
+# ---- sublayer interventions (chapter 5) -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sublayer_results(tmp_path_factory):
+    """A real sublayer_sweep result: two untrained models of the story world, every kind, k = 1
+    and 2, two random draws (a few seconds on CPU)."""
+    from elens_utils import data
+    from elens_utils.sublayers import sublayer_sweep
+    from elens_utils.tiny_models import build_untrained_model
+
+    root = tmp_path_factory.mktemp("sublayer_chart")
+    names = [str(build_untrained_model(family, root / f"{family}-3L", n_layers=3)) for family in ("llama", "gpt2")]
+    questions = data.multiple_choice("synthetic", 20)
+    profiles = [load_model(n).profile(questions["prompt"].tolist()[12:], max_new_tokens=1, progress=False) for n in names]
+    return sublayer_sweep(
+        names, questions.iloc[:12].reset_index(drop=True), profiles, ks=[1, 2], kinds=("attention", "mlp", "heads", "block"),
+        n_random_seeds=2, progress=False,
+    )  # fmt: skip
+
+
+def _chart_rows(spec: dict) -> pd.DataFrame:
+    return pd.DataFrame(spec["datasets"][spec["data"]["name"]])
+
+
+def test_sublayer_accuracy_spec(sublayer_results):
+    res = sublayer_results
+    models = res["model"].drop_duplicates().tolist()
+    chart = charts.sublayer_accuracy(res)
+    spec = charts.chart_spec(chart)  # validates against the Vega-Lite schema
+    # one panel per model, in the order of the results
+    assert spec["facet"]["field"] == "model" and spec["facet"]["sort"] == models and spec["columns"] == 2
+    data = _chart_rows(spec)
+    assert data["model"].drop_duplicates().tolist() == models
+    assert _layer_marks(spec) == ["rule", "rule", "rule", "circle", "tick", "point", "point", "point"]
+    layers = spec["spec"]["layer"]
+    # every condition of the sweep is in the data with its accuracy (the baseline as the rule)
+    for row in res.itertuples():
+        seed = float("nan") if pd.isna(row.seed) else float(row.seed)
+        hit = data[
+            (data["model"] == row.model) & (data["kind"] == row.kind) & (data["strategy"] == row.strategy)
+            & (data["heads_from"] == (row.heads_from or "")) & (data["k"] == row.k)
+            & ((data["seed"] == seed) | (data["seed"].isna() & math.isnan(seed)))
+        ]  # fmt: skip
+        assert len(hit) == 1, row
+        assert hit["accuracy"].item() == pytest.approx(row.accuracy)
+        assert hit["blocks_text"].item() == row.blocks_text and hit["n_questions"].item() == row.n_questions
+    marks = data.groupby("mark").size()
+    assert marks["baseline"] == marks["chance"] == len(models)
+    assert marks["chosen"] == ((res["strategy"].isin(["expansion", "pruning"])) & (res["heads_from"] != "random")).sum()
+    # the grey mean and the hollow ring are the means of the draws (as sublayer_summary has them)
+    from elens_utils.sublayers import sublayer_summary
+
+    summary = sublayer_summary(res)
+    for s in summary.itertuples():
+        at = data[(data["model"] == s.model) & (data["kind"] == s.kind) & (data["k"] == s.k)]
+        assert at.loc[at["mark"] == "mean", "accuracy"].item() == pytest.approx(s.random_mean)
+        if s.kind == "heads":
+            ring = at[(at["mark"] == "alt_mean") & (at["strategy"] == "expansion")]
+            assert ring["accuracy"].item() == pytest.approx(s.expansion_random_heads)
+        else:
+            assert not (at["mark"] == "alt_mean").any()
+    # the colours of skip_accuracy; ranked heads filled, random heads of the same blocks hollow
+    colour = layers[-1]["encoding"]["color"]
+    assert colour["field"] == "strategy"
+    assert dict(zip(colour["scale"]["domain"], colour["scale"]["range"])) == charts._STRATEGY_COLOURS
+    assert layers[-1]["mark"]["filled"] is True and layers[-2]["mark"]["filled"] is False
+    assert layers[-1]["transform"] == [{"filter": "datum.mark == 'chosen'"}]
+    assert layers[-2]["transform"] == [{"filter": "datum.mark == 'alt_mean'"}]
+    assert layers[1]["mark"]["strokeDash"] and layers[1]["transform"] == [{"filter": "datum.mark == 'chance'"}]
+    # rows: kind by kind, k within; x: accuracy 0-100 %
+    enc = layers[-1]["encoding"]
+    assert enc["y"]["sort"] == [f"{name}, k = {k}" for name in ("attention", "MLP", "heads", "whole block") for k in (1, 2)]
+    assert enc["yOffset"]["field"] == "strategy" and enc["yOffset"]["sort"] == ["expansion", "random", "pruning"]
+    assert enc["x"]["field"] == "accuracy" and enc["x"]["scale"]["domain"] == [0, 1] and enc["x"]["axis"]["format"] == ".0%"
+    tips = {t["field"]: t for t in enc["tooltip"]}
+    assert {"model", "kind", "strategy", "k", "blocks_text", "heads_text", "accuracy", "n_questions"} <= set(tips)
+    assert tips["accuracy"]["format"] == ".1%"
+    # fits the book's text column, and the page gets strict JSON and no network reference
+    svg = charts.to_svg(chart)
+    assert int(re.search(r'<svg[^>]*\bwidth="(\d+)', svg).group(1)) <= 600
+    page = charts.to_html(chart)
+    assert "NaN" not in page and not re.search(r"https?://", page)
+
+
+def test_sublayer_accuracy_hand_made_and_errors():
+    rows = [("m", "none", "baseline", None, 0, None, 0.8, "none", ""), ("m", "mlp", "expansion", None, 1, None, 0.4, "3", ""),
+            ("m", "mlp", "pruning", None, 1, None, 0.7, "5", ""), ("m", "mlp", "random", None, 1, 7, 0.5, "2", ""),
+            ("m", "mlp", "random", None, 1, 8, 0.7, "4", "")]  # fmt: skip
+    cols = ["model", "kind", "strategy", "heads_from", "k", "seed", "accuracy", "blocks_text", "heads_text"]
+    results = pd.DataFrame(rows, columns=cols).assign(n_correct=0, n_questions=10, chance=0.25)
+    spec = charts.chart_spec(charts.sublayer_accuracy(results, title="MLPs only", columns=1))
+    assert spec["title"]["text"] == "MLPs only" and spec["columns"] == 1
+    data = _chart_rows(spec)
+    assert data.loc[data["mark"] == "mean", "accuracy"].item() == pytest.approx(0.6)
+    assert data.loc[data["mark"] == "baseline", "accuracy"].item() == 0.8
+    assert sorted(data.loc[data["mark"] == "draw", "accuracy"]) == [0.5, 0.7]
+    assert spec["spec"]["layer"][-1]["encoding"]["y"]["sort"] == ["MLP, k = 1"]
+    with pytest.raises(ElensError, match=r"sublayer_accuracy\(\) needs the columns .* lacks \['heads_text'\]"):
+        charts.sublayer_accuracy(results.drop(columns="heads_text"))
+    with pytest.raises(ElensError, match="one baseline row"):
+        charts.sublayer_accuracy(results[results["strategy"] != "baseline"])
+    with pytest.raises(ElensError, match="no intervention"):
+        charts.sublayer_accuracy(results[results["strategy"] == "baseline"])
