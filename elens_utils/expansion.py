@@ -46,8 +46,12 @@ __all__ = [
     "candidate_check",
     "first_tokens",
     "loaded_models",
+    "SKIP_VERDICTS",
+    "skip_comparison",
+    "skip_findings",
     "skip_summary",
     "skip_sweep",
+    "skip_verdict",
 ]
 
 Prompts = Sequence["str | Sequence[int]"]
@@ -415,3 +419,84 @@ def skip_summary(results: pd.DataFrame) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+#: The verdicts of :func:`skip_verdict`, in the order tables list them.
+SKIP_VERDICTS: tuple[str, ...] = (
+    "expansion more critical",
+    "pruning more critical",
+    "no clear difference",
+    "at chance without skipping",
+)
+
+
+def skip_verdict(baseline: float, chance: float, expansion: float, pruning: float, n_questions: int) -> str:
+    """What one (model, k) row of :func:`skip_summary` shows, by fixed rules.
+
+    ``se = sqrt(b (1 - b) / n)`` is the binomial standard error of the unskipped accuracy ``b``.
+    A model whose ``b`` does not exceed ``chance`` by more than ``2 se`` has nothing for a skip
+    to take away: ``"at chance without skipping"`` (no evidence either way). Otherwise the
+    strategy whose skip costs more accuracy is ``"... more critical"`` when the two accuracies
+    differ by more than ``2 se``, and ``"no clear difference"`` when they do not. (Both
+    accuracies are measured on the same questions, so ``2 se`` is a yardstick, not a test.)
+    """
+    if n_questions < 1:
+        raise ElensError(f"skip_verdict(): n_questions must be >= 1; got {n_questions}.")
+    se = math.sqrt(baseline * (1 - baseline) / n_questions)
+    if baseline <= chance + 2 * se:
+        return "at chance without skipping"
+    if abs(expansion - pruning) <= 2 * se:
+        return "no clear difference"
+    return "expansion more critical" if expansion < pruning else "pruning more critical"
+
+
+def skip_comparison(summary: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`skip_summary` table as the chapter's side-by-side table, real models first.
+
+    Columns: ``group`` (real / zoo / other, :func:`elens_utils.comparison.model_group`),
+    ``model``, ``k``, ``questions``, ``no skip``, ``expansion``, ``pruning``, ``random``
+    (mean of the draws), ``2 se`` and ``verdict`` (:func:`skip_verdict`).
+    """
+    from .comparison import GROUP_ORDER, model_group
+
+    need = ["model", "k", "baseline", "expansion", "pruning", "random_mean", "chance", "n_questions", "se"]
+    missing = [c for c in need if c not in summary.columns]
+    if missing:
+        raise ElensError(f"skip_comparison() takes a skip_summary() table; it lacks {missing}.")
+    table = pd.DataFrame(
+        {
+            "group": [model_group(str(m)) for m in summary["model"]],
+            "model": summary["model"].astype(str).to_numpy(),
+            "k": summary["k"].astype(int).to_numpy(),
+            "questions": summary["n_questions"].astype(int).to_numpy(),
+            "no skip": summary["baseline"].to_numpy(dtype=float),
+            "expansion": summary["expansion"].to_numpy(dtype=float),
+            "pruning": summary["pruning"].to_numpy(dtype=float),
+            "random": summary["random_mean"].to_numpy(dtype=float),
+            "2 se": 2 * summary["se"].to_numpy(dtype=float),
+            "verdict": [
+                skip_verdict(r.baseline, r.chance, r.expansion, r.pruning, int(r.n_questions))
+                for r in summary.itertuples()
+            ],
+        }
+    )
+    order = table["group"].map({g: i for i, g in enumerate(GROUP_ORDER)})
+    return table.assign(_o=order).sort_values("_o", kind="stable").drop(columns="_o").reset_index(drop=True)
+
+
+def skip_findings(table: pd.DataFrame) -> list[str]:
+    """Markdown bullet lines on a :func:`skip_comparison` table: one per model (its verdicts
+    over k, with the accuracies behind them) and one that counts the verdicts per group."""
+    lines = []
+    for model, g in table.groupby("model", sort=False):
+        parts = [
+            f"k = {r['k']}: no skip {r['no skip']:.0%}, expansion {r['expansion']:.0%}, pruning "
+            f"{r['pruning']:.0%}, random {r['random']:.0%} (2 se {r['2 se']:.0%}): {r['verdict']}"
+            for _, r in g.iterrows()
+        ]
+        lines.append(f"- **{model}** ({int(g['questions'].iloc[0])} questions): " + "; ".join(parts) + ".")
+    for group, g in table.groupby("group", sort=False):
+        counts = g["verdict"].value_counts()
+        spelled = ", ".join(f"{counts[v]} {v}" for v in SKIP_VERDICTS if v in counts)
+        lines.append(f"- **{group} models, all (model, k) cases**: {spelled}.")
+    return lines

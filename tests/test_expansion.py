@@ -245,3 +245,45 @@ def test_skip_summary():
         skip_summary(_fake_results().drop(columns="chance"))
     with pytest.raises(ElensError, match="baseline"):
         skip_summary(_fake_results().iloc[1:])
+
+
+@pytest.mark.parametrize(
+    "baseline, expansion, pruning, n, verdict",
+    [
+        (0.29, 0.10, 0.28, 400, "at chance without skipping"),  # 0.29 <= 0.25 + 2 * 0.0227
+        (0.62, 0.30, 0.58, 200, "expansion more critical"),
+        (0.62, 0.58, 0.30, 200, "pruning more critical"),
+        (0.62, 0.55, 0.60, 200, "no clear difference"),  # gap 0.05 < 2 se = 0.069
+    ],
+)
+def test_skip_verdict_rules(baseline, expansion, pruning, n, verdict):
+    from elens_utils.expansion import skip_verdict
+
+    assert skip_verdict(baseline, 0.25, expansion, pruning, n) == verdict
+
+
+def test_skip_comparison_and_findings_put_real_models_first():
+    import pandas as pd
+    from elens_utils.expansion import skip_comparison, skip_findings
+
+    summary = pd.DataFrame(
+        {
+            "model": ["zoo/llama-8L", "real/gemma3-270m", "real/gemma3-270m"],
+            "k": [1, 1, 2],
+            "baseline": [0.9, 0.7, 0.7],
+            "expansion": [0.5, 0.69, 0.30],
+            "pruning": [0.8, 0.68, 0.65],
+            "random_mean": [0.85, 0.7, 0.6],
+            "chance": [0.25] * 3,
+            "n_questions": [100, 128, 128],
+            "se": [0.03, 0.0405, 0.0405],
+        }
+    )
+    table = skip_comparison(summary)
+    assert table["model"].tolist() == ["real/gemma3-270m", "real/gemma3-270m", "zoo/llama-8L"]
+    assert table["verdict"].tolist() == ["no clear difference", "expansion more critical", "expansion more critical"]
+    lines = skip_findings(table)
+    assert lines[0].startswith("- **real/gemma3-270m** (128 questions): k = 1: no skip 70%")
+    assert "1 expansion more critical, 1 no clear difference" in lines[2]
+    with pytest.raises(ElensError, match="lacks"):
+        skip_comparison(summary.drop(columns="se"))
