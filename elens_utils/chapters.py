@@ -452,6 +452,9 @@ def run_chapter(
     if not force and _stored_key(target) == key:
         log(f"{chapter.name}: up to date ({target}), not re-run")
         return target
+    from .chapter_times import estimate_line
+
+    log(estimate_line(chapter.name, pset["name"], root_path, target))
     log(f"{chapter.name}: executing {chapter.path.name} with parameter set '{pset['name']}'")
     prepared = _prepare(chapter, params, pset["name"])
     failed = out_dir / f"{chapter.stem}.failed.ipynb"
@@ -692,6 +695,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     common(p_run)
     p_assets = sub.add_parser("assets", help="local MathJax and Vega bundle for the book")
     p_assets.add_argument("--dest", default=None)
+    p_times = sub.add_parser("times", help="the executed chapters' wall times (book/); --write records them")
+    p_times.add_argument("--params", default="default", help="the parameter set the chapters ran with")
+    p_times.add_argument("--out", default=None, help="directory of the executed copies (default: book/)")
+    p_times.add_argument("--write", action="store_true", help="record them in benchmarks/book-times.json")
+    p_times.add_argument("--cache", default="cold", choices=("cold", "warm"),
+                         help="whether the profile cache was empty when they ran (default: cold)")
     p_build = sub.add_parser("build", help="run all chapters and build the HTML book")
     p_build.add_argument("--root", default=None, help="build here (staged copy) instead of the repository")
     common(p_build)
@@ -708,6 +717,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.cmd == "run":
             names = "all" if args.chapters == ["all"] else args.chapters
             run_chapters(names, args.params, parse_overrides(args.overrides), out_dir=args.out, force=args.force, progress=not args.no_progress)
+        elif args.cmd == "times":
+            from .chapter_times import collect_times, write_times
+
+            book_dir = Path(args.out) if args.out else REPO / "book"
+            times = collect_times(book_dir, Path(args.params).stem)
+            if not times:
+                raise ElensError(f"No chapter in {book_dir} was executed with the parameter set '{args.params}'.")
+            for name, seconds in times.items():
+                print(f"{name:<12} {seconds:8.1f} s")
+            print(f"{'total':<12} {sum(times.values()):8.1f} s")
+            if args.write:
+                print(f"recorded in {write_times(REPO, Path(args.params).stem, times, cache=args.cache)}")
         elif args.cmd == "assets":
             make_assets(args.dest)
         elif args.cmd == "build":
