@@ -9,24 +9,34 @@ turn its ``rows`` into one row per mark, and the charts draw them with the book'
 * :func:`e2e_frame` / :func:`e2e_chart`: whole profiles against the number of generated tokens T,
   ours beside the paper's reference algorithm and the limit, on log-log axes (a slope of 1 is
   linear growth, 2 quadratic);
-* :func:`memory_frame` / :func:`memory_chart`: the lens stage's peak memory beyond its inputs.
+* :func:`memory_frame` / :func:`memory_chart`: the lens stage's peak memory beyond its inputs;
+* :func:`real_frames` (:func:`real_error_frame`, :func:`real_lens_frame`, :func:`real_profile_frame`),
+  :func:`real_profile_chart` and :func:`real_error_chart`: the section ``real`` (the bf16 lens path
+  on real models: its error against float64, the lens stage and whole profiles of Gemma-3-270M);
+  :func:`real_section_note` says why a result has none.
+
+:func:`format_value` writes a headline value for a table (three significant digits).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import altair as alt
 import pandas as pd
 
 from .errors import ElensError
+from .precision import AUTO_MIN_SPEEDUP
 
 __all__ = [
+    "RealFrames",
     "e2e_chart",
     "e2e_frame",
+    "format_value",
     "headline_frame",
     "lens_chart",
     "lens_frame",
@@ -34,6 +44,13 @@ __all__ = [
     "machine_summary",
     "memory_chart",
     "memory_frame",
+    "real_error_chart",
+    "real_error_frame",
+    "real_frames",
+    "real_lens_frame",
+    "real_profile_chart",
+    "real_profile_frame",
+    "real_section_note",
 ]
 
 # What each headline key means, for the table (the benchmark's module docstring has the detail).
@@ -47,6 +64,24 @@ _HEADLINE_TEXT = {
     "e2e_time_exponent": "end to end: slope of log time over log T (ours)",
     "e2e_time_exponent_reference": "end to end: slope of log time over log T (reference)",
     "e2e_vs_limit": "end to end: our time / (plain generation + bare lens matmul), T = 128",
+    # section real: the bf16 lens path on real models (bench_real's module docstring)
+    "lens_bf16_vs_matmul_bf16": "real lens stage (Gemma-3-270M), bf16 path: lens time / bare bf16 matmul time",
+    "lens_fp32_vs_matmul_fp32": "real lens stage (Gemma-3-270M), fp32: lens time / bare fp32 matmul time",
+    "matmul_bf16_speedup": "bare unembedding matmul: fp32 time / bf16 time",
+    "lens_bf16_speedup_vs_fp32": "real lens stage: fp32 lens time / bf16 lens time",
+    "lens_bf16_max_err_nats": "bf16 lens: largest |H - H_float64| (nats), both real models, 4 orders",
+    "lens_bf16_mean_err_nats": "bf16 lens: mean |H - H_float64| (nats), averaged over the two models",
+    "lens_fp32_max_err_nats": "fp32 lens: largest |H - H_float64| (nats), the same rows",
+    "real_e2e_speedup_vs_fp32": "real profiles (Gemma-3-270M): fp32 path time / bf16 path time",
+    "real_e2e_vs_limit": "real profiles, bf16: our time / (plain generation + bare bf16 lens matmul)",
+    "real_e2e_speedup_vs_reference": "real profiles: reference time (scaled from 1 prompt) / ours in bf16",
+    "real_e2e_speedup_vs_naive": "real profiles: naive output_hidden_states time (scaled from 1 prompt) / ours in bf16",
+    "real_tokens_per_s_bf16": "real profiles: generated tokens per second, bf16 lens",
+    "real_tokens_per_s_fp32": "real profiles: generated tokens per second, fp32 lens",
+    "cpu_has_bf16": "the CPU reports bf16 dot-product instructions",
+    "auto_bf16_speedup_probe": (
+        f"precision=\"auto\"'s probe: fp32 / bf16 product time (auto picks bf16 at >= {AUTO_MIN_SPEEDUP:g})"
+    ),
 }
 _CONTENDER_TEXT = {
     "ours": "ours (streaming lens)",
@@ -114,6 +149,36 @@ def headline_frame(result: dict[str, Any]) -> pd.DataFrame:
         t = targets.get(key, {})
         rows.append({"key": key, "meaning": text, "value": result[key], "target": t.get("target", ""), "met": t.get("met")})
     return pd.DataFrame(rows, columns=["key", "meaning", "value", "target", "met"])
+
+
+def format_value(value: Any, target: str = "") -> str:
+    """A headline value for a table: three significant digits (``1.09``, ``16.9``, ``0.0254``,
+    ``1.43e-05``), thousands without decimals, ``yes``/``no`` for a flag, ``n/a`` for none.
+
+    With its ``target`` (``"<= 1.3"``), a value that three digits would show as the bound itself
+    gets the digits that tell them apart (``1.3006`` -> ``1.301``, not a missed ``1.3``)."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "n/a"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        text = f"{value:.3g}"
+        try:
+            bound = float(str(target).split()[-1])
+        except (IndexError, ValueError):
+            return text
+        digits = 3
+        while float(text) == bound and value != bound and digits < 9:
+            digits += 1
+            text = f"{value:.{digits}g}"
+        return text
+    return str(value)
 
 
 def _shape_label(shape: dict[str, Any]) -> str:
@@ -184,6 +249,146 @@ def memory_frame(result: dict[str, Any]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=["contender", "rows", "vocab", "extra_mb", "logits_mb", "method"])
+
+
+# --------------------------------------------------------------------------------------------
+# section real: the bf16 lens path on real models (elens_utils.bench_real)
+
+_REAL_LENS_TEXT = {
+    "lens_bf16": "ours, bf16 path",
+    "matmul_bf16": "bare matmul, bf16",
+    "lens_fp32": "ours, fp32",
+    "matmul_fp32": "bare matmul, fp32",
+}
+_REAL_PROFILE_TEXT = {
+    "ours_bf16": "ours, bf16 lens",
+    "ours_fp32": "ours, fp32 lens",
+    "limit": "limit: plain generation + bare bf16 lens matmul",
+    "reference": "paper's reference algorithm",
+    "naive_hidden_states": "naive: output_hidden_states, whole logits",
+}
+_REAL_COLOURS = {"ours_bf16": "#d95f02", "ours_fp32": "#f1a340", "limit": "#555555", "reference": "#1b6ca8",
+                 "naive_hidden_states": "#7b3294"}  # fmt: skip
+
+
+class RealFrames(NamedTuple):
+    """The section ``real`` as tidy frames (each empty where the result has none)."""
+
+    error: pd.DataFrame
+    lens: pd.DataFrame
+    profiles: pd.DataFrame
+
+
+def _real_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in result.get("rows", []) if r.get("section") == "real"]
+
+
+def _model_title(name: str) -> str:
+    from .real_models import REAL_MODELS
+
+    model = REAL_MODELS.get(name)
+    return model.title if model is not None else name
+
+
+def _alpha(order: Any) -> float:
+    return math.inf if order == "inf" else float(order)
+
+
+def real_error_frame(result: dict[str, Any]) -> pd.DataFrame:
+    """The bf16 path's error against float64, one row per model, precision, order and statistic:
+    ``model`` (its title), ``precision`` (``bf16``; ``fp32`` for the fp32 path's largest error
+    over all orders, ``order`` "all orders"), ``order`` (readable), ``alpha`` (NaN for fp32),
+    ``stat`` (``max``, ``mean``, ``p99``), ``err_nats``, ``rows`` (block outputs measured)."""
+    from .charts import order_label
+
+    out = []
+    for r in _real_rows(result):
+        if r.get("contender") != "bf16 error" or not isinstance(r.get("orders"), list):
+            continue
+        model, n = _model_title(r.get("model") or r["shape"]["label"]), int(r["shape"]["rows"])
+        for i, order in enumerate(r["orders"]):
+            a = _alpha(order)
+            for stat in ("max", "mean", "p99"):
+                values = r.get(f"{stat}_err_nats")
+                if values is not None:
+                    out.append({"model": model, "precision": "bf16", "order": order_label(a), "alpha": a,
+                                "stat": stat, "err_nats": float(values[i]), "rows": n})  # fmt: skip
+        if r.get("fp32_max_err_nats") is not None:
+            out.append({"model": model, "precision": "fp32", "order": "all orders", "alpha": math.nan,
+                        "stat": "max", "err_nats": float(r["fp32_max_err_nats"]), "rows": n})  # fmt: skip
+    return pd.DataFrame(out, columns=["model", "precision", "order", "alpha", "stat", "err_nats", "rows"])
+
+
+def real_lens_frame(result: dict[str, Any]) -> pd.DataFrame:
+    """The lens stage on the real model's unembedding: ``key``, ``contender`` (readable),
+    ``precision``, ``time_s``, ``gflop_per_s`` (2 M d V / time), ``vs_matmul`` (time / the bare
+    product in the same precision), ``vs_lens_fp32`` (time / the fp32 lens), ``rows``, ``d``,
+    ``vocab``."""
+    out = []
+    for r in _real_rows(result):
+        if r.get("contender") not in _REAL_LENS_TEXT or r.get("time_s") is None or "vocab" not in (r.get("shape") or {}):
+            continue
+        shape = r["shape"]
+        out.append({"key": r["contender"], "contender": _REAL_LENS_TEXT[r["contender"]],
+                    "precision": r["contender"].split("_")[1], "time_s": float(r["time_s"]),
+                    "gflop_per_s": float(r.get("gflops") or 0.0), "rows": int(shape["rows"]),
+                    "d": int(shape["d"]), "vocab": int(shape["vocab"])})  # fmt: skip
+    frame = pd.DataFrame(out, columns=["key", "contender", "precision", "time_s", "gflop_per_s", "rows", "d", "vocab"])
+    times = dict(zip(frame["key"], frame["time_s"], strict=True))
+    frame["vs_matmul"] = [t / times[f"matmul_{p}"] if f"matmul_{p}" in times else math.nan
+                          for t, p in zip(frame["time_s"], frame["precision"], strict=True)]  # fmt: skip
+    frame["vs_lens_fp32"] = frame["time_s"] / times["lens_fp32"] if "lens_fp32" in times else math.nan
+    return frame[["key", "contender", "precision", "time_s", "gflop_per_s", "vs_matmul", "vs_lens_fp32", "rows", "d", "vocab"]]
+
+
+def real_profile_frame(result: dict[str, Any]) -> pd.DataFrame:
+    """Whole profiles of N prompts x T tokens on the real model: ``key``, ``contender``
+    (readable), ``model``, ``N``, ``T``, ``L``, ``time_s`` (all N prompts), ``tokens_per_s``
+    (N T / time), ``vs_ours_bf16`` and ``vs_limit`` (time / theirs), ``peak_extra_mb`` (NaN where
+    not measured), ``timed_prompts`` and ``scaled`` (timed on fewer prompts and scaled to N)."""
+    out = []
+    for r in _real_rows(result):
+        shape = r.get("shape") or {}
+        if r.get("contender") not in _REAL_PROFILE_TEXT or r.get("time_s") is None or "N" not in shape:
+            continue
+        n, t = int(shape["N"]), int(shape["T"])
+        timed = int(r.get("timed_prompts") or n)
+        peak = r.get("peak_extra_mb")
+        out.append({"key": r["contender"], "contender": _REAL_PROFILE_TEXT[r["contender"]],
+                    "model": _model_title(shape.get("label", "")), "N": n, "T": t, "L": int(shape.get("L", 0)),
+                    "time_s": float(r["time_s"]), "tokens_per_s": n * t / float(r["time_s"]),
+                    "peak_extra_mb": math.nan if peak is None else float(peak),
+                    "timed_prompts": timed, "scaled": timed < n})  # fmt: skip
+    cols = ["key", "contender", "model", "N", "T", "L", "time_s", "tokens_per_s", "vs_ours_bf16", "vs_limit",
+            "peak_extra_mb", "timed_prompts", "scaled"]  # fmt: skip
+    frame = pd.DataFrame(out, columns=[c for c in cols if not c.startswith("vs_")])
+    times = dict(zip(frame["key"], frame["time_s"], strict=True))
+    for col, key in (("vs_ours_bf16", "ours_bf16"), ("vs_limit", "limit")):
+        frame[col] = frame["time_s"] / times[key] if key in times else math.nan
+    return frame[cols]
+
+
+def real_frames(result: dict[str, Any]) -> RealFrames:
+    """The section ``real`` as :class:`RealFrames` (``error``, ``lens``, ``profiles``)."""
+    return RealFrames(real_error_frame(result), real_lens_frame(result), real_profile_frame(result))
+
+
+def real_section_note(result: dict[str, Any]) -> str | None:
+    """Why ``result`` shows no real-model rows (a sentence for the page), or None when it has them."""
+    rows = _real_rows(result)
+    if not rows:
+        return (
+            "This run has no real-model section: it was run without the section `real` (or before "
+            "it existed). `python -m elens_utils bench` runs it when the real models of `make setup` "
+            "are installed."
+        )
+    skipped = [r["skipped"] for r in rows if r.get("skipped")]
+    frames = real_frames(result)
+    if all(f.empty for f in frames):
+        if skipped:
+            return f"This run's real-model section was skipped: {'; '.join(skipped)}."
+        return "This run's real-model rows are of an older layout than this page reads: run the benchmark again."
+    return None
 
 
 def _need(frame: pd.DataFrame, what: str) -> None:
@@ -284,3 +489,101 @@ def memory_chart(frame: pd.DataFrame, title: str | None = None) -> alt.LayerChar
     return alt.layer(stem, dot, text).properties(
         width=420, height=alt.Step(26), title=title or "Peak memory of the lens stage beyond its inputs"
     )
+
+
+def real_profile_chart(frame: pd.DataFrame, title: str | None = None) -> alt.LayerChart:
+    """Time of whole profiles on the real model per contender, log scale (a dot on a stem);
+    each label gives the time and its ratio to ours in bf16; hover for tokens per second, the
+    ratio to the limit and the peak memory."""
+    _need(frame, "real-model profile")
+    f = frame.copy()
+    floor = 10.0 ** math.floor(math.log10(f["time_s"].min()))
+    f["floor"] = floor
+    f["label"] = [f"{t:.2f} s" + ("" if math.isnan(v) or k == "ours_bf16" else f", {v:.2f}×")
+                  for k, t, v in zip(f["key"], f["time_s"], f["vs_ours_bf16"], strict=True)]  # fmt: skip
+    f["peak_extra_mb"] = f["peak_extra_mb"].astype(float)
+    keys = [k for k in _REAL_PROFILE_TEXT if k in set(f["key"])]
+    colour = alt.Color("key:N", scale=alt.Scale(domain=keys, range=[_REAL_COLOURS[k] for k in keys]), legend=None)
+    base = alt.Chart(f).encode(
+        y=alt.Y("contender:N", sort=alt.EncodingSortField("time_s"), title=None, axis=alt.Axis(labelLimit=280)),
+        tooltip=[
+            alt.Tooltip("contender:N"),
+            alt.Tooltip("time_s:Q", title="time (s)", format=".2f"),
+            alt.Tooltip("tokens_per_s:Q", title="generated tokens per s", format=".1f"),
+            alt.Tooltip("vs_ours_bf16:Q", title="× ours (bf16)", format=".2f"),
+            alt.Tooltip("vs_limit:Q", title="× the limit", format=".2f"),
+            alt.Tooltip("peak_extra_mb:Q", title="peak memory growth (MB)", format=".0f"),
+            alt.Tooltip("timed_prompts:Q", title="prompts timed"),
+        ],
+    )
+    top = float(f["time_s"].max()) * 8  # room for the labels right of the largest dot
+    x = alt.X("time_s:Q", title="seconds for all prompts (log scale)",
+              scale=alt.Scale(type="log", domainMin=floor, domainMax=top))  # fmt: skip
+    stem = base.mark_rule(strokeWidth=3).encode(x=x, x2="floor:Q", color=colour)
+    dot = base.mark_point(size=90, filled=True, opacity=1).encode(x=x, color=colour)
+    text = base.mark_text(align="left", dx=8, fontSize=11).encode(x=x, text="label:N")
+    first = f.iloc[0]
+    scaled = f[f["scaled"]]
+    note = "; ".join(
+        ["labels: seconds, and × the time of ours in bf16"]
+        + ([f"{' and '.join(scaled['key'].map(lambda k: k.split('_')[0]))} timed on "
+            f"{int(scaled['timed_prompts'].min())} of {int(first['N'])} prompts and scaled"] if len(scaled) else [])
+    )  # fmt: skip
+    return alt.layer(stem, dot, text).properties(
+        width=300, height=alt.Step(26),
+        title=alt.Title(title or f"Whole profiles of {first['model']}: {int(first['N'])} prompts × {int(first['T'])} "
+                                 f"tokens, {int(first['L'])} blocks", subtitle=note),
+    )  # fmt: skip
+
+
+def real_error_chart(frame: pd.DataFrame, target: float | None = 0.02, title: str | None = None) -> alt.FacetChart:
+    """The lens's error against float64 per model and order: the largest (dark) and mean (light)
+    ``|H - H_float64|`` of the bf16 path joined by a line, the fp32 path's largest in grey, on a
+    log scale; the dashed red rule is ``target`` for the largest (None: no rule)."""
+    _need(frame, "real-model error")
+    f = frame[frame["stat"].isin(["max", "mean"]) & (frame["err_nats"] > 0)].copy()
+    p99 = frame[frame["stat"] == "p99"].set_index(["model", "precision", "order"])["err_nats"]
+    f["p99"] = [p99.get((m, p, o), math.nan) for m, p, o in zip(f["model"], f["precision"], f["order"], strict=True)]
+    f["line"] = f["precision"] + ", " + f["order"]
+    f["what"] = f["precision"] + " " + f["stat"]
+    f["target"] = target if target is not None else math.nan
+    order = f["line"].drop_duplicates().tolist()
+    whats = [w for w in ("bf16 max", "bf16 mean", "fp32 max") if w in set(f["what"])]
+    shades = {"bf16 max": "#d95f02", "bf16 mean": "#f4b183", "fp32 max": "#777777"}
+    labels = {"bf16 max": "bf16, largest", "bf16 mean": "bf16, mean", "fp32 max": "fp32, largest"}
+    f["what"] = f["what"].map(labels)
+    x_title = "|H - H_float64| (nats, log scale)"
+    x = alt.X("err_nats:Q", title=x_title, scale=alt.Scale(type="log"), axis=alt.Axis(format=".0e"))
+    y = alt.Y("line:N", sort=order, title=None, axis=alt.Axis(labelLimit=200))
+    base = alt.Chart().encode(y=y)
+    link = base.mark_rule(color="#cccccc", strokeWidth=2).encode(x=alt.X("min(err_nats):Q", scale=alt.Scale(type="log"), title=x_title), x2="max(err_nats):Q")
+    dots = base.mark_point(size=70, filled=True, opacity=1).encode(
+        x=x,
+        color=alt.Color("what:N", sort=[labels[w] for w in whats],
+                        scale=alt.Scale(domain=[labels[w] for w in whats], range=[shades[w] for w in whats]),
+                        legend=alt.Legend(orient="bottom", title=None)),
+        tooltip=[
+            alt.Tooltip("model:N"), alt.Tooltip("line:N", title="path, order"), alt.Tooltip("what:N", title="error"),
+            alt.Tooltip("err_nats:Q", title="nats", format=".3g"),
+            alt.Tooltip("p99:Q", title="99th percentile (nats)", format=".3g"),
+            alt.Tooltip("rows:Q", title="block outputs measured"),
+        ],
+    )  # fmt: skip
+    layers = [link, dots]
+    if target is not None:
+        layers.append(alt.Chart().mark_rule(strokeDash=[4, 3], color="#c0392b").encode(x="target:Q"))
+    subtitle = "largest and mean over every block output of a few prompts"
+    if target is not None:
+        subtitle += f"; dashed red: the target for the largest, {target:g} nats"
+    return (
+        alt.layer(*layers, data=f)
+        .properties(width=340, height=alt.Step(16))
+        .facet(
+            row=alt.Row(
+                "model:N", title=None,
+                header=alt.Header(labelOrient="top", labelAnchor="start", labelAngle=0, labelFontSize=12, labelFontWeight="bold"),
+            )
+        )
+        .properties(title=alt.Title(title or "Error of the lens against float64 on real models' block outputs",
+                                    subtitle=subtitle))
+    )  # fmt: skip

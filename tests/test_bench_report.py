@@ -68,3 +68,121 @@ def test_bad_files_are_clear(tmp_path, result):
     empty = {**result, "rows": []}
     with pytest.raises(ElensError, match="no lens rows"):
         bench_report.lens_chart(bench_report.lens_frame(empty))
+
+
+# --- section real (the bf16 lens path on real models), on a hand-made result ---------------------
+
+_ORDERS = [1.0, 0.5, 2.0, "inf"]
+_LENS_SHAPE = {"label": "lens", "rows": 300, "d": 640, "vocab": 262144}
+_PROFILE_SHAPE = {"label": "real/gemma3-270m", "N": 8, "T": 8, "L": 18}
+
+
+def _real_result(with_real: bool = True) -> dict:
+    """A benchmark result in the layout of ``bench_real`` (or without its section)."""
+    rows = [{"section": "lens", "contender": "ours", "alphas": "1", "time_s": 0.1, "vs_limit": 1.1,
+             "shape": {"label": "gpt2", "rows": 64, "d": 32, "vocab": 1000}}]  # fmt: skip
+    result = {"config": "quick", "machine": {"cpu": "Test CPU", "device": "cpu"}, "rows": rows, "targets": {}}
+    if not with_real:
+        return result
+    for model, rows_measured, fp32 in (("real/gemma3-270m", 306, 1e-5), ("real/smollm2-135m-instruct", 480, 2e-5)):
+        rows.append({"section": "real", "contender": "bf16 error", "model": model,
+                     "shape": {"label": model, "rows": rows_measured}, "orders": _ORDERS,
+                     "max_err_nats": [0.025, 0.022, 0.017, 0.01], "mean_err_nats": [0.0034, 0.0029, 0.0026, 0.0016],
+                     "p99_err_nats": [0.02, 0.015, 0.011, 0.008], "fp32_max_err_nats": fp32})  # fmt: skip
+    for key, t in (("lens_bf16", 0.6), ("matmul_bf16", 0.3), ("lens_fp32", 0.9), ("matmul_fp32", 1.0)):
+        rows.append({"section": "real", "contender": key, "time_s": t, "gflops": 100 / t, "shape": _LENS_SHAPE})
+    for key, t, mb, timed in (("ours_fp32", 4.5, 64.0, None), ("ours_bf16", 3.6, 112.0, None), ("limit", 2.88, None, None),
+                              ("reference", 21.6, 616.0, 1), ("naive_hidden_states", 18.0, 79.0, 1)):  # fmt: skip
+        row = {"section": "real", "contender": key, "shape": _PROFILE_SHAPE, "time_s": t, "peak_extra_mb": mb}
+        if timed:
+            row["timed_prompts"] = timed
+        rows.append(row)
+    result.update(
+        lens_bf16_vs_matmul_bf16=2.0, lens_bf16_max_err_nats=0.025, lens_bf16_mean_err_nats=0.003,
+        lens_fp32_max_err_nats=2e-5, real_e2e_speedup_vs_fp32=1.25, real_e2e_vs_limit=1.25, cpu_has_bf16=True,
+        auto_bf16_speedup_probe=2.5,
+        targets={"lens_bf16_max_err_nats": {"value": 0.025, "target": "<= 0.02", "met": False},
+                 "real_e2e_vs_limit": {"value": 1.25, "target": "<= 1.3", "met": True}},
+    )  # fmt: skip
+    return result
+
+
+def test_real_frames_are_tidy_and_their_ratios_right():
+    res = _real_result()
+    assert bench_report.real_section_note(res) is None
+    err, lens, prof = bench_report.real_frames(res)
+    # 2 models x 4 orders x (max, mean, p99), plus each model's fp32 largest error
+    assert len(err) == 2 * 4 * 3 + 2
+    assert set(err.model) == {"Gemma-3-270M", "SmolLM2-135M-Instruct"}
+    gemma = err[(err.model == "Gemma-3-270M") & (err.precision == "bf16")]
+    assert gemma[gemma.stat == "max"].err_nats.tolist() == [0.025, 0.022, 0.017, 0.01]
+    assert gemma[gemma.stat == "max"].order.tolist() == ["Shannon (α = 1)", "Rényi α = 0.5", "Rényi α = 2", "Rényi α = ∞"]
+    fp32 = err[err.precision == "fp32"]
+    assert fp32.err_nats.tolist() == [1e-5, 2e-5] and (fp32.order == "all orders").all() and (fp32.stat == "max").all()
+    assert (err.rows[err.model == "Gemma-3-270M"] == 306).all()
+    # the lens stage: each time over the bare product in the same precision
+    lens = lens.set_index("key")
+    assert lens.loc["lens_bf16", "vs_matmul"] == pytest.approx(2.0)
+    assert lens.loc["lens_fp32", "vs_matmul"] == pytest.approx(0.9)
+    assert lens.loc["lens_bf16", "vs_lens_fp32"] == pytest.approx(0.6 / 0.9)
+    assert lens.loc["matmul_bf16", "precision"] == "bf16" and lens.loc["lens_bf16", "vocab"] == 262144
+    # whole profiles: ratios to ours in bf16 and to the limit, tokens per second, the scaled rows
+    prof = prof.set_index("key")
+    assert list(prof.index) == ["ours_fp32", "ours_bf16", "limit", "reference", "naive_hidden_states"]
+    assert prof.loc["ours_fp32", "vs_ours_bf16"] == pytest.approx(1.25)
+    assert prof.loc["ours_bf16", "vs_limit"] == pytest.approx(1.25)
+    assert prof.loc["reference", "vs_ours_bf16"] == pytest.approx(6.0)
+    assert prof.loc["ours_bf16", "tokens_per_s"] == pytest.approx(64 / 3.6)
+    assert prof.scaled.tolist() == [False, False, False, True, True]
+    assert prof.loc["reference", "timed_prompts"] == 1 and prof.loc["ours_bf16", "timed_prompts"] == 8
+    assert prof.peak_extra_mb.isna().tolist() == [False, False, True, False, False]
+    assert (prof.model == "Gemma-3-270M").all() and (prof.L == 18).all()
+
+
+def test_headline_frame_describes_the_real_keys():
+    head = bench_report.headline_frame(_real_result()).set_index("key")
+    for key in ("lens_bf16_vs_matmul_bf16", "lens_bf16_max_err_nats", "lens_fp32_max_err_nats",
+                "real_e2e_speedup_vs_fp32", "real_e2e_vs_limit", "cpu_has_bf16", "auto_bf16_speedup_probe"):  # fmt: skip
+        assert key in head.index and head.loc[key, "meaning"], key
+    assert head.loc["lens_bf16_max_err_nats", "target"] == "<= 0.02" and head.loc["lens_bf16_max_err_nats", "met"] is False
+    assert head.loc["real_e2e_vs_limit", "met"] is True
+    assert head.loc["real_e2e_speedup_vs_fp32", "target"] == "" and head.loc["real_e2e_speedup_vs_fp32", "met"] is None
+    # every key the benchmark writes for the section has a description
+    assert "real_e2e_speedup_vs_reference" in bench_report._HEADLINE_TEXT
+    assert {"real_tokens_per_s_bf16", "real_tokens_per_s_fp32", "matmul_bf16_speedup"} <= set(bench_report._HEADLINE_TEXT)
+    assert [bench_report.format_value(v) for v in (1.0941, 16.91, 0.025395, 1.4316e-05, 2048.4, True, False, None, 3)] == [
+        "1.09", "16.9", "0.0254", "1.43e-05", "2,048", "yes", "no", "n/a", "3"]  # fmt: skip
+    # beside its target, a value is never shown as the bound it misses
+    assert bench_report.format_value(1.3005758, "<= 1.3") == "1.301"
+    assert bench_report.format_value(1.3, "<= 1.3") == "1.3" and bench_report.format_value(1.2532, "<= 1.3") == "1.25"
+
+
+def test_real_charts_are_valid_vega_lite_and_fit_the_column():
+    err, _lens, prof = bench_report.real_frames(_real_result())
+    for chart in (bench_report.real_profile_chart(prof), bench_report.real_error_chart(err),
+                  bench_report.real_error_chart(err, target=None)):  # fmt: skip
+        spec = chart_spec(chart)
+        assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
+        assert list(spec["datasets"].values())[0], "the chart carries its data"
+    spec = chart_spec(bench_report.real_profile_chart(prof))
+    assert spec["width"] <= 420 and "Gemma-3-270M: 8 prompts × 8 tokens, 18 blocks" in spec["title"]["text"]
+    assert "reference and naive timed on 1 of 8 prompts and scaled" in spec["title"]["subtitle"]
+    spec = chart_spec(bench_report.real_error_chart(err))
+    assert spec["spec"]["width"] <= 420 and "0.02 nats" in spec["title"]["subtitle"]
+
+
+def test_without_a_real_section_the_page_says_so():
+    res = _real_result(with_real=False)
+    err, lens, prof = bench_report.real_frames(res)
+    assert err.empty and lens.empty and prof.empty
+    assert "no real-model section" in bench_report.real_section_note(res)
+    assert not set(bench_report.headline_frame(res).key) & {"lens_bf16_max_err_nats", "real_e2e_vs_limit"}
+    with pytest.raises(ElensError, match="no real-model profile rows"):
+        bench_report.real_profile_chart(prof)
+    with pytest.raises(ElensError, match="no real-model error rows"):
+        bench_report.real_error_chart(err)
+    # a section skipped for want of the models says why; rows of another layout are named as such
+    skipped = {**res, "rows": [*res["rows"], {"section": "real", "skipped": "real/gemma3-270m is not installed"}]}
+    assert bench_report.real_section_note(skipped) == "This run's real-model section was skipped: real/gemma3-270m is not installed."
+    old = {**res, "rows": [*res["rows"], {"section": "real", "what": "bf16 lens error", "model": "real/gemma3-270m", "rows": 9}]}
+    assert "older layout" in bench_report.real_section_note(old)
