@@ -231,3 +231,137 @@ def test_transfer_findings_by_hand():
     t.loc[t["factor"] == "cv", "auc"] = 0.53  # within one fold sd of the dummy: nothing to transfer
     line = transfer_findings(t)[0]
     assert "no evidence either way" in line and "lowers" not in line and "hang" not in line
+
+
+def _correctness_frames():
+    """Hand-made correctness_auc scores and accuracy_by_model rows (two feature sets per model)."""
+    import pandas as pd
+
+    nan = float("nan")
+    # model, L, n, n_correct, status, (mean: auc, sd, dummy, p), (answer: auc, sd, dummy, p)
+    models = [
+        ("real/a", 30, 100, 62, "ok", (0.70, 0.05, 0.50, 1e-4), (0.52, 0.06, 0.50, 0.4)),  # beats the dummy
+        ("real/b", 18, 60, 55, "too few", (nan,) * 4, (nan,) * 4),  # 5 wrong answers
+        ("real/c", 18, 40, 12, "ok", (0.48, 0.07, 0.50, 0.6), (0.53, 0.05, 0.51, 0.3)),  # at chance twice
+        ("real/d", 30, 100, 5, "too few", (nan,) * 4, (nan,) * 4),  # 5 right answers
+        ("real/e", 30, 100, 40, "ok", (0.62, 0.03, 0.50, 0.2), (0.51, 0.04, 0.50, 0.7)),  # no evidence + chance
+        ("zoo/llama-8L", 8, 100, 50, "ok", (0.95, 0.02, 0.50, 1e-9), (0.96, 0.02, 0.50, 1e-9)),
+    ]
+    scores, accuracy = [], []
+    for m, L, n, k, status, *feats in models:
+        for name, (auc, sd, dummy, p) in zip(("mean", "answer"), feats):
+            scores.append({"model": m, "n_layers": L, "features": name, "n": n, "n_correct": k, "accuracy": k / n,
+                           "status": status, "note": "", "auc_mean": auc, "auc_std": sd, "dummy_auc_mean": dummy,
+                           "p_value": p})  # fmt: skip
+        accuracy.append({"model": m, "accuracy": k / n, "n_correct": k, "n": n, "chance": 0.25})
+    # baseline rows (subject_baseline_auc): real/a's subject tells as much as its profile, real/c's less
+    for m, n, k, auc in (("real/a", 100, 62, 0.72), ("real/c", 40, 12, 0.40)):
+        scores.append({"model": m, "n_layers": pd.NA, "features": "subject", "n": n, "n_correct": k, "accuracy": k / n,
+                       "status": "ok", "note": "", "auc_mean": auc, "auc_std": 0.05, "dummy_auc_mean": 0.5,
+                       "p_value": 0.01})  # fmt: skip
+    return pd.DataFrame(scores), pd.DataFrame(accuracy)
+
+
+def test_correctness_findings_by_hand():
+    from elens_utils.comparison import correctness_findings
+    from elens_utils.fact_questions import wilson_interval
+
+    scores, accuracy = _correctness_frames()
+    lines = correctness_findings(scores, accuracy)
+    assert len(lines) == 6  # five real models (the zoo's is left out by default), then the paper
+    a, b, c, d, e, paper = lines
+    assert a.startswith("- **real/a** (30 blocks, 100 questions, cloze scoring): accuracy 62% (62/100; 95% interval 52-71%), above chance (25%).")
+    assert wilson_interval(62, 100)[0] > 0.5  # the interval quoted above
+    assert "Mean over the generated tokens (the paper's features): AUC 0.700 (sd 0.050 over folds) against a dummy at 0.500 (p = 0.0001): **above chance but below 0.9**." in a
+    assert "Answer position only: AUC 0.520 (sd 0.060 over folds) against a dummy at 0.500 (p = 0.4): **at chance**." in a
+    assert "Not scored" not in a
+    assert a.endswith(
+        "Baseline, the question's subject alone, no profile: AUC 0.720 (sd 0.050 over folds) against a dummy at 0.500 "
+        "(p = 0.01); the profile's best (mean, 0.700) tells about as much as the subject alone."
+    )
+    assert c.endswith("the profile's best (answer, 0.530) tells more than the subject alone.")
+    assert b.startswith("- **real/b** (18 blocks, 60 questions, cloze scoring): accuracy 92% (55/60;")
+    assert "above chance (25%). **Not scored**: only 5 wrong answers, and 10-fold stratified cross-validation needs at least 10 right and 10 wrong." in b
+    assert "AUC" not in b
+    assert "accuracy 30% (12/40; 95% interval 18-45%), not distinguishable from chance (25%)." in c
+    assert c.count("**at chance**") == 2
+    assert "accuracy 5% (5/100; 95% interval 2-11%), below chance (25%). **Not scored**: only 5 right answers" in d
+    assert "**no evidence**" in e and "**at chance**" in e
+    assert paper.startswith("- **Beside the paper**: its earlier version (v1/v2) claimed")
+    assert "the field notes record no number for it" in paper
+    assert paper.endswith(
+        "Of the 5 models here, 1 beats the dummy with at least one feature set (`real/a`); 1 is at chance with every "
+        "feature set (`real/c`); 1 is undecided (no evidence either way) (`real/e`); 2 were not scored (`real/b`, `real/d`). "
+        "`real/a` beats the dummy but tells no more than the subject alone: what the profile tells may be which kind of question it "
+        "is, not whether the answer is right."
+    )
+    # without the baseline rows' name, no baseline sentence and no caveat
+    plain = correctness_findings(scores[scores["features"] != "subject"], accuracy)
+    assert "Baseline" not in plain[0] and plain[-1].endswith("(`real/b`, `real/d`).")
+
+
+def test_correctness_findings_options_and_errors():
+    from elens_utils.comparison import correctness_findings
+
+    scores, accuracy = _correctness_frames()
+    lines = correctness_findings(scores, accuracy, models=["zoo/llama-8L", "real/c"], scoring="letter logits", folds=5)
+    assert lines[0].startswith("- **zoo/llama-8L** (8 blocks, 100 questions, letter logits scoring): accuracy 50% (50/100;")
+    assert lines[0].count("**above 0.9**") == 2
+    assert lines[2].endswith("Of the 2 models here, 1 beats the dummy with at least one feature set (`zoo/llama-8L`); 1 is at chance with every feature set (`real/c`).")
+    assert correctness_findings(scores, accuracy, models=["real/c"], scoring="letter logits", paper=False) == [lines[1]]
+    single = correctness_findings(scores, accuracy, models=["real/e"])[-1]
+    assert single.endswith("result. Here `real/e` is undecided (no evidence either way).")
+    assert correctness_findings(scores, accuracy, models=["real/b"])[-1].endswith("result. Here `real/b` was not scored.")
+    # too few for the folds is "not scored", even when the status says ok
+    (line,) = correctness_findings(scores, accuracy, models=["real/c"], folds=20, paper=False)
+    assert "**Not scored**: only 12 right answers, and 20-fold" in line
+    assert correctness_findings(scores[scores["model"] == "zoo/llama-8L"], accuracy[accuracy["model"] == "zoo/llama-8L"]) == []
+    with pytest.raises(ElensError, match="has no scores"):
+        correctness_findings(scores[scores["model"] != "real/a"], accuracy)
+    with pytest.raises(ElensError, match="has no accuracy"):
+        correctness_findings(scores, accuracy, models=["real/zz"])
+    wrong = accuracy.copy()
+    wrong.loc[wrong["model"] == "real/a", "n_correct"] = 61
+    with pytest.raises(ElensError, match="pass the same answers to both"):
+        correctness_findings(scores, wrong)
+    with pytest.raises(ElensError, match="columns"):
+        correctness_findings(scores.drop(columns="p_value"), accuracy)
+    with pytest.raises(ElensError, match="columns"):
+        correctness_findings(scores, accuracy.drop(columns="chance"))
+
+
+def _answers(model, correct):
+    return pd.DataFrame({"model": model, "question": np.arange(len(correct)), "correct": np.asarray(correct, bool)})
+
+
+def test_subject_baseline_auc():
+    from elens_utils.classify import knn_cv
+    from elens_utils.comparison import subject_baseline_auc
+
+    rng = np.random.default_rng(0)
+    subject = np.repeat(["capitals", "arithmetic", "colours", "feelings"], 30)
+    # capitals always right, arithmetic always wrong: the subject alone separates those
+    right = np.r_[np.ones(30), np.zeros(30), rng.random(60) < 0.5].astype(bool)
+    questions = pd.DataFrame({"subject": subject, "kind": "fact"})
+    both = pd.concat([_answers("real/x", right), _answers("real/y", np.roll(right, 60))], ignore_index=True)
+    table = subject_baseline_auc(both, questions, folds=5)
+    assert list(table["model"]) == ["real/x", "real/y"] and list(table["features"]) == ["subject"] * 2
+    row = table.iloc[0]
+    assert row["status"] == "ok" and row["n"] == 120 and row["n_correct"] == right.sum()
+    assert 0.7 < row["auc_mean"] <= 1.0 and row["p_value"] < 0.05
+    # the same folds and dummy as knn_cv: its dummy AUCs are the baseline's
+    cv = knn_cv(rng.normal(size=(120, 3)), right, k=5, folds=5)
+    assert row["dummy_auc_mean"] == pytest.approx(cv.dummy_auc_mean)
+    assert row["dummy_auc_std"] == pytest.approx(cv.dummy_auc_std)
+    # one subject for all: every test question gets the same score, AUC exactly 0.5
+    flat = subject_baseline_auc(_answers("real/x", right), questions, column="kind", folds=5).iloc[0]
+    assert flat["features"] == "kind" and flat["auc_mean"] == 0.5 and flat["auc_std"] == 0.0
+    # a subject seen only in a test fold falls back on the training accuracy (no NaN scores)
+    once = questions.assign(subject=[*subject[:-1], "calendar"])
+    assert np.isfinite(subject_baseline_auc(_answers("real/x", right), once, folds=5)["auc_mean"].iloc[0])
+    few = subject_baseline_auc(_answers("real/z", np.r_[np.ones(116), np.zeros(4)]), questions, folds=5).iloc[0]
+    assert few["status"] == "too few" and np.isnan(few["auc_mean"])
+    with pytest.raises(ElensError, match="pass the questions that were scored"):
+        subject_baseline_auc(_answers("real/x", right[:100]), questions)
+    with pytest.raises(ElensError, match="column 'topic'"):
+        subject_baseline_auc(both, questions, column="topic")
