@@ -257,6 +257,8 @@ def _launch(
     block_v: int,
     block_k: int,
     n_splits: int | None,
+    num_warps: int = _NUM_WARPS,
+    num_stages: int = _NUM_STAGES,
 ) -> torch.Tensor:
     """Run the kernel with explicit tile sizes and return the merged ``[M, 3 + len(powers)]`` stats.
 
@@ -292,7 +294,7 @@ def _launch(
     pows = torch.tensor(powers if powers else (0.0,), dtype=torch.float32, device=device)
     interpreting = _interpreting()
     half = hidden.dtype != torch.float32
-    extra = {} if interpreting else {"num_warps": _NUM_WARPS, "num_stages": _NUM_STAGES}
+    extra = {} if interpreting else {"num_warps": num_warps, "num_stages": num_stages}
     _stats_kernel[(row_tiles, splits)](
         hidden,
         weight,
@@ -333,6 +335,7 @@ def triton_logit_stats(
     *,
     softcap: float | None,
     powers: Sequence[float],
+    config: dict | None = None,
 ) -> torch.Tensor:
     """Lens statistics of ``f(hidden @ weight.T + bias)`` by the fused Triton kernel.
 
@@ -343,6 +346,9 @@ def triton_logit_stats(
         softcap: if set, ``f(z) = softcap * tanh(z / softcap)``; else identity.
         powers: the Renyi orders needing a power sum, as from
             :func:`~elens_utils.entropy.power_alphas` (none of 0, 1, inf).
+        config: tile sizes and launch settings to use instead of the defaults (for tuning,
+            ``benchmarks/gpu_check.py``): any of ``block_m``, ``block_v``, ``block_k`` (each
+            >= 16), ``num_warps``, ``num_stages``, ``n_splits``.
 
     Returns:
         ``[M, 3 + len(powers)]`` float32 statistics ``m, s, t, s_1, ...``, the layout of
@@ -353,14 +359,10 @@ def triton_logit_stats(
         ElensError: triton is missing, the inputs disagree in shape, dtype or device, or the
             tensors are on the CPU without ``TRITON_INTERPRET=1``.
     """
-    return _launch(
-        hidden,
-        weight,
-        bias,
-        softcap,
-        powers,
-        block_m=_BLOCK_M,
-        block_v=_BLOCK_V,
-        block_k=_BLOCK_K,
-        n_splits=None,
-    )
+    settings = {"block_m": _BLOCK_M, "block_v": _BLOCK_V, "block_k": _BLOCK_K, "n_splits": None,
+                "num_warps": _NUM_WARPS, "num_stages": _NUM_STAGES}  # fmt: skip
+    unknown = sorted(set(config or {}) - set(settings))
+    if unknown:
+        raise ElensError(f"Unknown Triton settings {unknown}: use {', '.join(settings)}.")
+    settings.update(config or {})
+    return _launch(hidden, weight, bias, softcap, powers, **settings)
