@@ -22,6 +22,7 @@ from .profiles import Profiles
 
 __all__ = [
     "GROUP_ORDER",
+    "sort_by_group",
     "KNN_VERDICTS",
     "QUANTIZATION_RESULTS",
     "blank_prompt_comparison",
@@ -40,6 +41,13 @@ GROUP_ORDER = ("real", "zoo", "other")
 
 QUANTIZATION_RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "quantization-zoo.json"
 """What 4-bit quantization does to the zoo's profiles (``benchmarks/quantization_zoo.py``)."""
+
+
+def sort_by_group(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its rows in the order of :data:`GROUP_ORDER` by its ``group`` column,
+    stable within a group, index reset."""
+    order = table["group"].map({g: i for i, g in enumerate(GROUP_ORDER)})
+    return table.assign(_order=order).sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
 
 
 def model_group(name: str) -> str:
@@ -124,8 +132,7 @@ def blank_prompt_comparison(
             }
         )
     table = pd.DataFrame(rows)
-    table["_order"] = table["group"].map({g: i for i, g in enumerate(GROUP_ORDER)})
-    table = table.sort_values(["_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    table = sort_by_group(table)
     if paper is not None:
         table = pd.concat([table, pd.DataFrame([{"group": "paper", "model": paper}])], ignore_index=True)
     # Counts stay whole numbers beside the paper's blank row (NaN would make them floats).
@@ -352,8 +359,7 @@ def knn_comparison(
             ],
         }
     )
-    table["_order"] = table["group"].map({g: i for i, g in enumerate(GROUP_ORDER)})
-    table = table.sort_values(["_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    table = sort_by_group(table)
     if paper is not None:
         claim = {"group": "paper", "model": paper, "verdict": f"claims AUC above {level:g}"}
         table = pd.concat([table, pd.DataFrame([claim])], ignore_index=True)

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import torch
 
 from .errors import ElensError
+from .precision import bf16_weight, resolve_precision
 
 __all__ = [
     "normalize_alphas",
@@ -51,8 +52,9 @@ M, S, T = 0, 1, 2  # columns of a statistics tensor; power sums follow from colu
 _TILE_ELEMENTS = 1 << 20
 _CUDA_TILE_ELEMENTS = 1 << 24
 #: Logits per row recomputed in fp32 on the bf16 path (precision="bf16"). Measured on the real
-#: models' block outputs (benchmarks/precision-real.json): K = 16 cuts the largest error of
-#: plain bf16 by 3-6x and the mean by 5-14x; more helps little and topk costs grow with K.
+#: models' block outputs (both models, every block and position of a few natural prompts):
+#: K = 16 cuts the largest error of plain bf16 by 2-6x and the mean by 5-14x; K = 64 helps
+#: little more, and the candidates' cost grows with K.
 BF16_EXACT_TOP = 16
 # Candidates for those K per tile: the tokens of the _TOP_GROUPS groups of _TOP_GROUP adjacent
 # vocabulary entries with the largest maxima (a topk over the whole tile would cost 80% of the
@@ -297,8 +299,6 @@ def _torch_stats(
     out = torch.empty(rows, 3 + len(powers), **opts)
     product_weight = weight
     if exact_top:
-        from .precision import bf16_weight
-
         product_weight = bf16_weight(weight)
     for r0 in range(0, rows, row_block):
         h = hidden[r0 : r0 + row_block]
@@ -328,11 +328,8 @@ def _torch_stats(
             if m is None:
                 s, t, p = s_c, t_c, p_c
             else:
-                delta = m - m_new  # <= 0: how far the old statistics' centre drops
-                scale = torch.exp(delta)
-                t = scale * (t + delta * s) + t_c
-                s = scale * s + s_c
-                p = [torch.exp(a * delta) * p_j + p_cj for a, p_j, p_cj in zip(powers, p, p_c)]
+                s, t, p = _recentre(m - m_new, s, t, p, powers)
+                s, t, p = s + s_c, t + t_c, [p_j + p_cj for p_j, p_cj in zip(p, p_c)]
             m = m_new
         if exact_top:
             m, s, t, p = _exact_top_correction(
@@ -430,12 +427,16 @@ def _exact_top_correction(
     t = t + (new_c * new_e - old_c * old_e).sum(1)
     p = [p_j + ((a * new_c).exp() - (a * old_c).exp()).sum(1) for a, p_j in zip(powers, p)]
     m_new = exact.amax(1)  # the bf16 top-K hold the true maximum
-    delta = m - m_new  # near 0, either sign
+    return (m_new, *_recentre(m - m_new, s, t, p, powers))
+
+
+def _recentre(
+    delta: torch.Tensor, s: torch.Tensor, t: torch.Tensor, p: list[torch.Tensor], powers: Sequence[float]
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """Running statistics centred on ``m_old`` re-centred on ``m_new``, ``delta = m_old - m_new``
+    (each ``[rows]``): the algebra of :func:`merge_stats` on vectors."""
     scale = torch.exp(delta)
-    t = scale * (t + delta * s)
-    s = scale * s
-    p = [torch.exp(a * delta) * p_j for a, p_j in zip(powers, p)]
-    return m_new, s, t, p
+    return scale * s, scale * (t + delta * s), [torch.exp(a * delta) * p_j for a, p_j in zip(powers, p)]
 
 
 def _support_size(
@@ -486,8 +487,8 @@ def lens_entropy(
         precision: arithmetic of the unembedding product on the torch path (CPU). ``"fp32"``
             (default): float32 operands, agreement with float64 to ~1e-5 nats. ``"bf16"``: bf16
             operands and fp32 statistics, with the :data:`BF16_EXACT_TOP` largest logits of each
-            row recomputed in fp32 (2-2.6x faster where the CPU has bf16 units; error against
-            float64 on real models' block outputs in ``benchmarks/``). ``"auto"``: bf16 where
+            row recomputed in fp32 (1.6-1.9x faster than fp32 on a CPU with avx512_bf16; error
+            against float64 on real models' block outputs in the benchmark's ``real`` section). ``"auto"``: bf16 where
             measured faster (:func:`elens_utils.precision.resolve_precision`). Other than fp32
             float32 operands (a bf16 model's) are used as they are.
 
@@ -507,15 +508,8 @@ def lens_entropy(
 
         stats = triton_logit_stats(hidden, weight, bias, softcap=softcap, powers=powers)
     else:
-        exact_top = 0
-        if precision != "fp32" and hidden.dtype == torch.float32:
-            from .precision import resolve_precision
-
-            if resolve_precision(precision, hidden.device) == "bf16":
-                exact_top = BF16_EXACT_TOP
-        elif precision not in ("fp32", "bf16", "auto"):
-            raise ElensError(f"Unknown precision {precision!r}: use one of fp32, bf16, auto.")
-        stats = _torch_stats(hidden, weight, bias, softcap, powers, chunk_size, exact_top)
+        bf16 = resolve_precision(precision, hidden.device) == "bf16" and hidden.dtype == torch.float32
+        stats = _torch_stats(hidden, weight, bias, softcap, powers, chunk_size, BF16_EXACT_TOP if bf16 else 0)
     support = None
     if support_threshold is not None and 0.0 in alphas:
         if not 0 < support_threshold < 1:

@@ -457,7 +457,7 @@ def skip_comparison(summary: pd.DataFrame) -> pd.DataFrame:
     ``model``, ``k``, ``questions``, ``no skip``, ``expansion``, ``pruning``, ``random``
     (mean of the draws), ``2 se`` and ``verdict`` (:func:`skip_verdict`).
     """
-    from .comparison import GROUP_ORDER, model_group
+    from .comparison import model_group, sort_by_group
 
     need = ["model", "k", "baseline", "expansion", "pruning", "random_mean", "chance", "n_questions", "se"]
     missing = [c for c in need if c not in summary.columns]
@@ -480,8 +480,7 @@ def skip_comparison(summary: pd.DataFrame) -> pd.DataFrame:
             ],
         }
     )
-    order = table["group"].map({g: i for i, g in enumerate(GROUP_ORDER)})
-    return table.assign(_o=order).sort_values("_o", kind="stable").drop(columns="_o").reset_index(drop=True)
+    return sort_by_group(table)
 
 
 def skip_findings(table: pd.DataFrame) -> list[str]:
