@@ -342,6 +342,15 @@ class ProfileCache:
             dtype_name = str(resolve_dtype(dtype, resolve_device(device))).removeprefix("torch.")
             fingerprint = model_fingerprint(resolve_model(name))
 
+        if lens_kwargs.get("precision") == "auto":
+            # keyed by what "auto" means on this machine, so that a cache moved to a machine
+            # that decides otherwise is not read as its own
+            from .precision import resolve_precision
+
+            where = lm.device if lm is not None else resolve_device(device)
+            key_lens = {**lens_kwargs, "precision": f"auto:{resolve_precision('auto', where)}"}
+        else:
+            key_lens = lens_kwargs
         fields = {
             "cache_format": CACHE_FORMAT,
             "library_version": _library_version(),
@@ -358,7 +367,7 @@ class ProfileCache:
             ),
             "settings": dataclasses.asdict(settings),
             "alphas": [repr(a) for a in alphas],
-            "lens_kwargs": {k: _json_value(v) for k, v in sorted(lens_kwargs.items())},
+            "lens_kwargs": {k: _json_value(v) for k, v in sorted(key_lens.items())},
         }
         key = _sha256_json(fields)
         entry = self.root / f"{_slug(name)}-{key[:20]}"

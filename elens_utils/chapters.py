@@ -4,7 +4,7 @@ Every chapter is a notebook in ``notebooks/`` with a cell tagged ``parameters``.
 *parameter set* is a YAML file ``params/<name>.yml``::
 
     description: one line on what the set is for
-    threads: 1           # optional: CPU threads of the chapters' kernels (OMP_NUM_THREADS)
+    threads: 1           # optional: CPU threads for small models (elens_utils.threads)
     defaults:            # given to every chapter that declares the parameter
       device: cpu
       seed: 0
@@ -57,6 +57,7 @@ import yaml
 
 from .atomic import atomic_file
 from .errors import ElensError
+from .threads import SMALL_MODEL_THREADS_ENV
 
 __all__ = [
     "Chapter",
@@ -402,17 +403,14 @@ def _atomic_write_nb(nb, path: Path) -> None:
 
 
 def _thread_env(threads: int | None) -> dict[str, str]:
-    """Environment that caps the kernel's CPU threads at ``threads`` (none for None, or when the
-    user already set ``OMP_NUM_THREADS``).
+    """Environment that caps the kernel's CPU threads for small models at ``threads`` (none for
+    None, or when the user already set ``OMP_NUM_THREADS``, which then rules every model).
 
-    Why a set may cap them: on small models every operation is short, and torch's OpenMP threads
-    spin while they wait for each other. On an idle 2-core machine two threads beat one by only
-    ~15% on the zoo's models; when anything else runs on the machine, the spinning makes two
-    threads 4x slower than one (measured on the output-format chapter's generation).
+    Why a set may cap them, and why only for small models: :mod:`elens_utils.threads`.
     """
     if threads is None or "OMP_NUM_THREADS" in os.environ:
         return {}
-    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    return {SMALL_MODEL_THREADS_ENV: str(threads)}
 
 
 def run_chapter(

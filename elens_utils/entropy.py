@@ -61,6 +61,9 @@ BF16_EXACT_TOP = 16
 # bf16 product; this costs ~25%).
 _TOP_GROUP = 32
 _TOP_GROUPS = 2
+# Tiles whose candidates are collected before the K largest are selected from them (a topk per
+# tile cost as much as the candidates themselves).
+_TOP_MERGE_TILES = 8
 _TOP_GATHER_ELEMENTS = 1 << 22
 # Arguments of exp are clamped from below at this value. exp(-87) = 1.6e-38 is float32's smallest
 # normal magnitude; torch's vectorised exp takes a slow path about 10x slower for arguments below
@@ -306,7 +309,8 @@ def _torch_stats(
         nr = h.shape[0]
         m = s = t = None
         p: list[torch.Tensor] = []
-        top_z = top_i = None
+        cand_z: list[torch.Tensor] = []
+        cand_i: list[torch.Tensor] = []
         for v0 in range(0, vocab, chunk):
             w = product_weight[v0 : v0 + chunk]
             n = nr * w.shape[0]
@@ -314,7 +318,12 @@ def _torch_stats(
             b = None if bias is None else bias[v0 : v0 + chunk]
             z = _logits_tile(h_product, w, b, softcap, out=z_buf[:n].view(shape), transposed=transposed)
             if exact_top:
-                top_z, top_i = _merge_top(z, red, v0, exact_top, top_z, top_i)
+                tz, ti = _tile_candidates(z, red, v0)
+                cand_z.append(tz)
+                cand_i.append(ti)
+                if len(cand_z) > _TOP_MERGE_TILES:  # one selection per few tiles, not per tile
+                    top = _keep_top(cand_z, cand_i, exact_top)
+                    cand_z, cand_i = [top[0]], [top[1]]
             e = e_buf[:n].view(shape)
             scratch = None if p_buf is None else p_buf[:n].view(shape)
             m_new = z.amax(dim=red)
@@ -332,6 +341,7 @@ def _torch_stats(
                 s, t, p = s + s_c, t + t_c, [p_j + p_cj for p_j, p_cj in zip(p, p_c)]
             m = m_new
         if exact_top:
+            top_z, top_i = _keep_top(cand_z, cand_i, exact_top)
             m, s, t, p = _exact_top_correction(
                 h, weight, bias, softcap, powers, top_z, top_i, m, s, t, p
             )
@@ -342,22 +352,13 @@ def _torch_stats(
     return out
 
 
-def _merge_top(
-    z: torch.Tensor,
-    red: int,
-    v0: int,
-    k: int,
-    top_z: torch.Tensor | None,
-    top_i: torch.Tensor | None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Running ``[rows, k]`` large logits and their vocabulary ids, merged with a tile's.
+def _tile_candidates(z: torch.Tensor, red: int, v0: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A tile's candidates for the rows' largest logits: ``([rows, c]`` values, ``[rows, c]`` ids).
 
     ``z`` is a tile whose vocabulary axis is ``red`` and whose first vocabulary id is ``v0``.
-    A full ``topk`` over the tile costs as much as the bf16 product itself, so the tile's
-    candidates are the entries of its :data:`_TOP_GROUPS` groups of :data:`_TOP_GROUP` adjacent
-    tokens with the largest maxima (plus any ragged tail). The merged set always holds each
-    row's maximum and nearly always its k largest logits; the correction is exact for
-    whichever tokens it holds.
+    A ``topk`` over the tile would cost as much as the bf16 product itself, so the candidates
+    are the entries of the tile's :data:`_TOP_GROUPS` groups of :data:`_TOP_GROUP` adjacent
+    tokens with the largest maxima (plus any ragged tail): they always hold the tile's maximum.
     """
     zr = z if red == 1 else z.T  # [rows, chunk] view
     rows, chunk = zr.shape
@@ -369,7 +370,7 @@ def _merge_top(
             group_max = z[:, :main].reshape(rows, n_groups, _TOP_GROUP).amax(-1)
         else:
             group_max = z[:main].reshape(n_groups, _TOP_GROUP, rows).amax(1).T
-        best = group_max.topk(_TOP_GROUPS, dim=1).indices  # [rows, groups]
+        best = group_max.topk(_TOP_GROUPS, dim=1, sorted=False).indices  # [rows, groups]
         offsets = torch.arange(_TOP_GROUP, device=z.device)
         cols = (best.unsqueeze(-1) * _TOP_GROUP + offsets).reshape(rows, -1)
         parts_z.append(zr.gather(1, cols))
@@ -377,15 +378,23 @@ def _merge_top(
     else:
         main = 0
     if main < chunk:
-        tail = torch.arange(main, chunk, device=z.device).expand(rows, -1)
         parts_z.append(zr[:, main:])
-        parts_i.append(tail)
-    if top_z is not None:
-        parts_z.append(top_z)
-        parts_i.append(top_i - v0)
-    both_z, both_i = torch.cat(parts_z, 1), torch.cat(parts_i, 1)
-    keep = both_z.topk(min(k, both_z.shape[1]), dim=1).indices
-    return both_z.gather(1, keep), both_i.gather(1, keep) + v0
+        parts_i.append(torch.arange(main, chunk, device=z.device).expand(rows, -1))
+    cand_z = parts_z[0] if len(parts_z) == 1 else torch.cat(parts_z, 1)
+    cand_i = parts_i[0] if len(parts_i) == 1 else torch.cat(parts_i, 1)
+    return cand_z.clone() if cand_z.data_ptr() == zr.data_ptr() else cand_z, cand_i + v0
+
+
+def _keep_top(
+    parts_z: list[torch.Tensor], parts_i: list[torch.Tensor], k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` largest of the candidates collected so far (``[rows, k]`` values and ids)."""
+    both_z = parts_z[0] if len(parts_z) == 1 else torch.cat(parts_z, 1)
+    both_i = parts_i[0] if len(parts_i) == 1 else torch.cat(parts_i, 1)
+    if both_z.shape[1] <= k:
+        return both_z, both_i
+    keep = both_z.topk(k, dim=1, sorted=False).indices
+    return both_z.gather(1, keep), both_i.gather(1, keep)
 
 
 def _exact_top_correction(
@@ -489,7 +498,7 @@ def lens_entropy(
             operands and fp32 statistics, with the :data:`BF16_EXACT_TOP` largest logits of each
             row recomputed in fp32 (1.6-1.9x faster than fp32 on a CPU with avx512_bf16; error
             against float64 on real models' block outputs in the benchmark's ``real`` section). ``"auto"``: bf16 where
-            measured faster (:func:`elens_utils.precision.resolve_precision`). Other than fp32
+            measured faster and the lens is large (:func:`elens_utils.precision.resolve_precision`). Other than fp32
             float32 operands (a bf16 model's) are used as they are.
 
     Returns:
@@ -508,7 +517,8 @@ def lens_entropy(
 
         stats = triton_logit_stats(hidden, weight, bias, softcap=softcap, powers=powers)
     else:
-        bf16 = resolve_precision(precision, hidden.device) == "bf16" and hidden.dtype == torch.float32
+        lens_macs = hidden.shape[1] * weight.shape[0]
+        bf16 = resolve_precision(precision, hidden.device, lens_macs) == "bf16" and hidden.dtype == torch.float32
         stats = _torch_stats(hidden, weight, bias, softcap, powers, chunk_size, BF16_EXACT_TOP if bf16 else 0)
     support = None
     if support_threshold is not None and 0.0 in alphas:

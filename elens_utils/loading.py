@@ -18,6 +18,7 @@ import torch
 from .adapters import LensParts, LensSpec, check_parity, find_lens_parts
 from .errors import ElensError
 from .models import resolve_model
+from .threads import apply_model_threads
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -271,4 +272,6 @@ def load_model(
     if check:
         probe = torch.arange(1, 5, device=dev).remainder(parts.vocab_size).unsqueeze(0)
         check_parity(model, parts, probe)
+    if dev.type == "cpu":
+        apply_model_threads(parts.unembed.weight.shape[1], parts.vocab_size)
     return LensModel(model, tokenizer, parts, name)

@@ -10,8 +10,11 @@ its error against a float64 reference is measured in ``benchmarks/`` and bounded
 
 ``"auto"`` does not trust the flags alone: the first time it is asked on a machine (per process) it
 times both products on a lens-shaped problem and picks bf16 only where it is at least
-:data:`AUTO_MIN_SPEEDUP` times faster. On CUDA, ``"auto"`` keeps the dtype of the tensors it is
-given (a bf16 model's lens is bf16 already).
+:data:`AUTO_MIN_SPEEDUP` times faster. Nor does it use bf16 for a small lens (fewer than
+:data:`~elens_utils.threads.LARGE_LENS_MACS` multiply-adds per row, the zoo's models): there the
+product is a small part of the work and the exact top-K recomputation costs more than it saves.
+On CUDA, ``"auto"`` keeps the dtype of the tensors it is given (a bf16 model's lens is bf16
+already).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import weakref
 import torch
 
 from .errors import ElensError
+from .threads import LARGE_LENS_MACS
 
 __all__ = ["PRECISIONS", "AUTO_MIN_SPEEDUP", "cpu_has_bf16", "bf16_speedup", "resolve_precision", "bf16_weight"]
 
@@ -80,8 +84,11 @@ def bf16_speedup(rows: int = 256, d: int = 640, vocab: int = 8192, repeats: int 
     return best(lambda: w @ h.T) / best(lambda: wb @ hb.T)
 
 
-def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str:
+def resolve_precision(precision: str, device: torch.device | str = "cpu", lens_macs: int | None = None) -> str:
     """``"fp32"`` or ``"bf16"``: what ``precision`` means on ``device`` (see the module docstring).
+
+    ``lens_macs`` (``d x V`` of the lens at hand) lets ``"auto"`` keep a small lens in fp32;
+    without it the answer is the machine's (bf16 where the probe finds it faster).
 
     Raises:
         ElensError: for a value not in :data:`PRECISIONS`.
@@ -92,6 +99,8 @@ def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str
         return precision
     if torch.device(device).type != "cpu":
         return "fp32"  # the tensors' own dtype decides on accelerators
+    if lens_macs is not None and lens_macs < LARGE_LENS_MACS:
+        return "fp32"
     return "bf16" if cpu_has_bf16() and bf16_speedup() >= AUTO_MIN_SPEEDUP else "fp32"
 
 

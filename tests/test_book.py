@@ -355,14 +355,15 @@ def test_smoke_book_charts_draw_in_chromium(smoke_book, tmp_path):
 
 def test_a_sets_thread_count_reaches_the_kernel_unless_the_user_set_one(tmp_path, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    _mini_book(tmp_path, "import os\nprint('threads', os.environ.get('OMP_NUM_THREADS'))")
+    monkeypatch.delenv("ELENS_SMALL_MODEL_THREADS", raising=False)
+    _mini_book(tmp_path, "import os\nprint('threads', os.environ.get('ELENS_SMALL_MODEL_THREADS'))")
     pset = tmp_path / "params" / "t.yml"
     pset.write_text("threads: 1\n" + pset.read_text())
     path = chapters.run_chapter("mini", "t", root=tmp_path, out_dir=tmp_path / "book", progress=False, log=lambda *_: None)
     printed = "".join(o.get("text", "") for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" for o in c.outputs)
     assert "threads 1" in printed
-    assert "OMP_NUM_THREADS" not in os.environ  # restored after the run
-    assert chapters._thread_env(2) == {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+    assert "ELENS_SMALL_MODEL_THREADS" not in os.environ  # restored after the run
+    assert chapters._thread_env(2) == {"ELENS_SMALL_MODEL_THREADS": "2"}
     assert chapters._thread_env(None) == {}
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert chapters._thread_env(1) == {}  # the user's setting wins

@@ -3,6 +3,7 @@ capability detection and the weight cache."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -88,6 +89,13 @@ def test_precision_values_and_auto(monkeypatch):
     monkeypatch.setattr(precision_mod, "bf16_speedup", lambda: 2.5)
     assert precision_mod.resolve_precision("auto") == "bf16"
     assert precision_mod.resolve_precision("auto", "cuda") == "fp32"
+    # a small lens (the zoo's: d 64 x V ~500) stays in fp32; a real model's goes to bf16
+    assert precision_mod.resolve_precision("auto", "cpu", 64 * 512) == "fp32"
+    assert precision_mod.resolve_precision("auto", "cpu", 576 * 49152) == "bf16"
+    assert precision_mod.resolve_precision("bf16", "cpu", 64 * 512) == "bf16"  # asked for, given
+    # lens_entropy applies the rule: auto on a small problem gives fp32's numbers exactly
+    np.testing.assert_array_equal(lens_entropy(h, w, precision="auto"), lens_entropy(h, w))
+    assert not np.array_equal(lens_entropy(h, w, precision="bf16"), lens_entropy(h, w))
 
 
 def test_bf16_speedup_is_a_measured_ratio():
@@ -131,6 +139,23 @@ def test_generation_and_cache_take_the_precision(lens_model, tmp_path):
     assert len(list(tmp_path.rglob("manifest.json"))) == 2
     np.testing.assert_allclose(a.entropy, fp32.entropy, atol=1e-6)
     np.testing.assert_allclose(b.entropy, bf16.entropy, atol=1e-6)
+
+
+def test_the_cache_keys_auto_by_what_it_means_on_the_machine(lens_model, tmp_path, monkeypatch):
+    from elens_utils.cache import ProfileCache
+
+    name = str(lens_model("llama").name)
+    cache = ProfileCache(tmp_path)
+    monkeypatch.setattr(precision_mod, "cpu_has_bf16", lambda: False)
+    cache.profiles(name, ["a b c"], max_new_tokens=2, progress=False, precision="auto")
+    cache.profiles(name, ["a b c"], max_new_tokens=2, progress=False, precision="auto")  # a hit
+    manifests = [json.loads(p.read_text()) for p in tmp_path.rglob("manifest.json")]
+    assert [m["lens_kwargs"] for m in manifests] == [{"precision": "auto:fp32"}]
+    monkeypatch.setattr(precision_mod, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(precision_mod, "bf16_speedup", lambda: 2.5)
+    cache.profiles(name, ["a b c"], max_new_tokens=2, progress=False, precision="auto")
+    manifests = [json.loads(p.read_text()) for p in tmp_path.rglob("manifest.json")]
+    assert sorted(m["lens_kwargs"]["precision"] for m in manifests) == ["auto:bf16", "auto:fp32"]
 
 
 
