@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import torch
 
 from .errors import ElensError
+from . import entropy_cpu
 from .precision import bf16_weight, resolve_precision
 
 __all__ = [
@@ -204,6 +205,7 @@ def _logits_tile(
     softcap: float | None,
     out: torch.Tensor | None = None,
     transposed: bool = False,
+    half_out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """fp32 logits of rows ``h`` against vocabulary rows ``w``, with bias and soft-capping.
 
@@ -211,13 +213,19 @@ def _logits_tile(
     and every step runs in place: no tile-sized allocation, which on the CPU costs more than the
     arithmetic (fresh pages are faulted in and zeroed on every large allocation). With
     ``transposed`` the tile is ``[rows(w), rows(h)]`` (``w @ h.T``), else ``[rows(h), rows(w)]``.
+    ``half_out``, a buffer of ``h``'s dtype and the tile's shape, receives a half-precision
+    product before its copy into ``out`` (again no allocation).
     """
     if out is None:
         z = (w @ h.T if transposed else h @ w.T).float()
     elif h.dtype == torch.float32:
         z = torch.matmul(w, h.T, out=out) if transposed else torch.matmul(h, w.T, out=out)
     else:  # half-precision product, rounded to its dtype as in the allocating branch
-        z = out.copy_(w @ h.T if transposed else h @ w.T)
+        if half_out is None:
+            half = w @ h.T if transposed else h @ w.T
+        else:
+            half = torch.matmul(w, h.T, out=half_out) if transposed else torch.matmul(h, w.T, out=half_out)
+        z = out.copy_(half)
     if b is not None:
         z += b.float().unsqueeze(-1) if transposed else b.float()
     if softcap is not None:
@@ -292,7 +300,11 @@ def _torch_stats(
     """
     rows, vocab = hidden.shape[0], weight.shape[0]
     row_block, chunk = _tile_shape(rows, vocab, chunk_size, hidden.device)
+    # The fused kernel reads [rows, vocab] tiles. An fp32 product of few rows runs faster
+    # transposed (_transposed_tiles) than the kernel saves; a bf16 one does not.
     transposed = _transposed_tiles(row_block, hidden.device)
+    fused = hidden.device.type == "cpu" and (exact_top or not transposed) and entropy_cpu.available()
+    transposed = transposed and not fused
     red = 0 if transposed else 1  # the vocabulary axis of a tile
     n_tile = row_block * chunk
     opts = {"dtype": torch.float32, "device": hidden.device}
@@ -301,8 +313,10 @@ def _torch_stats(
     p_buf = torch.empty(n_tile, **opts) if any(a != 2.0 for a in powers) else None
     out = torch.empty(rows, 3 + len(powers), **opts)
     product_weight = weight
+    half_buf = None
     if exact_top:
         product_weight = bf16_weight(weight)
+        half_buf = torch.empty(n_tile, dtype=torch.bfloat16, device=hidden.device)
     for r0 in range(0, rows, row_block):
         h = hidden[r0 : r0 + row_block]
         h_product = h.to(torch.bfloat16) if exact_top else h
@@ -311,19 +325,41 @@ def _torch_stats(
         p: list[torch.Tensor] = []
         cand_z: list[torch.Tensor] = []
         cand_i: list[torch.Tensor] = []
+        running_top = None
+        if fused and exact_top:
+            k = min(exact_top, vocab)
+            running_top = (torch.full((nr, k), -math.inf), torch.zeros((nr, k), dtype=torch.int64))
         for v0 in range(0, vocab, chunk):
             w = product_weight[v0 : v0 + chunk]
             n = nr * w.shape[0]
             shape = (w.shape[0], nr) if transposed else (nr, w.shape[0])
             b = None if bias is None else bias[v0 : v0 + chunk]
-            z = _logits_tile(h_product, w, b, softcap, out=z_buf[:n].view(shape), transposed=transposed)
-            if exact_top:
+            half = None if half_buf is None else half_buf[:n].view(shape)
+            z = _logits_tile(h_product, w, b, softcap, out=z_buf[:n].view(shape), transposed=transposed, half_out=half)
+            if fused:  # every statistic in two passes per row, top K kept (elens_utils.entropy_cpu)
+                st, _ = entropy_cpu.tile_stats(
+                    z, powers, _EXP_FLOOR, _TOP_GROUP if exact_top else 0, _TOP_GROUPS if exact_top else 0,
+                    top=running_top, v0=v0,
+                )
+            elif exact_top:
                 tz, ti = _tile_candidates(z, red, v0)
                 cand_z.append(tz)
                 cand_i.append(ti)
                 if len(cand_z) > _TOP_MERGE_TILES:  # one selection per few tiles, not per tile
                     top = _keep_top(cand_z, cand_i, exact_top)
                     cand_z, cand_i = [top[0]], [top[1]]
+            if fused:
+                m_c, s_c, t_c = st[:, M], st[:, S], st[:, T]
+                p_c = [st[:, 3 + j] for j in range(len(powers))]
+                if m is None:
+                    m, s, t, p = m_c, s_c, t_c, p_c
+                else:  # both re-centred on the new maximum
+                    m_new = torch.maximum(m, m_c)
+                    s, t, p = _recentre(m - m_new, s, t, p, powers)
+                    s_c, t_c, p_c = _recentre(m_c - m_new, s_c, t_c, p_c, powers)
+                    s, t, p = s + s_c, t + t_c, [p_j + p_cj for p_j, p_cj in zip(p, p_c)]
+                    m = m_new
+                continue
             e = e_buf[:n].view(shape)
             scratch = None if p_buf is None else p_buf[:n].view(shape)
             m_new = z.amax(dim=red)
@@ -341,7 +377,7 @@ def _torch_stats(
                 s, t, p = s + s_c, t + t_c, [p_j + p_cj for p_j, p_cj in zip(p, p_c)]
             m = m_new
         if exact_top:
-            top_z, top_i = _keep_top(cand_z, cand_i, exact_top)
+            top_z, top_i = running_top if fused else _keep_top(cand_z, cand_i, exact_top)
             m, s, t, p = _exact_top_correction(
                 h, weight, bias, softcap, powers, top_z, top_i, m, s, t, p
             )
@@ -359,6 +395,7 @@ def _tile_candidates(z: torch.Tensor, red: int, v0: int) -> tuple[torch.Tensor, 
     A ``topk`` over the tile would cost as much as the bf16 product itself, so the candidates
     are the entries of the tile's :data:`_TOP_GROUPS` groups of :data:`_TOP_GROUP` adjacent
     tokens with the largest maxima (plus any ragged tail): they always hold the tile's maximum.
+    (The fused CPU kernel picks the same candidates in its first pass.)
     """
     zr = z if red == 1 else z.T  # [rows, chunk] view
     rows, chunk = zr.shape
@@ -370,9 +407,9 @@ def _tile_candidates(z: torch.Tensor, red: int, v0: int) -> tuple[torch.Tensor, 
             group_max = z[:, :main].reshape(rows, n_groups, _TOP_GROUP).amax(-1)
         else:
             group_max = z[:main].reshape(n_groups, _TOP_GROUP, rows).amax(1).T
-        best = group_max.topk(_TOP_GROUPS, dim=1, sorted=False).indices  # [rows, groups]
+        best = group_max.topk(_TOP_GROUPS, dim=1, sorted=False).indices * _TOP_GROUP  # [rows, groups]
         offsets = torch.arange(_TOP_GROUP, device=z.device)
-        cols = (best.unsqueeze(-1) * _TOP_GROUP + offsets).reshape(rows, -1)
+        cols = (best.unsqueeze(-1) + offsets).reshape(rows, -1)
         parts_z.append(zr.gather(1, cols))
         parts_i.append(cols)
     else:
