@@ -8,9 +8,10 @@ recomputes the few most probable tokens' logits exactly (:func:`elens_utils.entr
 its error against a float64 reference is measured in ``benchmarks/`` and bounded by
 ``tests/test_precision.py``.
 
-``"auto"`` does not trust the flags alone: the first time it is asked on a machine (per process) it
-times both products on a lens-shaped problem and picks bf16 only where it is at least
-:data:`AUTO_MIN_SPEEDUP` times faster. Nor does it use bf16 for a small lens (fewer than
+``"auto"`` does not trust the flags alone: the first time it is asked on a machine it times both
+products on a lens-shaped problem and picks bf16 only where it is at least
+:data:`AUTO_MIN_SPEEDUP` times faster; the measurement is kept (:func:`auto_speedup`), so the
+choice stays the same from run to run. Nor does it use bf16 for a small lens (fewer than
 :data:`~elens_utils.threads.LARGE_LENS_MACS` multiply-adds per row, the zoo's models): there the
 product is a small part of the work and the exact top-K recomputation costs more than it saves.
 On CUDA, ``"auto"`` keeps the dtype of the tensors it is given (a bf16 model's lens is bf16
@@ -29,7 +30,9 @@ import torch
 from .errors import ElensError
 from .threads import LARGE_LENS_MACS
 
-__all__ = ["PRECISIONS", "AUTO_MIN_SPEEDUP", "cpu_has_bf16", "bf16_speedup", "resolve_precision", "bf16_weight"]
+__all__ = [
+    "PRECISIONS", "AUTO_MIN_SPEEDUP", "cpu_has_bf16", "bf16_speedup", "auto_speedup", "resolve_precision", "bf16_weight",
+]
 
 #: The accepted values of every ``precision`` argument.
 PRECISIONS = ("fp32", "bf16", "auto")
@@ -84,6 +87,52 @@ def bf16_speedup(rows: int = 256, d: int = 640, vocab: int = 8192, repeats: int 
     return best(lambda: w @ h.T) / best(lambda: wb @ hb.T)
 
 
+def _machine_key() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model} | torch {torch.__version__}"
+
+
+@functools.lru_cache(maxsize=1)
+def auto_speedup() -> float:
+    """The bf16 speed-up ``"auto"`` decides by: measured once per machine and torch version
+    (:func:`bf16_speedup`) and kept in ``$ELENS_CACHE/precision-auto.json``, so that the choice,
+    and with it every profile computed with ``"auto"``, does not flip with the load on the
+    machine from one run to the next. Delete the file to measure again."""
+    import json
+
+    from .atomic import atomic_file
+    from .models import cache_dir
+
+    path = cache_dir() / "precision-auto.json"
+    key = _machine_key()
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict):
+            record = {}
+    except (OSError, ValueError):
+        record = {}
+    entry = record.get(key)
+    if isinstance(entry, dict) and isinstance(entry.get("bf16_speedup"), (int, float)):
+        return float(entry["bf16_speedup"])
+    speedup = bf16_speedup()
+    record[key] = {"bf16_speedup": round(speedup, 3), "measured": time.strftime("%Y-%m-%d")}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(path) as fh:
+            json.dump(record, fh, indent=1, sort_keys=True)
+    except OSError:
+        pass  # a read-only cache: measured again in the next process
+    return speedup
+
+
 def resolve_precision(precision: str, device: torch.device | str = "cpu", lens_macs: int | None = None) -> str:
     """``"fp32"`` or ``"bf16"``: what ``precision`` means on ``device`` (see the module docstring).
 
@@ -101,7 +150,7 @@ def resolve_precision(precision: str, device: torch.device | str = "cpu", lens_m
         return "fp32"  # the tensors' own dtype decides on accelerators
     if lens_macs is not None and lens_macs < LARGE_LENS_MACS:
         return "fp32"
-    return "bf16" if cpu_has_bf16() and bf16_speedup() >= AUTO_MIN_SPEEDUP else "fp32"
+    return "bf16" if cpu_has_bf16() and auto_speedup() >= AUTO_MIN_SPEEDUP else "fp32"
 
 
 # id(weight) -> (weakref to weight, its version when copied, the copy). Tensors cannot be keys of

@@ -84,9 +84,9 @@ def test_precision_values_and_auto(monkeypatch):
     monkeypatch.setattr(precision_mod, "cpu_has_bf16", lambda: False)
     assert precision_mod.resolve_precision("auto") == "fp32"
     monkeypatch.setattr(precision_mod, "cpu_has_bf16", lambda: True)
-    monkeypatch.setattr(precision_mod, "bf16_speedup", lambda: 1.1)
+    monkeypatch.setattr(precision_mod, "auto_speedup", lambda: 1.1)
     assert precision_mod.resolve_precision("auto") == "fp32"  # flags alone do not decide
-    monkeypatch.setattr(precision_mod, "bf16_speedup", lambda: 2.5)
+    monkeypatch.setattr(precision_mod, "auto_speedup", lambda: 2.5)
     assert precision_mod.resolve_precision("auto") == "bf16"
     assert precision_mod.resolve_precision("auto", "cuda") == "fp32"
     # a small lens (the zoo's: d 64 x V ~500) stays in fp32; a real model's goes to bf16
@@ -96,6 +96,26 @@ def test_precision_values_and_auto(monkeypatch):
     # lens_entropy applies the rule: auto on a small problem gives fp32's numbers exactly
     np.testing.assert_array_equal(lens_entropy(h, w, precision="auto"), lens_entropy(h, w))
     assert not np.array_equal(lens_entropy(h, w, precision="bf16"), lens_entropy(h, w))
+
+
+def test_autos_measurement_is_kept_per_machine(tmp_path, monkeypatch):
+    """Measured once, then read back: the choice does not flip with the machine's load."""
+    monkeypatch.setenv("ELENS_CACHE", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(precision_mod, "bf16_speedup", lambda: calls.append(1) or 2.25)
+    precision_mod.auto_speedup.cache_clear()
+    try:
+        assert precision_mod.auto_speedup() == 2.25
+        precision_mod.auto_speedup.cache_clear()  # a new process
+        monkeypatch.setattr(precision_mod, "bf16_speedup", lambda: calls.append(1) or 1.1)  # a loaded machine
+        assert precision_mod.auto_speedup() == 2.25 and len(calls) == 1
+        record = json.loads((tmp_path / "precision-auto.json").read_text())
+        assert [v["bf16_speedup"] for v in record.values()] == [2.25]
+        (tmp_path / "precision-auto.json").write_text("{broken")  # unreadable: measured again
+        precision_mod.auto_speedup.cache_clear()
+        assert precision_mod.auto_speedup() == 1.1 and len(calls) == 2
+    finally:
+        precision_mod.auto_speedup.cache_clear()
 
 
 def test_bf16_speedup_is_a_measured_ratio():
@@ -152,7 +172,7 @@ def test_the_cache_keys_auto_by_what_it_means_on_the_machine(lens_model, tmp_pat
     manifests = [json.loads(p.read_text()) for p in tmp_path.rglob("manifest.json")]
     assert [m["lens_kwargs"] for m in manifests] == [{"precision": "auto:fp32"}]
     monkeypatch.setattr(precision_mod, "cpu_has_bf16", lambda: True)
-    monkeypatch.setattr(precision_mod, "bf16_speedup", lambda: 2.5)
+    monkeypatch.setattr(precision_mod, "auto_speedup", lambda: 2.5)
     cache.profiles(name, ["a b c"], max_new_tokens=2, progress=False, precision="auto")
     manifests = [json.loads(p.read_text()) for p in tmp_path.rglob("manifest.json")]
     assert sorted(m["lens_kwargs"]["precision"] for m in manifests) == ["auto:bf16", "auto:fp32"]
