@@ -108,6 +108,13 @@ THEME: dict[str, Any] = {
 }
 
 
+# Panels per row and the width (px) of one panel in the facet charts of profiles per model: each
+# panel carries its own y axis and title, so three did not fit the book's text column (~540 px)
+# even at 125 px; two of 170 px do.
+_FACET_COLUMNS = 2
+_FACET_PANEL_WIDTH = 170
+
+
 @alt.theme.register("elens", enable=False)
 def _elens_theme() -> alt.theme.ThemeConfig:
     return THEME  # type: ignore[return-value]
@@ -1113,7 +1120,7 @@ def mc_accuracy_bars(table: pd.DataFrame, *, chance: float | None = None, title:
     )
 
 
-def profiles_by_outcome(frame: pd.DataFrame, *, columns: int = 3, title: str | None = None) -> alt.FacetChart:
+def profiles_by_outcome(frame: pd.DataFrame, *, columns: int = _FACET_COLUMNS, title: str | None = None) -> alt.FacetChart:
     """Mean profile of the right and of the wrong answers against relative depth, per model.
 
     Args:
@@ -1135,7 +1142,7 @@ def profiles_by_outcome(frame: pd.DataFrame, *, columns: int = 3, title: str | N
         alt.Tooltip("sd:Q", title="sd (nats)", format=".3f"),
         alt.Tooltip("n:Q", title="questions"),
     ]
-    layered = _mean_band_layers(base, data, tooltip, "entropy (nats)").properties(width=170, height=140)
+    layered = _mean_band_layers(base, data, tooltip, "entropy (nats)").properties(width=_FACET_PANEL_WIDTH, height=140)
     return layered.facet(
         facet=alt.Facet("model:N", sort=keys, title=None, header=alt.Header(labelFontSize=12, labelLimit=220)), columns=columns
     ).properties(
@@ -1257,7 +1264,7 @@ def profiles_by_label(
     *,
     centered: bool = False,
     legend_title: str = "label",
-    columns: int = 3,
+    columns: int = _FACET_COLUMNS,
     title: str | None = None,
 ) -> alt.FacetChart:
     """Mean profile of each label against relative depth, one panel per model.
@@ -1296,7 +1303,7 @@ def profiles_by_label(
     else:
         layers.append(base.mark_area(opacity=0.12).encode(y="lo:Q", y2="hi:Q"))
     layers.append(base.mark_point(size=25, filled=True).encode(y=f"{value}:Q", tooltip=tooltip))
-    layered = alt.layer(*layers, data=data).properties(width=170, height=140)
+    layered = alt.layer(*layers, data=data).properties(width=_FACET_PANEL_WIDTH, height=140)
     subtitle = (
         "each label's mean profile minus the model's mean over all prompts (each panel its own scale)"
         if centered
@@ -1307,7 +1314,7 @@ def profiles_by_label(
     ).resolve_scale(y="independent").properties(title=alt.Title(title or f"Mean profile per {legend_title}", subtitle=subtitle))
 
 
-def entropy_by_window(frame: pd.DataFrame, *, legend_title: str = "label", columns: int = 3, title: str | None = None) -> alt.FacetChart:
+def entropy_by_window(frame: pd.DataFrame, *, legend_title: str = "label", columns: int = _FACET_COLUMNS, title: str | None = None) -> alt.FacetChart:
     """Mean entropy of one block in each window of the generation, per label, one panel per model.
 
     Args:
@@ -1339,7 +1346,7 @@ def entropy_by_window(frame: pd.DataFrame, *, legend_title: str = "label", colum
         base.mark_area(opacity=0.12).encode(y="lo:Q", y2="hi:Q"),
         base.mark_point(size=25, filled=True).encode(y="entropy:Q", tooltip=tooltip),
         data=data,
-    ).properties(width=170, height=140)
+    ).properties(width=_FACET_PANEL_WIDTH, height=140)
     blocks = sorted({(int(b), int(n)) for b, n in zip(frame["block"], frame["n_layers"])})
     which = "the last block" if all(b == n for b, n in blocks) else "block " + ", ".join(str(b) for b, _ in blocks)
     return layered.facet(
