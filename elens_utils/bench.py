@@ -1147,15 +1147,9 @@ def bench_gpu(shapes: Sequence[LensShape] = GPU_SHAPES, dtype=torch.bfloat16, pr
 
 def machine_info() -> dict:
     """CPU model, cores, threads, library versions and the device."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from .precision import cpu_model_name
+
+    cpu = cpu_model_name()
     import transformers
 
     info = {

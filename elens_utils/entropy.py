@@ -341,35 +341,29 @@ def _torch_stats(
                     z, powers, _EXP_FLOOR, _TOP_GROUP if exact_top else 0, _TOP_GROUPS if exact_top else 0,
                     top=running_top, v0=v0,
                 )
-            elif exact_top:
-                tz, ti = _tile_candidates(z, red, v0)
-                cand_z.append(tz)
-                cand_i.append(ti)
-                if len(cand_z) > _TOP_MERGE_TILES:  # one selection per few tiles, not per tile
-                    top = _keep_top(cand_z, cand_i, exact_top)
-                    cand_z, cand_i = [top[0]], [top[1]]
-            if fused:
-                m_c, s_c, t_c = st[:, M], st[:, S], st[:, T]
-                p_c = [st[:, 3 + j] for j in range(len(powers))]
-                if m is None:
-                    m, s, t, p = m_c, s_c, t_c, p_c
-                else:  # both re-centred on the new maximum
-                    m_new = torch.maximum(m, m_c)
-                    s, t, p = _recentre(m - m_new, s, t, p, powers)
-                    s_c, t_c, p_c = _recentre(m_c - m_new, s_c, t_c, p_c, powers)
-                    s, t, p = s + s_c, t + t_c, [p_j + p_cj for p_j, p_cj in zip(p, p_c)]
-                    m = m_new
-                continue
-            e = e_buf[:n].view(shape)
-            scratch = None if p_buf is None else p_buf[:n].view(shape)
-            m_new = z.amax(dim=red)
-            if m is not None:
-                m_new = torch.maximum(m, m_new)
-            zc = z.sub_(m_new.unsqueeze(red))  # <= 0, relative to the running max
-            torch.clamp_min(zc, _EXP_FLOOR, out=e).exp_()
-            s_c = e.sum(red)
-            p_c = [_power_sum(zc, e, a, scratch, red) for a in powers]
-            t_c = zc.mul_(e).sum(red)  # zc is not needed after this
+                m_new = st[:, M] if m is None else torch.maximum(m, st[:, M])
+                # the kernel centres a tile's sums on its own maximum: move them to the running one
+                s_c, t_c, p_c = _recentre(
+                    st[:, M] - m_new, st[:, S], st[:, T], [st[:, 3 + j] for j in range(len(powers))], powers
+                )
+            else:
+                if exact_top:
+                    tz, ti = _tile_candidates(z, red, v0)
+                    cand_z.append(tz)
+                    cand_i.append(ti)
+                    if len(cand_z) > _TOP_MERGE_TILES:  # one selection per few tiles, not per tile
+                        top = _keep_top(cand_z, cand_i, exact_top)
+                        cand_z, cand_i = [top[0]], [top[1]]
+                e = e_buf[:n].view(shape)
+                scratch = None if p_buf is None else p_buf[:n].view(shape)
+                m_new = z.amax(dim=red)
+                if m is not None:
+                    m_new = torch.maximum(m, m_new)
+                zc = z.sub_(m_new.unsqueeze(red))  # <= 0, relative to the running max
+                torch.clamp_min(zc, _EXP_FLOOR, out=e).exp_()
+                s_c = e.sum(red)
+                p_c = [_power_sum(zc, e, a, scratch, red) for a in powers]
+                t_c = zc.mul_(e).sum(red)  # zc is not needed after this
             if m is None:
                 s, t, p = s_c, t_c, p_c
             else:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import platform
 import warnings
 from collections.abc import Sequence
 
@@ -186,16 +185,9 @@ _NAME = "elens_tile_stats_" + hashlib.sha256(_SOURCE.encode()).hexdigest()[:10]
 
 def _capability() -> tuple[str, list[str]]:
     """The at::vec capability macro and compiler flags for this CPU (from its flags)."""
-    flags: set[str] = set()
-    if platform.system() == "Linux":
-        try:
-            with open("/proc/cpuinfo") as fh:
-                for line in fh:
-                    if line.startswith("flags"):
-                        flags = set(line.split(":", 1)[1].split())
-                        break
-        except OSError:
-            pass
+    from .precision import cpu_flags
+
+    flags = cpu_flags()
     if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
         return "AVX512", ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma"]
     if {"avx2", "fma"} <= flags:

@@ -43,16 +43,37 @@ _BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_has_bf16() -> bool:
-    """Whether the CPU reports bfloat16 dot-product instructions (Linux ``/proc/cpuinfo`` flags;
-    Apple silicon from M2 on reports them as ``hw.optional.arm.FEAT_BF16``)."""
+def cpuinfo() -> dict[str, str]:
+    """The first value of each field of Linux's ``/proc/cpuinfo`` (``{}`` elsewhere)."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
             for line in fh:
-                if line.startswith(("flags", "Features")):
-                    return any(flag in line.split() for flag in _BF16_FLAGS)
+                key, sep, value = line.partition(":")
+                if sep:
+                    fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    return fields
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (x86 ``flags``, Arm ``Features``); empty where unknown."""
+    info = cpuinfo()
+    return set((info.get("flags") or info.get("Features") or "").split())
+
+
+def cpu_model_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
+    return cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16() -> bool:
+    """Whether the CPU reports bfloat16 dot-product instructions (Linux ``/proc/cpuinfo`` flags;
+    Apple silicon from M2 on reports them as ``hw.optional.arm.FEAT_BF16``)."""
+    if cpuinfo():
+        return bool(cpu_flags() & set(_BF16_FLAGS))
     if platform.system() == "Darwin":
         import subprocess
 
@@ -88,16 +109,7 @@ def bf16_speedup(rows: int = 256, d: int = 640, vocab: int = 8192, repeats: int 
 
 
 def _machine_key() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{model} | torch {torch.__version__}"
+    return f"{cpu_model_name()} | torch {torch.__version__}"
 
 
 @functools.lru_cache(maxsize=1)
