@@ -16,9 +16,9 @@ and the prediction is the option of the largest score, where the score is ``logp
 How it is computed (``share_prompt=True``, the default): questions are sorted by the length of
 their longest option, then of their prompt, and batched; their prompts are left-padded with
 explicit position ids and run once with the KV cache on; the last prompt logits score every
-option's first token; the options of two or more tokens then run their remaining tokens in one
-more pass over the prompts' cache (its rows selected per option), right-padded, positions
-continuing each prompt's. Forward hooks (:func:`~elens_utils.interventions.skip_blocks`, the
+option's first token; the options of two or more tokens then run their remaining tokens over
+the prompts' cache (its rows selected per option), one pass per option length so that no
+position is padding, positions continuing each prompt's. Forward hooks (:func:`~elens_utils.interventions.skip_blocks`, the
 sublayer removals of :mod:`elens_utils.sublayers`) act on both passes, as they do on KV-cached
 generation. ``share_prompt=False`` runs one full forward pass per (question, option) pair
 instead (four times the prompt compute), keeping only the logits of the last ``option tokens +
@@ -180,9 +180,9 @@ def _shared_forward(
     """Summed option log-probs with one prompt pass per question and the KV cache shared.
 
     The prompts ``[B, P]`` run once (left-padded); their last logits score every option's first
-    token. Options of two or more tokens then run their other tokens in one pass ``[R, C - 1]``
-    (R such options; right-padded, positions continuing their prompt's) over the prompt cache,
-    its rows selected (and repeated) per option.
+    token. Options of two or more tokens then run their other tokens over the prompt cache, its
+    rows selected (and repeated) per option: one pass ``[R_c, c - 1]`` per option length c (R_c
+    such options; no padding), positions continuing their prompt's.
     """
     model, dev = lm.model, lm.device
     input_ids, mask, positions = left_pad(prompts, _pad_id(lm), dev)
@@ -194,35 +194,36 @@ def _shared_forward(
     sums = [[first[b, c[0]].double().item() for c in row] for b, row in enumerate(conts)]
     if longer:
         prompt_cache = returned_cache(res)
-        width = max(len(conts[b][j]) for b, j in longer) - 1
-        # Rows per option pass, so that its logits [rows, width, V] stay within _LOGIT_BUDGET.
-        step = max(1, _LOGIT_BUDGET // (width * lm.parts.vocab_size))
-        for start in range(0, len(longer), step):
-            chunk = longer[start : start + step]
-            # batch_select_indices replaces the cache's tensors: a later chunk needs the original
-            cache = prompt_cache if len(longer) <= step else copy.deepcopy(prompt_cache)
+        # One pass per option length, so no position is padding: a question's options differ in
+        # length, and padding them to the longest (with its [rows, width, V] logits) cost Gemma-3
+        # more than the prompts themselves. Each pass holds at most _LOGIT_BUDGET logits.
+        by_length: dict[int, list[tuple[int, int]]] = {}
+        for b, j in longer:
+            by_length.setdefault(len(conts[b][j]), []).append((b, j))
+        passes = []
+        for length, pairs in sorted(by_length.items()):
+            step = max(1, _LOGIT_BUDGET // ((length - 1) * lm.parts.vocab_size))
+            passes += [pairs[start : start + step] for start in range(0, len(pairs), step)]
+        for chunk in passes:
+            # batch_select_indices replaces the cache's tensors: a later pass needs the original
+            cache = prompt_cache if len(passes) == 1 else copy.deepcopy(prompt_cache)
             owner = torch.tensor([b for b, _ in chunk], device=dev)
             cache.batch_select_indices(owner)  # one cache row per option scored below
-            rest = [conts[b][j][:-1] for b, j in chunk]  # tokens 0 .. c-2 predict tokens 1 .. c-1
-            ids = torch.full((len(rest), width), _pad_id(lm), dtype=torch.long)
-            opt_mask = torch.zeros((len(rest), width), dtype=torch.long)
-            for r, c in enumerate(rest):
-                ids[r, : len(c)] = torch.tensor(c, dtype=torch.long)
-                opt_mask[r, : len(c)] = 1
+            # tokens 0 .. c-2 predict tokens 1 .. c-1
+            ids = torch.tensor([conts[b][j][:-1] for b, j in chunk], dtype=torch.long, device=dev)
+            width = ids.shape[1]
             res = model(
-                input_ids=ids.to(dev),
-                attention_mask=torch.cat([mask[owner], opt_mask.to(dev)], dim=-1),
+                input_ids=ids,
+                attention_mask=torch.cat([mask[owner], mask.new_ones((len(chunk), width))], dim=-1),
                 position_ids=positions[owner, -1:] + 1 + torch.arange(width, device=dev),
                 **cache_kwargs(model, cache),
                 use_cache=True,
             )
             logits = _wide(res.logits)  # [rows, width, V]; position t predicts token t + 1
-            lse = torch.logsumexp(logits, dim=-1)
+            logp = logits.gather(-1, ids.new_tensor([conts[b][j][1:] for b, j in chunk]).unsqueeze(-1)).squeeze(-1)
+            logp = logp - torch.logsumexp(logits, dim=-1)  # [rows, width]
             for r, (b, j) in enumerate(chunk):
-                c = conts[b][j]
-                pos = torch.arange(len(c) - 1, device=logits.device)
-                target = torch.tensor(c[1:], device=logits.device)
-                sums[b][j] += (logits[r, pos, target] - lse[r, pos]).double().sum().item()
+                sums[b][j] += logp[r].double().sum().item()
     out.extend(sums)
 
 

@@ -274,4 +274,18 @@ def load_model(
         check_parity(model, parts, probe)
     if dev.type == "cpu":
         apply_model_threads(parts.unembed.weight.shape[1], parts.vocab_size)
+        parts.unembed.register_forward_pre_hook(_contiguous_input)
     return LensModel(model, tokenizer, parts, name)
+
+
+def _contiguous_input(_module: torch.nn.Module, args: tuple) -> tuple | None:
+    """Hand the unembedding a contiguous input.
+
+    ``logits_to_keep=1`` slices the last position out of ``[B, S, d]``; torch's CPU linear runs
+    that strided view as a batched matmul, 3.5x slower than a plain one on Gemma-3's
+    ``[16, 1, 640] x [640, 262144]`` (0.47 s against 0.135 s on 2 cores), which made each
+    prompt pass of cloze scoring cost more in its 16 logit rows than in its blocks.
+    """
+    if args and isinstance(args[0], torch.Tensor) and not args[0].is_contiguous():
+        return (args[0].contiguous(), *args[1:])
+    return None

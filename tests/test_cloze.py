@@ -194,3 +194,18 @@ def test_option_merging_with_prompt_is_refused(lens_model):
     lm = lens_model("qwen3")  # byte-level BPE: a trailing space merges with the next word
     with pytest.raises(ElensError, match="trailing whitespace"):
         option_logprobs(lm, ["the cat sat "], [["dog", "cat"]], separator="")
+
+
+def test_option_passes_run_no_padding(lens_model):
+    # One pass per option length: the later-token passes feed exactly the options' tokens
+    # after their first, never a pad.
+    lm = lens_model("llama")
+    fed: list[tuple[int, int]] = []
+    hook = lm.model.register_forward_pre_hook(lambda _m, _a, kw: fed.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
+    try:
+        got = option_logprobs(lm, PROMPTS, OPTIONS, batch_size=4)
+    finally:
+        hook.remove()
+    later = fed[1:]  # fed[0] is the prompt pass
+    assert sum(rows * width for rows, width in later) == int((got.n_tokens - 1).sum())
+    assert len({width for _, width in later}) == len(later)

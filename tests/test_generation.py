@@ -206,3 +206,21 @@ def test_deferred_lens_reads_equal_one_read_per_step(lens_model, monkeypatch, le
     got = lm.profile(prompts, **kw)
     np.testing.assert_allclose(got.entropy, want.entropy, rtol=0, atol=1e-5)
     assert got.meta.generated_ids.tolist() == want.meta.generated_ids.tolist()
+
+
+def test_unembedding_gets_a_contiguous_input(lens_model):
+    # logits_to_keep=1 slices the last position out of [B, S, d]; on the CPU the loader's
+    # pre-hook hands the unembedding a contiguous copy (a strided input takes a slow batched
+    # matmul), with the same logits.
+    lm = lens_model("llama")
+    seen = []
+    hook = lm.parts.unembed.register_forward_pre_hook(lambda _m, args: seen.append(args[0].is_contiguous()))
+    try:
+        ids = torch.tensor([[1, 2, 3, 4], [4, 3, 2, 1]])
+        with torch.no_grad():
+            last = lm.model(input_ids=ids, logits_to_keep=1).logits[:, -1]
+            full = lm.model(input_ids=ids).logits[:, -1]
+    finally:
+        hook.remove()
+    assert seen == [True, True]
+    torch.testing.assert_close(last, full, rtol=0, atol=1e-5)
