@@ -10,6 +10,7 @@ converted directories is checked for reuse, atomicity and verification on read. 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -125,6 +126,27 @@ def test_converted_directory_is_reused_and_keyed_by_content(gguf_file, monkeypat
     copy = tmp_path / "renamed.gguf"
     shutil.copy(path, copy)
     assert convert_gguf(copy) == first  # same bytes under another name: the same directory
+
+
+def test_conversion_parses_the_file_once(gguf_file, tmp_path, monkeypatch):
+    # transformers opens the file for the config, the tokenizer and the weights, the manifest's
+    # summary once more: one parse serves them all (each costs ~11 s for Gemma-3's vocabulary).
+    import gguf
+
+    monkeypatch.setenv("ELENS_CACHE", str(tmp_path / "cache"))
+    parses = []
+    original_init = gguf.GGUFReader.__init__
+
+    def counting_init(self, path, *args, **kwargs):
+        parses.append(os.path.realpath(os.fspath(path)))
+        original_init(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(gguf.GGUFReader, "__init__", counting_init)
+    path = gguf_file("llama")
+    target = convert_gguf(path)
+    assert parses == [os.path.realpath(path)]
+    assert verify_converted(target) is None
+    assert gguf.GGUFReader.__init__ is counting_init  # the sharing ends with the conversion
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "delete", "manifest"])
