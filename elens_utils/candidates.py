@@ -19,8 +19,8 @@ Definitions used here
   batch, reading the T positions whose next token was generated: position ``k`` is exactly the
   state of generation step ``k`` (the KV-cached and the full pass agree to float rounding), so
   sizes, overlaps and the profiles' entropies describe the same predictions. The dense
-  ``[rows, V]`` distribution of one block for one chunk of rows is the largest tensor ever
-  built (never ``[L, T, V]``).
+  float32 logits of four blocks and the float64 ``[rows, V]`` distribution of one block, for
+  one chunk of rows, are the largest tensors ever built (never ``[L, T, V]``).
 * **Overlap** of adjacent blocks: Jaccard index ``|S_(l-1) & S_l| / |S_(l-1) | S_l|`` of their
   top-p sets, entry ``l - 2`` for blocks ``l - 1, l`` (``l = 2..L``), aligned with
   :meth:`Profiles.delta`.
@@ -54,6 +54,14 @@ __all__ = [
 ]
 
 
+# top_p_sets looks for a row's set among its this many largest probabilities first (a partial
+# selection), and sorts the whole row only when the set does not close there.
+_TOP_CANDIDATES = 1024
+# Blocks whose lens logits one product computes (float32 [blocks, rows, V]: 4 x 128 MB for a
+# row chunk of 16 M float64 probabilities).
+_BLOCKS_PER_PRODUCT = 4
+
+
 def _check_p(p: Any) -> float:
     if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real) or not 0 < float(p) <= 1:
         raise ElensError(f"p must be a number in (0, 1] (the paper used 0.6); got {p!r}.")
@@ -74,13 +82,35 @@ def top_p_sets(probs: torch.Tensor, p: float = 0.6) -> tuple[torch.Tensor, torch
     p = _check_p(p)
     if probs.ndim != 2 or probs.shape[-1] == 0:
         raise ElensError(f"probs must be a [rows, V] tensor; got shape {tuple(probs.shape)}.")
-    values, order = torch.sort(probs, dim=-1, descending=True, stable=True)
-    csum = values.cumsum(-1)
     vocab = probs.shape[-1]
-    sizes = ((csum < p).sum(-1) + 1).clamp_max(vocab)
-    ranks = torch.arange(vocab, device=probs.device)
+    sizes = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
     members = torch.zeros(probs.shape, dtype=torch.bool, device=probs.device)
-    members.scatter_(-1, order, ranks.unsqueeze(0) < sizes.unsqueeze(-1))
+    rest = torch.arange(probs.shape[0], device=probs.device)
+    if _TOP_CANDIDATES < vocab:
+        # Most sets are far smaller than V: find them among the row's top K, ordered as the full
+        # sort would order them (ties by id). A row is settled when its set closes inside the K
+        # and its last member is larger than the K-th value, so that no token tied with it lies
+        # outside; the others take the full sort below.
+        values, ids = probs.topk(_TOP_CANDIDATES, dim=-1, sorted=False)
+        by_id = ids.argsort(dim=-1)
+        values, ids = values.gather(-1, by_id), ids.gather(-1, by_id)
+        values, order = torch.sort(values, dim=-1, descending=True, stable=True)
+        ids = ids.gather(-1, order)
+        top_sizes = (values.cumsum(-1) < p).sum(-1) + 1
+        last = values.gather(-1, (top_sizes - 1).clamp_max(_TOP_CANDIDATES - 1).unsqueeze(-1)).squeeze(-1)
+        settled = (top_sizes <= _TOP_CANDIDATES) & (last > values[:, -1])
+        ranks = torch.arange(_TOP_CANDIDATES, device=probs.device)
+        rows = settled.nonzero().squeeze(-1)
+        sizes[rows] = top_sizes[rows]
+        members[rows] = members[rows].scatter(-1, ids[rows], ranks.unsqueeze(0) < top_sizes[rows].unsqueeze(-1))
+        rest = (~settled).nonzero().squeeze(-1)
+    if len(rest):
+        values, order = torch.sort(probs[rest], dim=-1, descending=True, stable=True)
+        csum = values.cumsum(-1)
+        rest_sizes = ((csum < p).sum(-1) + 1).clamp_max(vocab)
+        ranks = torch.arange(vocab, device=probs.device)
+        sizes[rest] = rest_sizes
+        members[rest] = members[rest].scatter(-1, order, ranks.unsqueeze(0) < rest_sizes.unsqueeze(-1))
     return sizes, members
 
 
@@ -164,7 +194,11 @@ def _batch_sets(lm: LensModel, rows: list[list[int]], steps: int, p: float, chun
     for r0 in range(0, batch * steps, chunk):
         prev = None
         for layer in range(n_layers):
-            logits = parts.logits(flat[layer, r0 : r0 + chunk])  # [r, V] float32
+            if layer % _BLOCKS_PER_PRODUCT == 0:
+                # Several blocks' rows in one product: the unembedding (671 MB for Gemma-3 in
+                # float32) is then read once for all of them, not once per block's few rows.
+                group = parts.logits(flat[layer : layer + _BLOCKS_PER_PRODUCT, r0 : r0 + chunk])
+            logits = group[layer % _BLOCKS_PER_PRODUCT]  # [r, V] float32
             if not torch.isfinite(logits).all():
                 raise ElensError(
                     f"Non-finite lens logits at block {layer + 1}: the model overflowed; load it in "
@@ -178,6 +212,7 @@ def _batch_sets(lm: LensModel, rows: list[list[int]], steps: int, p: float, chun
                 overlap[layer - 1, r0 : r0 + chunk] = jaccard(prev, members).cpu()
             prev = members
             del logits, probs
+        del group
     shape = (batch, steps)
     return (
         sizes.view(n_layers, *shape).permute(1, 2, 0).numpy(),

@@ -13,7 +13,7 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from elens_utils import ElensError, Profiles
+from elens_utils import ElensError, Profiles, candidates
 from elens_utils.candidates import (
     CandidateSets,
     candidate_set_sizes,
@@ -57,7 +57,12 @@ def test_top_p_hand_cases():
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_top_p_against_numpy_sort_with_ties(seed):
+@pytest.mark.parametrize("top", [None, 2, 4], ids=["full-sort", "top2", "top4"])
+def test_top_p_against_numpy_sort_with_ties(seed, top, monkeypatch):
+    # top: sets are first looked for among each row's `top` largest probabilities, the rest
+    # sorted in full; with V = 9 both ways are taken (the default, 1024, sorts every row).
+    if top is not None:
+        monkeypatch.setattr(candidates, "_TOP_CANDIDATES", top)
     rng = np.random.default_rng(seed)
     # Dyadic probabilities (integer weights over 64): sums are exact, ties are frequent.
     rows, vocab = 40, 9
