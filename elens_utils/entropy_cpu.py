@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import threading
 import warnings
 from collections.abc import Sequence
 
@@ -195,9 +196,30 @@ def _capability() -> tuple[str, list[str]]:
     return "DEFAULT", []
 
 
-@functools.lru_cache(maxsize=1)
+_BUILD_LOCK = threading.Lock()
+
+
 def _module():
-    """The compiled extension, or None (with one warning saying why) where it cannot be built."""
+    """The compiled extension, or None (with one warning saying why) where it cannot be built.
+
+    Thread-safe: a caller waits for a build another thread started (:func:`build_in_background`).
+    """
+    with _BUILD_LOCK:
+        return _build()
+
+
+def build_in_background() -> None:
+    """Start building (or loading) the kernel in a daemon thread and return at once.
+
+    For work that leaves a core idle first: converting a GGUF file is mostly single-threaded
+    parsing, during which the ~40 s compile runs beside it instead of after it.
+    """
+    if os.environ.get(DISABLE_ENV, "1") != "0":
+        threading.Thread(target=_module, name="elens-kernel-build", daemon=True).start()
+
+
+@functools.lru_cache(maxsize=1)
+def _build():
     if os.environ.get(DISABLE_ENV, "1") == "0":
         return None
     try:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .adapters import LensParts, LensSpec, check_parity, find_lens_parts
+from . import entropy_cpu
 from .errors import ElensError
 from .models import resolve_model
 from .threads import apply_model_threads
@@ -228,6 +229,10 @@ def load_model(
 
     name = os.fspath(name_or_path)
     dev = resolve_device(device)
+    if dev.type == "cpu" and (name.startswith("real/") or name.endswith(".gguf")):
+        # A first load converts the GGUF file (single-threaded parsing): build the lens kernel
+        # on the idle core meanwhile (a no-op wait when it is built already).
+        entropy_cpu.build_in_background()
     path = resolve_model(name)
     config = _load_config(path, trust_remote_code, revision)
     model_type = getattr(config, "model_type", None)

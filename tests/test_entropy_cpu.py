@@ -1,5 +1,6 @@
 """The fused CPU tile kernel against float64, and the fallback when it cannot be built."""
 
+import functools
 import math
 
 import numpy as np
@@ -97,7 +98,7 @@ def test_a_failed_build_warns_once_and_keeps_the_torch_path(monkeypatch):
         raise RuntimeError("Ninja is required to load C++ extensions")
 
     monkeypatch.setattr(cpp_extension, "load_inline", no_compiler)
-    entropy_cpu._module.cache_clear()
+    entropy_cpu._build.cache_clear()
     try:
         with pytest.warns(RuntimeWarning, match="could not be built .*Ninja is required.*torch path"):
             assert not entropy_cpu.available()
@@ -105,4 +106,36 @@ def test_a_failed_build_warns_once_and_keeps_the_torch_path(monkeypatch):
         ref = entropy_mod.dense_entropy(h.double() @ w.double().T)
         np.testing.assert_allclose(lens_entropy(h, w).double().numpy(), ref.numpy(), atol=1e-5)
     finally:
-        entropy_cpu._module.cache_clear()
+        entropy_cpu._build.cache_clear()
+
+
+def test_background_build_is_awaited_not_repeated(monkeypatch):
+    # A lens call during a background build waits for it and uses its result: one build.
+    import threading
+    import time
+
+    calls = []
+
+    def slow_build():
+        calls.append(threading.current_thread().name)
+        time.sleep(0.3)
+        return "kernel"
+
+    monkeypatch.delenv(entropy_cpu.DISABLE_ENV, raising=False)
+    monkeypatch.setattr(entropy_cpu, "_build", functools.lru_cache(maxsize=1)(slow_build))
+    entropy_cpu.build_in_background()
+    time.sleep(0.05)
+    assert entropy_cpu._module() == "kernel"
+    assert calls == ["elens-kernel-build"]
+
+
+def test_load_model_starts_the_build_only_for_gguf_models(monkeypatch, tiny_model_dirs, tmp_path):
+    from elens_utils import ElensError, load_model
+
+    started = []
+    monkeypatch.setattr(entropy_cpu, "build_in_background", lambda: started.append(True))
+    load_model(tiny_model_dirs["llama"])
+    assert started == []
+    with pytest.raises(ElensError):
+        load_model(tmp_path / "absent.gguf")
+    assert started == [True]
