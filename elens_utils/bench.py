@@ -1205,8 +1205,8 @@ def run_benchmark(
 
     Args:
         config: ``"full"``, ``"quick"``, ``"tiny"`` or a :class:`BenchConfig`.
-        sections: any of ``lens``, ``memory``, ``e2e``, ``real``, ``gpu`` (``gpu`` runs only with
-            CUDA; ``real`` needs the real models of ``make setup`` and is skipped by ``tiny``).
+        sections: any of :data:`SECTIONS` (``gpu`` runs only with CUDA; ``real`` and
+            ``model_bf16`` need the real models of ``make setup`` and are skipped by ``tiny``).
         progress: show progress bars (stderr).
         threads: torch CPU threads for the run (default: the config's, else torch's).
     """
@@ -1244,6 +1244,14 @@ def _run(cfg: BenchConfig, sections: Sequence[str], progress: bool) -> dict:
         section_s["real"] = time.perf_counter() - start
         rows += r
         headline.update(h)
+    if "model_bf16" in sections and cfg.name != "tiny":
+        from .bench_forward import bench_model_bf16
+
+        start = time.perf_counter()
+        r, h = bench_model_bf16(**MODEL_BF16_SIZES.get(cfg.name, MODEL_BF16_SIZES["quick"]), progress=progress)
+        section_s["model_bf16"] = time.perf_counter() - start
+        rows += r
+        headline.update(h)
     if "gpu" in sections and torch.cuda.is_available():
         start = time.perf_counter()
         rows += bench_gpu(progress=progress)
@@ -1268,6 +1276,16 @@ def _run(cfg: BenchConfig, sections: Sequence[str], progress: bool) -> dict:
 REAL_SIZES = {
     "quick": {"n_prompts": 8, "steps": 8, "reps": 1, "error_prompts": 1},
     "full": {"n_prompts": 16, "steps": 32, "reps": 3, "error_prompts": 4},
+}
+
+#: Every section; the last, ``model_bf16`` (the real models' forward pass in bf16), runs only
+#: when asked for (``--sections model_bf16``): about 90 s on 2 cores.
+SECTIONS = ("lens", "memory", "e2e", "real", "gpu", "model_bf16")
+
+#: Sizes of the ``model_bf16`` section (:mod:`elens_utils.bench_forward`; not run by default).
+MODEL_BF16_SIZES = {
+    "quick": {"n_prompts": 32, "steps": 32},
+    "full": {"n_prompts": 64, "steps": 64},
 }
 
 TARGETS = {
@@ -1353,6 +1371,12 @@ def format_table(result: dict) -> str:
         note = r.get("skipped") or r.get("error") or ""
         if r.get("contender") == "bf16 error":
             note = f"max |dH| {max(r['max_err_nats']):.3f}, mean {max(r['mean_err_nats']):.4f} nats (bf16 vs float64)"
+        if r.get("section") == "model_bf16" and "speedup" in r:
+            desc, t = f"{r['model']} N={r['prompts']} T={r['steps']}", r["seconds_bf16"]
+            note = (
+                f"model in bf16 {r['speedup']:.2f}x faster than fp32; same tokens {r['identical_streams']:.0%}, "
+                f"first-token max |dH| {r['step1_max_abs_dh_nats']:.3f} nats"
+            )
         if r.get("contender") == "agreement":
             note = f"same tokens {r['same_tokens']}/{r['prompts_compared']}, max |dH| {r['max_abs_diff_nats']:.2g} nats"
         lines.append(
@@ -1381,8 +1405,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     size.add_argument("--quick", action="store_true", help="smaller shapes, under two minutes on 2 CPU cores")
     size.add_argument("--tiny", action="store_true", help="toy shapes, seconds (for tests)")
     parser.add_argument("--sections", default="lens,memory,e2e,real,gpu",
-                        help="comma-separated subset of lens,memory,e2e,real,gpu (default: all; gpu only with "
-                             "CUDA; real needs make setup's real models)")
+                        help="comma-separated subset of lens,memory,e2e,real,gpu,model_bf16 (default: the first "
+                             "five; gpu only with CUDA; real and model_bf16 need make setup's real models)")
     parser.add_argument("--out", metavar="FILE", help="also write the JSON to FILE (atomically)")
     parser.add_argument("--no-table", action="store_true", help="do not print the table to stderr")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -1395,9 +1419,9 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     config = "tiny" if args.tiny else ("quick" if args.quick else "full")
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    unknown = set(sections) - {"lens", "memory", "e2e", "real", "gpu"}
+    unknown = set(sections) - set(SECTIONS)
     if unknown:
-        raise ElensError(f"Unknown benchmark section(s) {sorted(unknown)}: use lens, memory, e2e, real, gpu.")
+        raise ElensError(f"Unknown benchmark section(s) {sorted(unknown)}: use {', '.join(SECTIONS)}.")
     if args.threads is not None and args.threads < 1:
         raise ElensError(f"--threads must be >= 1; got {args.threads}.")
     result = run_benchmark(config, sections, progress=not args.no_progress, threads=args.threads)

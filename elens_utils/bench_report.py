@@ -44,6 +44,8 @@ __all__ = [
     "machine_summary",
     "memory_chart",
     "memory_frame",
+    "model_bf16_frame",
+    "model_bf16_verdict",
     "real_error_chart",
     "real_error_frame",
     "real_frames",
@@ -587,3 +589,63 @@ def real_error_chart(frame: pd.DataFrame, target: float | None = 0.02, title: st
         .properties(title=alt.Title(title or "Error of the lens against float64 on real models' block outputs",
                                     subtitle=subtitle))
     )  # fmt: skip
+
+
+def model_bf16_frame(result: dict[str, Any]) -> pd.DataFrame:
+    """One row per model of the ``model_bf16`` section (:mod:`elens_utils.bench_forward`):
+    ``model``, ``prompts``, ``steps``, ``seconds_fp32``, ``seconds_bf16``, ``speedup``,
+    ``identical_streams``, ``step1_max_abs_dh_nats``, ``step1_mean_abs_dh_nats``,
+    ``mean_profile_max_abs_diff_nats``, ``lens_step1_max_abs_dh_nats``; empty when the run has
+    none."""
+    cols = [
+        "model", "prompts", "steps", "seconds_fp32", "seconds_bf16", "speedup", "identical_streams",
+        "step1_max_abs_dh_nats", "step1_mean_abs_dh_nats", "mean_profile_max_abs_diff_nats",
+        "lens_step1_max_abs_dh_nats",
+    ]  # fmt: skip
+    rows = [r for r in result.get("rows", []) if r.get("section") == "model_bf16" and "speedup" in r]
+    return pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
+
+
+def model_bf16_verdict(result: dict[str, Any]) -> str:
+    """What the ``model_bf16`` rows support, in one paragraph of Markdown.
+
+    The rule: running the model in bf16 is worth it for the book's figures only if it moves the
+    first-token entropies no more than the bf16 lens already does on the same prompts
+    (``lens_step1_max_abs_dh_nats``, the error the book states); otherwise it is a
+    speed-for-accuracy trade left to the reader (``dtype``).
+    """
+    frame = model_bf16_frame(result)
+    if frame.empty:
+        return (
+            "This run has no `model_bf16` rows: `python -m elens_utils bench --quick --sections model_bf16` "
+            "measures the models' own forward pass in bf16."
+        )
+    lo, hi = frame["speedup"].min(), frame["speedup"].max()
+    speed = f"{lo:.2f}x" if abs(hi - lo) < 0.005 else f"{lo:.2f}-{hi:.2f}x"
+    worst = frame.loc[frame["step1_max_abs_dh_nats"].idxmax()]
+    changed = sorted({f"{1 - v:.0%}" for v in (frame["identical_streams"].max(), frame["identical_streams"].min())})
+    text = (
+        f"With the model itself in bf16 (blocks, KV cache and head; the lens in the same precision), "
+        f"whole profiles ran {speed} faster ({', '.join(f'{_model_title(m)} {s:.2f}x' for m, s in zip(frame['model'], frame['speedup']))}; "
+        f"{int(frame['prompts'].iloc[0])} natural prompts x {int(frame['steps'].iloc[0])} greedy tokens). "
+        f"At the first generated token, where both read the same context, the block entropies moved by up to "
+        f"{worst['step1_max_abs_dh_nats']:.2f} nats ({_model_title(worst['model'])}; mean "
+        f"{frame['step1_mean_abs_dh_nats'].max():.3f}), and {'-'.join(changed)} of the prompts "
+        f"generated other tokens somewhere in their {int(frame['steps'].iloc[0])}."
+    )
+    lens = frame["lens_step1_max_abs_dh_nats"].dropna()
+    if lens.empty or not (lens > 0).any():
+        return text + " This run did not measure what the bf16 lens alone moves, to compare with."
+    lens_max_err_nats = float(lens.max())
+    ratio = worst["step1_max_abs_dh_nats"] / lens_max_err_nats
+    if ratio > 1:
+        return text + (
+            f" That is {ratio:.0f} times what the bf16 lens alone moves on the same prompts (up to "
+            f"{lens_max_err_nats:.3f} nats), and it "
+            "changes which tokens are generated: the book keeps the models in float32 on the CPU "
+            "(`dtype: auto`), and `dtype: bfloat16` is there for a reader who trades that for speed."
+        )
+    return text + (
+        f" That is within what the bf16 lens alone moves on the same prompts ({lens_max_err_nats:.3f} nats): "
+        "on this machine the bf16 model costs the figures no more than the bf16 lens does."
+    )

@@ -76,7 +76,7 @@ import re
 import shutil
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,38 @@ _KEY_FILE = re.compile(
     r"^(config\.json|.*\.safetensors|.*\.bin|.*\.pt|.*\.pth|.*\.index\.json|tokenizer.*|vocab.*"
     r"|merges\.txt|special_tokens_map\.json|added_tokens\.json|.*\.model|.*\.py)$"
 )
+
+
+@dataclasses.dataclass
+class _Entry:
+    """One cache entry being read or filled: where, what, and how to load its model."""
+
+    path: Path
+    manifest: dict[str, Any]
+    prompts: list
+    labels: list | None
+    settings: GenerationSettings
+    alphas: tuple[float, ...]
+    ranges: list[tuple[int, int]]
+    name: str
+    lm: LensModel | None
+    load: dict[str, Any]
+    lens_kwargs: dict[str, Any]
+
+
+_ENTRY_DEFAULTS: dict[str, Any] = {
+    "device": "auto", "dtype": "auto", "trust_remote_code": False, "revision": None, "lens_spec": None,
+    "tag": None, "max_new_tokens": 32, "do_sample": False, "temperature": 1.0, "top_k": None,
+    "top_p": None, "seed": 0, "alphas": (1.0,), "shard_size": None,
+}  # fmt: skip
+
+
+def _entry_args(settings: dict[str, Any]) -> dict[str, Any]:
+    """:meth:`ProfileCache.profiles`' keyword arguments as ``_prepare`` takes them (``batch_size``
+    and ``progress`` dropped: they are not part of an entry)."""
+    rest = {k: v for k, v in settings.items() if k not in ("batch_size", "progress")}
+    args = {k: rest.pop(k, default) for k, default in _ENTRY_DEFAULTS.items()}
+    return {**args, "lens_kwargs": rest}
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,7 +243,13 @@ def _slug(name: str) -> str:
 
 
 def _has_hooks(lm: LensModel) -> bool:
-    return any(m._forward_hooks or m._forward_pre_hooks for m in lm.model.modules())
+    """Whether hooks other than the loader's own (which change no value) are attached."""
+    from .loading import loader_hook
+
+    return any(
+        any(not loader_hook(h) for h in (*m._forward_hooks.values(), *m._forward_pre_hooks.values()))
+        for m in lm.model.modules()
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,6 +326,139 @@ class ProfileCache:
         Raises:
             ElensError: bad arguments, or whatever loading or generation raises.
         """
+        e = self._prepare(
+            model, prompts, labels, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
+            revision=revision, lens_spec=lens_spec, tag=tag, max_new_tokens=max_new_tokens,
+            do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+            alphas=alphas, shard_size=shard_size, lens_kwargs=lens_kwargs,
+        )  # fmt: skip
+        parts = [self._load_shard(e.path / _shard_name(a, b), e.prompts[a:b], e.settings, e.alphas) for a, b in e.ranges]
+        missing = [i for i, p in enumerate(parts) if p is None]
+        if missing:
+            for i, shard in self._compute(e, missing, batch_size, progress):
+                parts[i] = shard
+        result = Profiles.concat([p for p in parts if p is not None])
+        manifest = e.manifest
+        if missing or not manifest.get("complete") or not (e.path / _MANIFEST).exists():
+            manifest["complete"] = True
+            manifest["updated"] = _now()
+            e.path.mkdir(parents=True, exist_ok=True)
+            _write_json_atomic(e.path / _MANIFEST, manifest)
+        return result
+
+    def shard_ranges(
+        self,
+        model: str | os.PathLike[str] | LensModel,
+        prompts: Sequence[str | Sequence[int]],
+        labels: Sequence[str | None] | None = None,
+        **settings: Any,
+    ) -> list[tuple[int, int]]:
+        """The ``[a, b)`` prompt ranges of the entry's shards (arguments as for :meth:`profiles`,
+        without ``batch_size`` and ``progress``); a data-parallel run splits them among ranks."""
+        return self._prepare(model, prompts, labels, **_entry_args(settings)).ranges
+
+    def compute_shards(
+        self,
+        model: str | os.PathLike[str] | LensModel,
+        prompts: Sequence[str | Sequence[int]],
+        labels: Sequence[str | None] | None = None,
+        *,
+        shards: Sequence[int],
+        batch_size: int = 16,
+        progress: bool | None = None,
+        after_shard: Callable[[int], None] | None = None,
+        **settings: Any,
+    ) -> list[int]:
+        """Compute those of the entry's ``shards`` (indices into :meth:`shard_ranges`) that are not
+        on disk yet, and return their indices; the model is loaded only if one is missing.
+
+        For one rank of a data-parallel run: each rank computes its own shards, then one rank
+        calls :meth:`profiles`, which finds them all. The manifest is written only when the
+        entry is new (by whichever rank comes first: the same content), never marked complete
+        here. ``after_shard(i)`` is called once shard ``i`` is on disk.
+        """
+        e = self._prepare(model, prompts, labels, **_entry_args(settings))
+        wanted = sorted(set(int(i) for i in shards))
+        bad = [i for i in wanted if not 0 <= i < len(e.ranges)]
+        if bad:
+            raise ElensError(f"Shards {bad} do not exist: this entry has shards 0..{len(e.ranges) - 1}.")
+        missing = [
+            i for i in wanted
+            if self._load_shard(e.path / _shard_name(*e.ranges[i]), e.prompts[slice(*e.ranges[i])], e.settings, e.alphas) is None
+        ]  # fmt: skip
+        done = []
+        for i, _shard in self._compute(e, missing, batch_size, progress, mark_incomplete=False):
+            done.append(i)
+            if after_shard is not None:
+                after_shard(i)
+        return done
+
+    def _compute(self, e: _Entry, missing: list[int], batch_size: int, progress: bool | None, mark_incomplete: bool = True):
+        """Compute the shards ``missing`` of entry ``e`` one by one, writing each atomically as
+        soon as it is done; yields ``(index, Profiles read back from disk)``."""
+        if not missing:
+            return
+        manifest = e.manifest
+        e.path.mkdir(parents=True, exist_ok=True)
+        if mark_incomplete or not (e.path / _MANIFEST).exists():
+            manifest["complete"] = False
+            manifest["updated"] = _now()
+            _write_json_atomic(e.path / _MANIFEST, manifest)
+        lm = e.lm if e.lm is not None else load_model(e.name, **e.load)
+        devices = set(manifest.get("devices", []))
+        devices.add(str(lm.device))
+        manifest["devices"] = sorted(devices)
+        started = time.perf_counter()
+        s = e.settings
+        for i in missing:
+            a, b = e.ranges[i]
+            shard = generate_profiles(
+                lm,
+                e.prompts[a:b],
+                max_new_tokens=s.max_new_tokens,
+                do_sample=s.do_sample,
+                temperature=s.temperature,
+                top_k=s.top_k,
+                top_p=s.top_p,
+                seed=s.seed,
+                alphas=e.alphas,
+                labels=None if e.labels is None else e.labels[a:b],
+                batch_size=batch_size,
+                progress=progress,
+                index_offset=a,
+                **e.lens_kwargs,
+            )
+            path = shard.to_parquet(e.path / _shard_name(a, b))
+            # Read back, so that a computed result and a cached one are the same objects
+            # (column dtypes included).
+            yield i, Profiles.from_parquet(path)
+        manifest["compute_seconds"] = round(
+            float(manifest.get("compute_seconds", 0.0)) + time.perf_counter() - started, 3
+        )
+
+    def _prepare(
+        self,
+        model: str | os.PathLike[str] | LensModel,
+        prompts: Sequence[str | Sequence[int]],
+        labels: Sequence[str | None] | None,
+        *,
+        device: str,
+        dtype: str,
+        trust_remote_code: bool,
+        revision: str | None,
+        lens_spec: Any,
+        tag: str | None,
+        max_new_tokens: int,
+        do_sample: bool,
+        temperature: float,
+        top_k: int | None,
+        top_p: float | None,
+        seed: int,
+        alphas: float | Sequence[float],
+        shard_size: int | None,
+        lens_kwargs: dict[str, Any],
+    ) -> _Entry:
+        """Check the arguments, key the entry and read (or start) its manifest."""
         if isinstance(prompts, (str, bytes)):
             raise ElensError("Pass a list of prompts, not a single string: profiles(model, ['...']).")
         prompts = list(prompts)
@@ -393,61 +564,9 @@ class ProfileCache:
         n = len(prompts)
         ranges = [(a, min(a + size, n)) for a in range(0, n, size)]
         manifest["n_shards"] = len(ranges)
-
-        parts: list[Profiles | None] = []
-        for a, b in ranges:
-            parts.append(self._load_shard(entry / _shard_name(a, b), prompts[a:b], settings, alphas))
-        missing = [i for i, p in enumerate(parts) if p is None]
-        if missing:
-            entry.mkdir(parents=True, exist_ok=True)
-            manifest["complete"] = False
-            manifest["updated"] = _now()
-            _write_json_atomic(entry / _MANIFEST, manifest)
-            if lm is None:
-                lm = load_model(
-                    name,
-                    device=device,
-                    dtype=dtype,
-                    trust_remote_code=trust_remote_code,
-                    revision=revision,
-                    lens_spec=lens_spec,
-                )
-            devices = set(manifest.get("devices", []))
-            devices.add(str(lm.device))
-            manifest["devices"] = sorted(devices)
-            started = time.perf_counter()
-            for i in missing:
-                a, b = ranges[i]
-                shard = generate_profiles(
-                    lm,
-                    prompts[a:b],
-                    max_new_tokens=settings.max_new_tokens,
-                    do_sample=settings.do_sample,
-                    temperature=settings.temperature,
-                    top_k=settings.top_k,
-                    top_p=settings.top_p,
-                    seed=settings.seed,
-                    alphas=alphas,
-                    labels=None if labels is None else labels[a:b],
-                    batch_size=batch_size,
-                    progress=progress,
-                    index_offset=a,
-                    **lens_kwargs,
-                )
-                path = shard.to_parquet(entry / _shard_name(a, b))
-                # Read back, so that a computed result and a cached one are the same objects
-                # (column dtypes included).
-                parts[i] = Profiles.from_parquet(path)
-            manifest["compute_seconds"] = round(
-                float(manifest.get("compute_seconds", 0.0)) + time.perf_counter() - started, 3
-            )
-        result = Profiles.concat([p for p in parts if p is not None])
-        if missing or not manifest.get("complete") or not (entry / _MANIFEST).exists():
-            manifest["complete"] = True
-            manifest["updated"] = _now()
-            entry.mkdir(parents=True, exist_ok=True)
-            _write_json_atomic(entry / _MANIFEST, manifest)
-        return result
+        load = {"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code,
+                "revision": revision, "lens_spec": lens_spec}  # fmt: skip
+        return _Entry(entry, manifest, prompts, labels, settings, alphas, ranges, name, lm, load, dict(lens_kwargs))
 
     # ---- shards --------------------------------------------------------------------------------
 

@@ -283,6 +283,11 @@ def load_model(
     return LensModel(model, tokenizer, parts, name)
 
 
+def loader_hook(hook: object) -> bool:
+    """Whether ``hook`` is one :func:`load_model` attaches itself (it changes no value)."""
+    return hook is _contiguous_input
+
+
 def _contiguous_input(_module: torch.nn.Module, args: tuple) -> tuple | None:
     """Hand the unembedding a contiguous input.
 

@@ -186,3 +186,36 @@ def test_without_a_real_section_the_page_says_so():
     assert bench_report.real_section_note(skipped) == "This run's real-model section was skipped: real/gemma3-270m is not installed."
     old = {**res, "rows": [*res["rows"], {"section": "real", "what": "bf16 lens error", "model": "real/gemma3-270m", "rows": 9}]}
     assert "older layout" in bench_report.real_section_note(old)
+
+
+def _bf16_rows(step1_max):
+    return {
+        "rows": [
+            {"section": "model_bf16", "model": "real/gemma3-270m", "prompts": 32, "steps": 32, "seconds_fp32": 30.0,
+             "seconds_bf16": 25.0, "speedup": 1.2, "identical_streams": 0.75, "step1_max_abs_dh_nats": step1_max,
+             "step1_mean_abs_dh_nats": 0.04, "mean_profile_max_abs_diff_nats": 0.1, "lens_step1_max_abs_dh_nats": 0.025},
+            {"section": "model_bf16", "model": "real/smollm2-135m-instruct", "prompts": 32, "steps": 32,
+             "seconds_fp32": 12.0, "seconds_bf16": 8.0, "speedup": 1.5, "identical_streams": 0.5,
+             "step1_max_abs_dh_nats": 0.01, "step1_mean_abs_dh_nats": 0.002, "mean_profile_max_abs_diff_nats": 0.05,
+             "lens_step1_max_abs_dh_nats": 0.02},
+            {"section": "real", "contender": "bf16 error"},
+        ]
+    }  # fmt: skip
+
+
+def test_model_bf16_frame_and_verdict():
+    from elens_utils.bench_report import model_bf16_frame, model_bf16_verdict
+
+    frame = model_bf16_frame(_bf16_rows(0.5))
+    assert frame["model"].tolist() == ["real/gemma3-270m", "real/smollm2-135m-instruct"]
+    text = model_bf16_verdict(_bf16_rows(0.5))
+    assert "1.20-1.50x faster" in text and "up to 0.50 nats" in text and "25%-50% of the prompts" in text
+    assert "20 times what the bf16 lens alone moves" in text and "keeps the models in float32" in text
+    text = model_bf16_verdict(_bf16_rows(0.02))
+    assert "within what the bf16 lens alone moves" in text and "keeps" not in text
+    no_lens = _bf16_rows(0.5)
+    for r in no_lens["rows"]:
+        r.pop("lens_step1_max_abs_dh_nats", None)
+    assert "did not measure" in model_bf16_verdict(no_lens)
+    assert "has no `model_bf16` rows" in model_bf16_verdict({"rows": []})
+    assert model_bf16_frame({"rows": []}).empty

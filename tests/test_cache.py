@@ -355,3 +355,35 @@ def test_fingerprint_of_large_files_samples_content(tmp_path):
     (copy / "config.json").write_text('{"model_type": "llama", "x": 1}')
     assert model_fingerprint(copy) != fp
     assert model_fingerprint("gpt2") is None  # a Hub id: no local files
+
+
+def test_compute_shards_then_profiles_assembles(tmp_path, llama_dir, counter):
+    # A data-parallel rank computes its own shards only; the assembling call then computes
+    # nothing and equals a one-process run.
+    cache = ProfileCache(tmp_path / "split", shard_size=4)
+    assert cache.shard_ranges(llama_dir, PROMPTS, LABELS, **SETTINGS) == [(0, 4), (4, 8), (8, 10)]
+    seen = []
+    assert cache.compute_shards(llama_dir, PROMPTS, LABELS, shards=[2, 0], after_shard=seen.append, **SETTINGS) == [0, 2]
+    assert seen == [0, 2] and counter.calls == [(0, 4), (8, 2)]
+    assert cache.entries()["shards_done"].tolist() == [2]
+    assert cache.compute_shards(llama_dir, PROMPTS, LABELS, shards=[0, 1], **SETTINGS) == [1]  # 0 is on disk
+    before = len(counter.calls)
+    split = cache.profiles(llama_dir, PROMPTS, LABELS, **SETTINGS)
+    assert len(counter.calls) == before  # every shard was there
+    whole = ProfileCache(tmp_path / "whole", shard_size=4).profiles(llama_dir, PROMPTS, LABELS, **SETTINGS)
+    assert_same(split, whole)
+    with pytest.raises(ElensError, match=r"Shards \[3\] do not exist"):
+        cache.compute_shards(llama_dir, PROMPTS, LABELS, shards=[3], **SETTINGS)
+
+
+def test_loader_hook_is_not_a_foreign_hook(tmp_path, llama):
+    # load_model's own pre-hook (a contiguous unembedding input) changes no value: a loaded
+    # model is cached without a tag; a hook of the user's still needs one.
+    cache = ProfileCache(tmp_path, shard_size=4)
+    cache.profiles(llama, PROMPTS[:2], **SETTINGS)
+    handle = llama.parts.blocks[0].register_forward_hook(lambda *_: None)
+    try:
+        with pytest.raises(ElensError, match="forward hooks attached"):
+            cache.profiles(llama, PROMPTS[:2], **SETTINGS)
+    finally:
+        handle.remove()
