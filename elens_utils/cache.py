@@ -357,6 +357,20 @@ class ProfileCache:
         without ``batch_size`` and ``progress``); a data-parallel run splits them among ranks."""
         return self._prepare(model, prompts, labels, **_entry_args(settings)).ranges
 
+    def missing_shards(
+        self,
+        model: str | os.PathLike[str] | LensModel,
+        prompts: Sequence[str | Sequence[int]],
+        labels: Sequence[str | None] | None = None,
+        **settings: Any,
+    ) -> list[int]:
+        """Indices of the entry's shards not on disk (or unreadable); ``[]`` for a full hit."""
+        e = self._prepare(model, prompts, labels, **_entry_args(settings))
+        return [
+            i for i, (a, b) in enumerate(e.ranges)
+            if self._load_shard(e.path / _shard_name(a, b), e.prompts[a:b], e.settings, e.alphas) is None
+        ]  # fmt: skip
+
     def compute_shards(
         self,
         model: str | os.PathLike[str] | LensModel,

@@ -5,6 +5,7 @@ Every chapter is a notebook in ``notebooks/`` with a cell tagged ``parameters``.
 
     description: one line on what the set is for
     threads: 1           # optional: CPU threads for small models (elens_utils.threads)
+    processes: 2         # optional: torchrun workers that profile (elens_utils.dist_sweep)
     defaults:            # given to every chapter that declares the parameter
       device: cpu
       seed: 0
@@ -57,6 +58,7 @@ import yaml
 
 from .atomic import atomic_file
 from .errors import ElensError
+from .dist_sweep import PROCESSES_ENV
 from .threads import SMALL_MODEL_THREADS_ENV
 
 __all__ = [
@@ -195,13 +197,14 @@ def load_param_set(name: str, root: str | os.PathLike[str] | None = None) -> dic
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ElensError(f"Parameter set {path} is not valid YAML: {err}") from err
-    if not isinstance(data, dict) or not set(data) <= {"description", "threads", "defaults", "chapters"}:
+    if not isinstance(data, dict) or not set(data) <= {"description", "threads", "processes", "defaults", "chapters"}:
         raise ElensError(
-            f"Parameter set {path}: expected the keys description, threads, defaults, chapters; got {list(data)}."
+            f"Parameter set {path}: expected the keys description, threads, processes, defaults, chapters; got {list(data)}."
         )
-    threads = data.get("threads")
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise ElensError(f"Parameter set {path}: 'threads' must be an integer >= 1 (or left out), got {threads!r}.")
+    for key in ("threads", "processes"):
+        value = data.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ElensError(f"Parameter set {path}: '{key}' must be an integer >= 1 (or left out), got {value!r}.")
     for key in ("defaults", "chapters"):
         if not isinstance(data.get(key) or {}, dict):
             raise ElensError(f"Parameter set {path}: '{key}' must be a mapping.")
@@ -459,6 +462,8 @@ def run_chapter(
     # The kernel inherits these: charts.show() emits HTML, and the set's thread count (unless
     # the user's environment names one) caps torch's CPU threads.
     kernel_env = {"ELENS_CHART_MODE": "book", **_thread_env(pset.get("threads"))}
+    if pset.get("processes"):
+        kernel_env[PROCESSES_ENV] = str(pset["processes"])
     env_before = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
     start = time.perf_counter()

@@ -3,6 +3,9 @@
 * ``python -m elens_utils profile MODEL --prompt TEXT``: a quick look. Prints a token x layer
   table of lens entropies (nats), with a colour heat-map in a terminal, or with ``--json`` one
   JSON object.
+* ``python -m elens_utils sweep MODEL... --prompts FILE --out DIR``: profiles of many prompts,
+  ``DIR/<model>.parquet``, on one process or, under ``torchrun``/``accelerate launch``, on many
+  (:mod:`elens_utils.dist_sweep`).
 * ``python -m elens_utils bench [--quick]``: the benchmark of :mod:`elens_utils.bench` (JSON on
   stdout, a table on stderr).
 
@@ -67,6 +70,30 @@ def build_parser() -> argparse.ArgumentParser:
                         "bf16 (faster on CPUs with bf16 units; errors up to ~0.06 nats), auto (bf16 where measured faster)")
     p.add_argument("--trust-remote-code", action="store_true", help="run code from the model repository (off by default)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    w = sub.add_parser("sweep", help="profiles of many prompts under several models, on one or many processes",
+                       description="Profile every prompt of a file under each model and write OUT/<model>.parquet "
+                       "(Profiles.from_parquet reads it). Alone it runs in one process; under torchrun "
+                       "--nproc_per_node=K (or accelerate launch) each rank profiles its share of the prompts "
+                       "and rank 0 writes the files. A re-run resumes from the profile cache's shards.")  # fmt: skip
+    w.add_argument("models", nargs="+", metavar="MODEL", help="Hub ids, directories, .gguf files or embedded names")
+    w.add_argument("--prompts", required=True, metavar="FILE",
+                   help=".txt (one prompt per line), .json or .jsonl (strings, token-id lists or {prompt, label} objects)")
+    w.add_argument("--out", required=True, metavar="DIR", help="output directory: DIR/<model>.parquet")
+    w.add_argument("--max-new-tokens", type=_positive_int, default=32, metavar="N", help="tokens per prompt (default 32)")
+    w.add_argument("--seed", type=int, default=0, metavar="S", help="sampling seed (default 0)")
+    w.add_argument("--temperature", type=float, metavar="T", help="sample at temperature T (default: greedy)")
+    w.add_argument("--top-k", type=_positive_int, metavar="K", help="sample from the K most probable tokens")
+    w.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling mass")
+    w.add_argument("--alpha", type=_alpha, action="append", metavar="A", help="Renyi orders besides Shannon (repeatable)")
+    w.add_argument("--batch-size", type=_positive_int, default=16, metavar="B", help="prompts per forward pass (default 16)")
+    w.add_argument("--shard-size", type=_positive_int, default=16, metavar="S",
+                   help="prompts per cache shard, the unit dealt to the processes (default 16)")
+    w.add_argument("--cache", metavar="DIR", help="profile cache directory, seen by every process (default $ELENS_CACHE/profiles)")
+    w.add_argument("--device", default="auto", help="auto (default: cuda:LOCAL_RANK per process where CUDA is available), cpu, cuda:N")
+    w.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
+    w.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"), help="the lens product's arithmetic (as for profile)")
+    w.add_argument("--trust-remote-code", action="store_true", help="run code from the model repository (off by default)")
+    w.add_argument("--no-progress", action="store_true", help="no progress bars")
     from .bench import add_arguments
 
     b = sub.add_parser("bench", help="benchmark: lens stage and end to end, against references and the hardware limit",
@@ -134,6 +161,31 @@ def _profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from .dist_sweep import dist_context, read_prompt_file, sweep
+
+    sampling = args.temperature is not None
+    if not sampling and (args.top_k is not None or args.top_p is not None):
+        raise ElensError("--top-k/--top-p only apply when sampling: add --temperature T.")
+    out = os.fspath(args.out)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ElensError(f"--out {out} is a file: give a directory.")
+    prompts, labels = read_prompt_file(args.prompts)
+    written = sweep(
+        args.models, prompts, labels, out=out, cache=args.cache, shard_size=args.shard_size,
+        device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
+        max_new_tokens=args.max_new_tokens, do_sample=sampling,
+        temperature=args.temperature if sampling else 1.0, top_k=args.top_k, top_p=args.top_p,
+        seed=args.seed, alphas=[1.0] + [a for a in (args.alpha or []) if a != 1.0],
+        batch_size=args.batch_size, precision=args.precision, progress=False if args.no_progress else None,
+    )  # fmt: skip
+    rank, world, _ = dist_context()
+    if rank == 0:
+        for name, path in written.items():
+            print(f"{name}: {len(prompts)} prompts -> {path}" + (f" ({world} processes)" if world > 1 else ""))
+    return 0
+
+
 def _alpha_key(a: float) -> str:
     return "inf" if math.isinf(a) else f"{a:g}"
 
@@ -172,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "profile":
             return _profile(args)
+        if args.command == "sweep":
+            return _sweep(args)
         if args.command == "bench":
             from .bench import run_from_args
 

@@ -4,8 +4,9 @@ Every chapter of the book runs the same prompts through a list of models. :func:
 does that loop once for all of them: each model is loaded only when some of its profiles are not
 yet on disk (:class:`~elens_utils.cache.ProfileCache`), profiled, and released before the next one
 is loaded, so the peak memory is that of the largest model, and an interrupted run resumes where
-it stopped. :func:`blank_prompt` gives the paper's BOS-only prompt of a model without loading its
-weights.
+it stopped. With ``ELENS_PROFILE_PROCESSES=K`` (a parameter set's ``processes``) the missing
+profiles of each model are computed by K ``torchrun`` workers (:mod:`elens_utils.dist_sweep`).
+:func:`blank_prompt` gives the paper's BOS-only prompt of a model without loading its weights.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 
 from .cache import ProfileCache
+from .dist_sweep import profile_processes, run_processes
 from .errors import ElensError
 from .models import resolve_model
 from .profiles import Profiles
@@ -94,9 +96,16 @@ def profile_models(
         raise ElensError(f"Models listed more than once: {repeated}. List each model once.")
     if not isinstance(cache, ProfileCache):
         cache = ProfileCache(cache)
+    processes = profile_processes()
     out = []
     for name in names:
         these = prompts(name) if callable(prompts) else prompts
+        if processes > 1 and cache.missing_shards(name, these, labels, **settings):
+            # data-parallel over torchrun workers into the same cache (elens_utils.dist_sweep)
+            run_processes(
+                name, these, labels, cache=cache.root, shard_size=cache.shard_size, processes=processes,
+                settings=settings,
+            )  # fmt: skip
         out.append(cache.profiles(name, these, labels, **settings))
         _release()  # the model loaded inside cache.profiles is unreferenced now
     return out
