@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Profile every prompt of a file under each model and write OUT/<model>.parquet "
                        "(Profiles.from_parquet reads it). Alone it runs in one process; under torchrun "
                        "--nproc_per_node=K (or accelerate launch) each rank profiles its share of the prompts "
-                       "and rank 0 writes the files. A re-run resumes from the profile cache's shards.")  # fmt: skip
+                       "and rank 0 writes the files. A re-run resumes from the profile cache's shards. Small "
+                       "models (the zoo's) run on one thread per process, large ones on every thread; "
+                       "OMP_NUM_THREADS rules both.")  # fmt: skip
     w.add_argument("models", nargs="+", metavar="MODEL", help="Hub ids, directories, .gguf files or embedded names")
     w.add_argument("--prompts", required=True, metavar="FILE",
                    help=".txt (one prompt per line), .json or .jsonl (strings, token-id lists or {prompt, label} objects)")
@@ -162,7 +164,8 @@ def _profile(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from .dist_sweep import dist_context, read_prompt_file, sweep
+    from .dist_sweep import dist_context, read_prompt_file
+    from .threads import SMALL_MODEL_THREADS_ENV
 
     sampling = args.temperature is not None
     if not sampling and (args.top_k is not None or args.top_p is not None):
@@ -171,7 +174,26 @@ def _sweep(args: argparse.Namespace) -> int:
     if os.path.exists(out) and not os.path.isdir(out):
         raise ElensError(f"--out {out} is a file: give a directory.")
     prompts, labels = read_prompt_file(args.prompts)
-    written = sweep(
+    # Small models on one thread, as in the book (elens_utils.threads), and as torchrun's
+    # workers run anyway: a one-process sweep then equals a torchrun one bit for bit.
+    before = os.environ.get(SMALL_MODEL_THREADS_ENV)
+    os.environ.setdefault(SMALL_MODEL_THREADS_ENV, "1")
+    try:
+        written = _run_sweep(args, prompts, labels, sampling, out)
+    finally:
+        if before is None:
+            os.environ.pop(SMALL_MODEL_THREADS_ENV, None)
+    rank, world, _ = dist_context()
+    if rank == 0:
+        for name, path in written.items():
+            print(f"{name}: {len(prompts)} prompts -> {path}" + (f" ({world} processes)" if world > 1 else ""))
+    return 0
+
+
+def _run_sweep(args: argparse.Namespace, prompts: list, labels: list | None, sampling: bool, out: str) -> dict:
+    from .dist_sweep import sweep
+
+    return sweep(
         args.models, prompts, labels, out=out, cache=args.cache, shard_size=args.shard_size,
         device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
         max_new_tokens=args.max_new_tokens, do_sample=sampling,
@@ -179,11 +201,6 @@ def _sweep(args: argparse.Namespace) -> int:
         seed=args.seed, alphas=[1.0] + [a for a in (args.alpha or []) if a != 1.0],
         batch_size=args.batch_size, precision=args.precision, progress=False if args.no_progress else None,
     )  # fmt: skip
-    rank, world, _ = dist_context()
-    if rank == 0:
-        for name, path in written.items():
-            print(f"{name}: {len(prompts)} prompts -> {path}" + (f" ({world} processes)" if world > 1 else ""))
-    return 0
 
 
 def _alpha_key(a: float) -> str:

@@ -81,7 +81,8 @@ def prompt_file(tmp_path):
 
 
 def _torchrun(tmp_path, out, cache, env_extra=None):
-    env = {**os.environ, "ELENS_CACHE": str(tmp_path / "elens"), "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "ELENS_SMALL_MODEL_THREADS")}
+    env = {**env, "ELENS_CACHE": str(tmp_path / "elens"), **(env_extra or {})}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "elens_utils", *_args(out, cache)]  # fmt: skip
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
@@ -110,12 +111,14 @@ def test_one_process_sweep_equals_the_cache(tmp_path, prompt_file, monkeypatch):
 
 @pytest.mark.slow
 def test_torchrun_two_processes_equal_one_and_resume_after_a_killed_rank(tmp_path, prompt_file, monkeypatch):
+    # The one-process run as a user starts it: every thread torch has (the sweep puts the tiny
+    # models on one, as torchrun's workers are), no OMP_NUM_THREADS.
     monkeypatch.setenv("ELENS_CACHE", str(tmp_path / "elens"))
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as torchrun gives each of its workers
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("ELENS_SMALL_MODEL_THREADS", raising=False)
     import torch
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     try:
         assert main(_args(tmp_path / "one", tmp_path / "cache-one")) == 0
     finally:
