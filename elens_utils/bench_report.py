@@ -45,6 +45,7 @@ __all__ = [
     "memory_chart",
     "memory_frame",
     "model_bf16_frame",
+    "model_title",
     "model_bf16_verdict",
     "real_error_chart",
     "real_error_frame",
@@ -285,7 +286,8 @@ def _real_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in result.get("rows", []) if r.get("section") == "real"]
 
 
-def _model_title(name: str) -> str:
+def model_title(name: str) -> str:
+    """A real model's own name (``real/gemma3-270m`` -> its title); other names as they are."""
     from .real_models import REAL_MODELS
 
     model = REAL_MODELS.get(name)
@@ -307,7 +309,7 @@ def real_error_frame(result: dict[str, Any]) -> pd.DataFrame:
     for r in _real_rows(result):
         if r.get("contender") != "bf16 error" or not isinstance(r.get("orders"), list):
             continue
-        model, n = _model_title(r.get("model") or r["shape"]["label"]), int(r["shape"]["rows"])
+        model, n = model_title(r.get("model") or r["shape"]["label"]), int(r["shape"]["rows"])
         for i, order in enumerate(r["orders"]):
             a = _alpha(order)
             for stat in ("max", "mean", "p99"):
@@ -357,7 +359,7 @@ def real_profile_frame(result: dict[str, Any]) -> pd.DataFrame:
         timed = int(r.get("timed_prompts") or n)
         peak = r.get("peak_extra_mb")
         out.append({"key": r["contender"], "contender": _REAL_PROFILE_TEXT[r["contender"]],
-                    "model": _model_title(shape.get("label", "")), "N": n, "T": t, "L": int(shape.get("L", 0)),
+                    "model": model_title(shape.get("label", "")), "N": n, "T": t, "L": int(shape.get("L", 0)),
                     "time_s": float(r["time_s"]), "tokens_per_s": n * t / float(r["time_s"]),
                     "peak_extra_mb": math.nan if peak is None else float(peak),
                     "timed_prompts": timed, "scaled": timed < n})  # fmt: skip
@@ -626,10 +628,10 @@ def model_bf16_verdict(result: dict[str, Any]) -> str:
     changed = sorted({f"{1 - v:.0%}" for v in (frame["identical_streams"].max(), frame["identical_streams"].min())})
     text = (
         f"With the model itself in bf16 (blocks, KV cache and head; the lens in the same precision), "
-        f"whole profiles ran {speed} faster ({', '.join(f'{_model_title(m)} {s:.2f}x' for m, s in zip(frame['model'], frame['speedup']))}; "
+        f"whole profiles ran {speed} faster ({', '.join(f'{model_title(m)} {s:.2f}x' for m, s in zip(frame['model'], frame['speedup']))}; "
         f"{int(frame['prompts'].iloc[0])} natural prompts x {int(frame['steps'].iloc[0])} greedy tokens). "
         f"At the first generated token, where both read the same context, the block entropies moved by up to "
-        f"{worst['step1_max_abs_dh_nats']:.2f} nats ({_model_title(worst['model'])}; mean "
+        f"{worst['step1_max_abs_dh_nats']:.2f} nats ({model_title(worst['model'])}; mean "
         f"{frame['step1_mean_abs_dh_nats'].max():.3f}), and {'-'.join(changed)} of the prompts "
         f"generated other tokens somewhere in their {int(frame['steps'].iloc[0])}."
     )
