@@ -92,7 +92,7 @@ from .profiles import Profiles
 __all__ = ["ProfileCache", "CACHE_FORMAT", "DEFAULT_SHARD_SIZE", "model_fingerprint"]
 
 #: Version of the cache layout (part of every key).
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: load_model's contiguous unembedding input rounds CPU logits differently
 #: Prompts per shard of a new entry.
 DEFAULT_SHARD_SIZE = 64
 
@@ -370,6 +370,26 @@ class ProfileCache:
             i for i, (a, b) in enumerate(e.ranges)
             if self._load_shard(e.path / _shard_name(a, b), e.prompts[a:b], e.settings, e.alphas) is None
         ]  # fmt: skip
+
+    def note_compute(
+        self,
+        model: str | os.PathLike[str] | LensModel,
+        prompts: Sequence[str | Sequence[int]],
+        labels: Sequence[str | None] | None = None,
+        *,
+        seconds: float,
+        devices: Sequence[str],
+        **settings: Any,
+    ) -> None:
+        """Add compute time and devices that other processes spent on this entry to its manifest
+        (a data-parallel run's rank 0 records its ranks' :meth:`compute_shards` this way)."""
+        e = self._prepare(model, prompts, labels, **_entry_args(settings))
+        manifest = e.manifest
+        manifest["devices"] = sorted(set(manifest.get("devices", [])) | set(devices))
+        manifest["compute_seconds"] = round(float(manifest.get("compute_seconds", 0.0)) + float(seconds), 3)
+        manifest["updated"] = _now()
+        e.path.mkdir(parents=True, exist_ok=True)
+        _write_json_atomic(e.path / _MANIFEST, manifest)
 
     def compute_shards(
         self,

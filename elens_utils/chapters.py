@@ -462,7 +462,7 @@ def run_chapter(
     # The kernel inherits these: charts.show() emits HTML, and the set's thread count (unless
     # the user's environment names one) caps torch's CPU threads.
     kernel_env = {"ELENS_CHART_MODE": "book", **_thread_env(pset.get("threads"))}
-    if pset.get("processes"):
+    if pset.get("processes") and PROCESSES_ENV not in os.environ:  # the user's own setting wins
         kernel_env[PROCESSES_ENV] = str(pset["processes"])
     env_before = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)

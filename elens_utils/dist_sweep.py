@@ -4,7 +4,7 @@
 (:meth:`Profiles.from_parquet` reads it). Run in one process it is :func:`profile_models` plus the
 files. Started by ``torchrun --nproc_per_node=K`` (or ``accelerate launch --num_processes K``),
 which set ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and the rendezvous variables, it joins the
-process group (``gloo`` on CPU, ``nccl`` on CUDA) and splits the work:
+process group (``gloo``, on GPUs too: the ranks only meet at barriers) and splits the work:
 
 1. every rank keys the same :class:`~elens_utils.cache.ProfileCache` entry and its shards
    (consecutive prompts, ``shard_size`` each);
@@ -15,8 +15,9 @@ process group (``gloo`` on CPU, ``nccl`` on CUDA) and splits the work:
    device (``cuda:LOCAL_RANK`` where CUDA is available and ``device="auto"``);
 4. after a barrier, rank 0 reads the whole entry, which is now complete, and writes the file.
 
-The result equals the one-process run bit for bit on the same hardware: a shard is computed the
-same way whichever rank computes it (prompt ``i`` samples from its own stream, seeded by
+The result equals the one-process run bit for bit on the same hardware and thread count (the
+command line runs small models on one thread, as torchrun's workers run): a shard is computed
+the same way whichever rank computes it (prompt ``i`` samples from its own stream, seeded by
 ``(seed, i)``), and the file's rows are in prompt order. A killed run (one rank or all) leaves
 every finished shard on disk; running the same command again computes only the missing ones.
 
@@ -30,6 +31,7 @@ import datetime as _dt
 import json
 import os
 import signal
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -189,6 +191,7 @@ def sweep(
     import torch.distributed as dist
 
     from .cache import ProfileCache
+    from .loading import resolve_device
 
     rank, world, local = dist_context()
     names = [os.fspath(m) for m in models]
@@ -204,9 +207,10 @@ def sweep(
     store = ProfileCache(cache, shard_size=shard_size)
     started_group = False
     if world > 1 and not dist.is_initialized():
-        backend = "nccl" if device.startswith("cuda") else "gloo"
-        # A long model on one rank keeps the others waiting at the barrier: a day, not 30 minutes.
-        dist.init_process_group(backend=backend, timeout=_dt.timedelta(hours=24))
+        # gloo on GPUs too: the ranks only meet at barriers and exchange a few numbers, and an
+        # nccl barrier needs each rank's device bound first or it meets on cuda:0. A long model
+        # on one rank keeps the others waiting at the barrier: a day, not 30 minutes.
+        dist.init_process_group(backend="gloo", timeout=_dt.timedelta(hours=24))
         started_group = True
     written: dict[str, Path] = {}
     try:
@@ -216,9 +220,13 @@ def sweep(
         if world > 1:
             # Rank 0 first builds what a name stands for (an embedded model's directory, a GGUF
             # file's conversion: minutes, and once), the others wait and then find it.
-            if rank == 0:
-                from .models import resolve_model
+            from .models import resolve_model
 
+            if rank == 0:
+                for name in names:
+                    resolve_model(name)
+            dist.barrier()
+            if local == 0 and rank != 0:  # another node, whose cache may be its own
                 for name in names:
                     resolve_model(name)
             dist.barrier()
@@ -230,11 +238,19 @@ def sweep(
                 steps = int(settings.get("max_new_tokens", 32))
                 costs = [sum(_prompt_cost(p, steps) for p in prompts[a:b]) for a, b in ranges]
                 mine = assign_shards(costs, world)[rank]
-                store.compute_shards(
+                started = time.perf_counter()
+                done = store.compute_shards(
                     name, prompts, labels, shards=mine, after_shard=hook,
                     progress=progress if rank == 0 else False, **kw,
                 )  # fmt: skip
-                dist.barrier()
+                mine_stats = {"seconds": time.perf_counter() - started if done else 0.0, "device": str(resolve_device(device)) if done else None}
+                stats: list[Any] = [None] * world
+                dist.all_gather_object(stats, mine_stats)  # also the barrier: every rank is done
+                if rank == 0:
+                    store.note_compute(
+                        name, prompts, labels, seconds=sum(x["seconds"] for x in stats),
+                        devices=[x["device"] for x in stats if x["device"]], **kw,
+                    )  # fmt: skip
             if rank == 0 and (out_dir is not None or world == 1):
                 prof = store.profiles(name, prompts, labels, progress=progress, **kw)
                 if out_dir is not None:
@@ -281,18 +297,29 @@ def run_processes(
     import tempfile
 
     spec = {
-        "models": [os.fspath(model)], "prompts": [p if isinstance(p, str) else list(p) for p in prompts],
-        "labels": None if labels is None else list(labels), "cache": os.fspath(cache),
-        "shard_size": int(shard_size), "settings": {k: v for k, v in settings.items() if k != "progress"},
+        "models": [os.fspath(model)], "prompts": [p if isinstance(p, str) else [int(t) for t in p] for p in prompts],
+        "labels": None if labels is None else [None if v is None else str(v) for v in labels],
+        "cache": os.fspath(cache), "shard_size": int(settings.get("shard_size") or shard_size),
+        "settings": {k: v for k, v in settings.items() if k not in ("progress", "shard_size")},
     }  # fmt: skip
+    try:
+        text = json.dumps(spec)
+    except TypeError as err:
+        raise ElensError(
+            f"Profiling on {processes} processes passes the settings to its workers as JSON, and one of them "
+            f"is not plain data ({err}): give numbers, strings and lists, or use processes: 1."
+        ) from err
     with tempfile.TemporaryDirectory(prefix="elens-sweep-") as tmp:
         path = Path(tmp) / "spec.json"
-        path.write_text(json.dumps(spec))
+        path.write_text(text)
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
                "-m", "elens_utils.dist_sweep", "--spec", str(path)]  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
+        lines = (done.stderr + "\n" + done.stdout).strip().splitlines()
+        # the workers' own words (an "error: ..." line, an exception), not torchrun's banner
+        said = [ln for ln in lines if ln.lstrip("[]rank0123456789: ").startswith("error:") or "Error" in ln.split(":")[0]]
+        tail = "\n".join(said[-4:] or lines[-8:])
         raise ElensError(
             f"Profiling {model} on {processes} processes failed (exit {done.returncode}); finished shards "
             f"are kept, so running again resumes. Last output:\n{tail}"

@@ -212,10 +212,12 @@ def build_in_background() -> None:
     """Start building (or loading) the kernel in a daemon thread and return at once.
 
     For work that leaves a core idle first: converting a GGUF file is mostly single-threaded
-    parsing, during which the ~40 s compile runs beside it instead of after it.
+    parsing, during which the ~40 s compile runs beside it instead of after it. The thread is
+    not a daemon: a process that ends sooner waits for the build, because a build killed
+    midway leaves torch's lock file in the build directory, on which every later build waits.
     """
     if os.environ.get(DISABLE_ENV, "1") != "0":
-        threading.Thread(target=_module, name="elens-kernel-build", daemon=True).start()
+        threading.Thread(target=_module, name="elens-kernel-build", daemon=False).start()
 
 
 @functools.lru_cache(maxsize=1)

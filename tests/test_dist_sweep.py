@@ -128,6 +128,10 @@ def test_torchrun_two_processes_equal_one_and_resume_after_a_killed_rank(tmp_pat
     assert done.returncode == 0, done.stderr[-3000:]
     assert "(2 processes)" in done.stdout
     _assert_equal_runs(tmp_path / "one", tmp_path / "two")
+    manifests = [json.loads(p.read_text()) for p in (tmp_path / "cache-two").glob("*/manifest.json")]
+    assert len(manifests) == 2
+    for m in manifests:  # the ranks' compute time and devices reach the manifest
+        assert m["complete"] and m["devices"] == ["cpu"] and m["compute_seconds"] > 0
 
     # Rank 1 dies (SIGKILL) after its first shard: the run fails, the finished shards stay,
     # and the same command again completes from them.
@@ -174,8 +178,8 @@ def test_profile_models_on_two_processes_equals_one(tmp_path, monkeypatch):
     finally:
         torch.set_num_threads(threads)
     monkeypatch.setenv(PROCESSES_ENV, "2")
-    split_cache = ProfileCache(tmp_path / "two", shard_size=2)
-    split = profile_models(MODELS, PROMPTS, cache=split_cache, **settings)
+    split_cache = ProfileCache(tmp_path / "two", shard_size=64)
+    split = profile_models(MODELS, PROMPTS, cache=split_cache, shard_size=2, **settings)  # the entries' own size
     for a, b in zip(alone, split):
         np.testing.assert_array_equal(a.entropy, b.entropy)
         pd.testing.assert_frame_equal(a.meta, b.meta)
@@ -195,3 +199,27 @@ def test_parameter_set_processes(tmp_path):
     bad.write_text("processes: 0\n")
     with pytest.raises(ElensError, match="'processes' must be an integer >= 1"):
         load_param_set(str(bad))
+
+
+def test_run_processes_spec_and_failures(tmp_path, monkeypatch):
+    # shard_size travels once (as the spec's own field), settings must be plain data, and a
+    # failed worker's own error line reaches the message.
+    import subprocess as sp
+
+    from elens_utils import dist_sweep
+
+    seen = {}
+
+    def fake_run(cmd, **_kw):
+        spec = json.loads(open(cmd[-1]).read())
+        seen.update(spec)
+        return sp.CompletedProcess(cmd, 1, stdout="", stderr="[rank1]: error: the model is gone\nbanner\nmore banner")
+
+    monkeypatch.setattr(sp, "run", fake_run)
+    with pytest.raises(ElensError, match="error: the model is gone"):
+        dist_sweep.run_processes("m", ["a", [1, 2]], None, cache=tmp_path, shard_size=64, processes=2,
+                                 settings={"shard_size": 8, "seed": 1, "progress": False})  # fmt: skip
+    assert seen["shard_size"] == 8 and "shard_size" not in seen["settings"] and "progress" not in seen["settings"]
+    assert seen["prompts"] == ["a", [1, 2]]
+    with pytest.raises(ElensError, match="not plain data"):
+        dist_sweep.run_processes("m", ["a"], None, cache=tmp_path, shard_size=8, processes=2, settings={"x": object()})

@@ -117,7 +117,7 @@ def test_background_build_is_awaited_not_repeated(monkeypatch):
     calls = []
 
     def slow_build():
-        calls.append(threading.current_thread().name)
+        calls.append((threading.current_thread().name, threading.current_thread().daemon))
         time.sleep(0.3)
         return "kernel"
 
@@ -126,7 +126,8 @@ def test_background_build_is_awaited_not_repeated(monkeypatch):
     entropy_cpu.build_in_background()
     time.sleep(0.05)
     assert entropy_cpu._module() == "kernel"
-    assert calls == ["elens-kernel-build"]
+    # not a daemon: a process ending mid-build waits, so torch's build lock is never left behind
+    assert calls == [("elens-kernel-build", False)]
 
 
 def test_load_model_starts_the_build_only_for_gguf_models(monkeypatch, tiny_model_dirs, tmp_path):
