@@ -1236,22 +1236,17 @@ def _run(cfg: BenchConfig, sections: Sequence[str], progress: bool) -> dict:
             section_s[name] = time.perf_counter() - start
             rows += r
             headline.update(h)
-    if "real" in sections and cfg.name != "tiny":
-        from .bench_real import bench_real
+    from .bench_forward import bench_model_bf16
+    from .bench_real import bench_real
 
-        start = time.perf_counter()
-        r, h = bench_real(**REAL_SIZES.get(cfg.name, REAL_SIZES["quick"]), progress=progress)
-        section_s["real"] = time.perf_counter() - start
-        rows += r
-        headline.update(h)
-    if "model_bf16" in sections and cfg.name != "tiny":
-        from .bench_forward import bench_model_bf16
-
-        start = time.perf_counter()
-        r, h = bench_model_bf16(**MODEL_BF16_SIZES.get(cfg.name, MODEL_BF16_SIZES["quick"]), progress=progress)
-        section_s["model_bf16"] = time.perf_counter() - start
-        rows += r
-        headline.update(h)
+    # the real-model sections, which the tiny configuration skips
+    for name, runner, sizes in (("real", bench_real, REAL_SIZES), ("model_bf16", bench_model_bf16, MODEL_BF16_SIZES)):
+        if name in sections and cfg.name != "tiny":
+            start = time.perf_counter()
+            r, h = runner(**sizes.get(cfg.name, sizes["quick"]), progress=progress)
+            section_s[name] = time.perf_counter() - start
+            rows += r
+            headline.update(h)
     if "gpu" in sections and torch.cuda.is_available():
         start = time.perf_counter()
         rows += bench_gpu(progress=progress)

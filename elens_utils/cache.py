@@ -332,7 +332,7 @@ class ProfileCache:
             do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
             alphas=alphas, shard_size=shard_size, lens_kwargs=lens_kwargs,
         )  # fmt: skip
-        parts = [self._load_shard(e.path / _shard_name(a, b), e.prompts[a:b], e.settings, e.alphas) for a, b in e.ranges]
+        parts = [self._read_shard(e, i) for i in range(len(e.ranges))]
         missing = [i for i, p in enumerate(parts) if p is None]
         if missing:
             for i, shard in self._compute(e, missing, batch_size, progress):
@@ -364,12 +364,10 @@ class ProfileCache:
         labels: Sequence[str | None] | None = None,
         **settings: Any,
     ) -> list[int]:
-        """Indices of the entry's shards not on disk (or unreadable); ``[]`` for a full hit."""
+        """Indices of the entry's shards with no file yet; ``[]`` when every one is there. Only
+        their presence is checked: :meth:`profiles` verifies each one as it reads it."""
         e = self._prepare(model, prompts, labels, **_entry_args(settings))
-        return [
-            i for i, (a, b) in enumerate(e.ranges)
-            if self._load_shard(e.path / _shard_name(a, b), e.prompts[a:b], e.settings, e.alphas) is None
-        ]  # fmt: skip
+        return [i for i, (a, b) in enumerate(e.ranges) if not (e.path / _shard_name(a, b)).is_file()]
 
     def note_compute(
         self,
@@ -416,10 +414,7 @@ class ProfileCache:
         bad = [i for i in wanted if not 0 <= i < len(e.ranges)]
         if bad:
             raise ElensError(f"Shards {bad} do not exist: this entry has shards 0..{len(e.ranges) - 1}.")
-        missing = [
-            i for i in wanted
-            if self._load_shard(e.path / _shard_name(*e.ranges[i]), e.prompts[slice(*e.ranges[i])], e.settings, e.alphas) is None
-        ]  # fmt: skip
+        missing = [i for i in wanted if self._read_shard(e, i) is None]
         done = []
         for i, _shard in self._compute(e, missing, batch_size, progress, mark_incomplete=False):
             done.append(i)
@@ -603,6 +598,11 @@ class ProfileCache:
         return _Entry(entry, manifest, prompts, labels, settings, alphas, ranges, name, lm, load, dict(lens_kwargs))
 
     # ---- shards --------------------------------------------------------------------------------
+
+    def _read_shard(self, e: _Entry, i: int) -> Profiles | None:
+        """Shard ``i`` of entry ``e`` from disk, or None when it is missing or not valid."""
+        a, b = e.ranges[i]
+        return self._load_shard(e.path / _shard_name(a, b), e.prompts[a:b], e.settings, e.alphas)
 
     @staticmethod
     def _load_shard(path: Path, prompts: list, settings: GenerationSettings, alphas: tuple) -> Profiles | None:

@@ -287,6 +287,8 @@ def run_processes(
 ) -> None:
     """Fill the cache entry of (``model``, ``prompts``, ``settings``) with ``processes`` torchrun
     workers on this machine (``torchrun --standalone``); the caller then reads it as a hit.
+    ``shard_size`` is the cache's own, for a new entry; a ``shard_size`` among ``settings`` wins,
+    as it does in :meth:`ProfileCache.profiles`.
 
     Raises:
         ElensError: a worker failed (the message ends with its last lines of output); the

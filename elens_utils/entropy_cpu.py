@@ -209,7 +209,7 @@ def _module():
 
 
 def build_in_background() -> None:
-    """Start building (or loading) the kernel in a daemon thread and return at once.
+    """Start building (or loading) the kernel in a background thread and return at once.
 
     For work that leaves a core idle first: converting a GGUF file is mostly single-threaded
     parsing, during which the ~40 s compile runs beside it instead of after it. The thread is

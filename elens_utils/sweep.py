@@ -103,8 +103,8 @@ def profile_models(
         if processes > 1 and cache.missing_shards(name, these, labels, **settings):
             # data-parallel over torchrun workers into the same cache (elens_utils.dist_sweep)
             run_processes(
-                name, these, labels, cache=cache.root, shard_size=settings.get("shard_size") or cache.shard_size,
-                processes=processes, settings=settings,
+                name, these, labels, cache=cache.root, shard_size=cache.shard_size, processes=processes,
+                settings=settings,
             )  # fmt: skip
         out.append(cache.profiles(name, these, labels, **settings))
         _release()  # the model loaded inside cache.profiles is unreferenced now
