@@ -61,8 +61,19 @@ with larger batches the batch composition differs (prompts are sorted by length 
 shard), which changes entropies by float rounding only (about 1e-6 nats in float32).
 
 Files that are not the expected shard names (for instance the ``.*.tmp`` file of a write that
-was killed) are ignored. A shard that cannot be read, or does not hold the expected rows, is
-reported with a warning and computed again.
+was killed) are ignored.
+
+Verified before use
+-------------------
+Every shard carries a stamp in its Parquet schema metadata (key ``elens_cache_shard``): the key
+of its entry, its prompt range ``[a, b)`` and a SHA-256 of its values (:func:`shard_sha256`:
+every column's name, type and values; the entropies' float32 bytes). A shard is used only if it
+can be read, its stamp names this entry and this range, its values hash to the stamp's digest,
+and it holds the expected rows (prompts, tokens, orders). Anything else (a truncated or
+corrupted file, a shard copied from another entry or another range, a file without a stamp) is
+reported with a warning and computed again; nothing unverified reaches a result. The entropies
+themselves are range-checked where they are made (:func:`~elens_utils.generation.generate_profiles`:
+finite, within ``[0, log V]``).
 """
 
 from __future__ import annotations
@@ -80,7 +91,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .atomic import atomic_file
 from .errors import ElensError
@@ -89,14 +103,16 @@ from .loading import LensModel, load_model, resolve_device, resolve_dtype
 from .models import cache_dir, resolve_model
 from .profiles import Profiles
 
-__all__ = ["ProfileCache", "CACHE_FORMAT", "DEFAULT_SHARD_SIZE", "model_fingerprint"]
+__all__ = ["ProfileCache", "CACHE_FORMAT", "DEFAULT_SHARD_SIZE", "model_fingerprint", "shard_sha256"]
 
 #: Version of the cache layout (part of every key).
-CACHE_FORMAT = 2  # 2: load_model's contiguous unembedding input rounds CPU logits differently
+# 2: load_model's contiguous unembedding input rounds CPU logits differently; 3: stamped shards
+CACHE_FORMAT = 3
 #: Prompts per shard of a new entry.
 DEFAULT_SHARD_SIZE = 64
 
 _MANIFEST = "manifest.json"
+_STAMP = b"elens_cache_shard"  # schema metadata key of a shard's stamp
 _SHARD = re.compile(r"^prompts-(\d{6})-(\d{6})\.parquet$")
 _LENS_KWARGS = ("chunk_size", "backend", "support_threshold", "precision")
 
@@ -457,7 +473,7 @@ class ProfileCache:
                 index_offset=a,
                 **e.lens_kwargs,
             )
-            path = shard.to_parquet(e.path / _shard_name(a, b))
+            path = _write_shard(e.path / _shard_name(a, b), shard, e.manifest["key"], (a, b))
             # Read back, so that a computed result and a cached one are the same objects
             # (column dtypes included).
             yield i, Profiles.from_parquet(path)
@@ -602,17 +618,32 @@ class ProfileCache:
     def _read_shard(self, e: _Entry, i: int) -> Profiles | None:
         """Shard ``i`` of entry ``e`` from disk, or None when it is missing or not valid."""
         a, b = e.ranges[i]
-        return self._load_shard(e.path / _shard_name(a, b), e.prompts[a:b], e.settings, e.alphas)
-
-    @staticmethod
-    def _load_shard(path: Path, prompts: list, settings: GenerationSettings, alphas: tuple) -> Profiles | None:
+        path = e.path / _shard_name(a, b)
         if not path.is_file():
             return None
         try:
-            prof = Profiles.from_parquet(path)
+            table = pq.read_table(path)
+            stamp = _read_stamp(table)
+            problem = None
+            if stamp is None:
+                problem = "no valid stamp (written by another program or an older version)"
+            elif stamp["key"] != e.manifest["key"]:
+                problem = f"the rows of another cache entry (key {str(stamp['key'])[:20]}...)"
+            elif stamp["range"] != [a, b]:
+                problem = f"prompts {stamp['range'][0]}-{stamp['range'][1]} of its entry, not {a}-{b}"
+            elif shard_sha256(table) != stamp["sha256"]:
+                problem = "values that do not match its checksum (the file is corrupted)"
+            if problem:
+                warnings.warn(f"Cache shard {path} holds {problem}; computing it again.")
+                return None
+            prof = Profiles.from_arrow(table)
         except Exception as err:  # unreadable: truncated, foreign or corrupted file
             warnings.warn(f"Cache shard {path} cannot be read ({type(err).__name__}: {err}); computing it again.")
             return None
+        return self._check_rows(path, prof, e.prompts[a:b], e.settings, e.alphas)
+
+    @staticmethod
+    def _check_rows(path: Path, prof: Profiles, prompts: list, settings: GenerationSettings, alphas: tuple) -> Profiles | None:
         problem = None
         if prof.n != len(prompts):
             problem = f"{prof.n} rows for {len(prompts)} prompts"
@@ -700,6 +731,61 @@ class ProfileCache:
 
 def _shard_name(a: int, b: int) -> str:
     return f"prompts-{a:06d}-{b:06d}.parquet"
+
+
+def shard_sha256(table: pa.Table) -> str:
+    """SHA-256 (hex) of a profiles table's values, its schema metadata left out.
+
+    Covers every column's name and type, the ``entropy`` column's float32 values as bytes (C
+    order) and every other column's values as JSON: the same rows give the same digest however
+    the table is chunked or was read back from Parquet.
+    """
+    h = hashlib.sha256()
+    h.update(str(table.num_rows).encode())
+    for name, col in zip(table.column_names, table.columns):
+        h.update(json.dumps([name, _type_text(col.type)]).encode())
+        if pa.types.is_fixed_size_list(col.type):
+            for chunk in col.chunks:
+                values = chunk.flatten().to_numpy(zero_copy_only=False)
+                h.update(np.ascontiguousarray(values).tobytes())
+        else:
+            h.update(json.dumps(col.to_pylist(), default=str).encode())
+    return h.hexdigest()
+
+
+def _type_text(t: pa.DataType) -> str:
+    """An Arrow type without its list fields' names (Parquet reads ``item`` back as ``element``)."""
+    if pa.types.is_fixed_size_list(t):
+        return f"fixed_size_list<{_type_text(t.value_type)}>[{t.list_size}]"
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return f"list<{_type_text(t.value_type)}>"
+    return str(t)
+
+
+def _write_shard(path: Path, shard: Profiles, key: str, span: tuple[int, int]) -> Path:
+    """Write ``shard`` atomically to ``path`` with its stamp (entry key, range, values' digest)."""
+    table = shard.to_arrow()
+    stamp = {"key": key, "range": [int(span[0]), int(span[1])], "sha256": shard_sha256(table)}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), _STAMP: json.dumps(stamp).encode()})
+    with atomic_file(path, "wb") as fh:
+        pq.write_table(table, fh)
+    return path
+
+
+def _read_stamp(table: pa.Table) -> dict[str, Any] | None:
+    """A shard's stamp, or None when it has none or it is not well formed."""
+    try:
+        stamp = json.loads((table.schema.metadata or {})[_STAMP])
+    except (KeyError, ValueError):
+        return None
+    ok = (
+        isinstance(stamp, dict)
+        and isinstance(stamp.get("key"), str)
+        and isinstance(stamp.get("sha256"), str)
+        and isinstance(stamp.get("range"), list)
+        and len(stamp["range"]) == 2
+    )
+    return stamp if ok else None
 
 
 def _check_shard_size(size: Any) -> None:

@@ -39,6 +39,8 @@ __all__ = ["GenerationSettings", "generate_profiles", "left_pad", "row_seed"]
 # the model's own logits, so deferring the lens changes no token; the buffer is bounded (4096 x d
 # values: 12 MB at d = 768 in float32).
 _LENS_ROWS = 4096
+# Slack of the [0, log V] check of lens entropies, nats (float32 rounding is ~1e-5).
+_H_TOL = 1e-3
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ def _generate_batch(
     extra = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
     cache = None
     pending: list[tuple[int, torch.Tensor]] = []  # (step, block outputs [L, B, d]) not yet read
+    log_v = math.log(parts.vocab_size)
 
     def read_lens() -> None:
         """The lens of every pending step in one call: ``len(pending) * L * B`` rows."""
@@ -165,6 +168,18 @@ def _generate_batch(
                 f"Non-finite logits at generation step {pending[k][0] + 1}, block {layer + 1} (dtype "
                 f"{str(lm.dtype).removeprefix('torch.')}): the model's activations overflowed "
                 "or its weights hold NaN/inf. Load it in float32 (or bfloat16), or check the weights."
+            )
+        # An entropy lies in [0, log V] for every Renyi order: a value outside is a broken lens
+        # computation, never a result (float rounding stays far inside the tolerance).
+        outside = (h < -_H_TOL) | (h > log_v + _H_TOL)
+        if bool(outside.any()):
+            k, layer = (int(i) for i in torch.nonzero(outside)[0, :2])
+            value = float(h[outside][0])
+            raise ElensError(
+                f"Lens entropy {value:.6g} nats at generation step {pending[k][0] + 1}, block {layer + 1}, "
+                f"outside [0, log V = {log_v:.4f}]: the lens computation is broken, and the result is not "
+                "used. Run again with precision='fp32' (or backend='torch'); if it persists, report it "
+                "with the model, device and dtype."
             )
         first = pending[0][0]
         entropy[:, first : first + len(pending)] = h.permute(2, 0, 1, 3).cpu()

@@ -233,7 +233,7 @@ def test_stray_temp_files_and_damaged_shards(tmp_path, llama_dir, counter):
     assert_same(first, repaired)
     # A shard holding other rows (here: another shard's) is computed again too.
     shutil.copyfile(entry / "prompts-000008-000010.parquet", entry / "prompts-000000-000004.parquet")
-    with pytest.warns(UserWarning, match="2 rows for 4 prompts"):
+    with pytest.warns(UserWarning, match="prompts 8-10 of its entry, not 0-4"):
         assert_same(first, cache.profiles(llama_dir, PROMPTS, **SETTINGS))
     assert counter.calls[4:] == [(0, 4)]
     # A lost or corrupted manifest is rewritten; the shards are kept.
@@ -241,6 +241,79 @@ def test_stray_temp_files_and_damaged_shards(tmp_path, llama_dir, counter):
     assert_same(first, cache.profiles(llama_dir, PROMPTS, **SETTINGS))
     assert len(counter.calls) == 5
     assert json.loads((entry / "manifest.json").read_text())["complete"] is True
+
+
+def _entry_dirs(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir())
+
+
+def test_corrupted_shard_is_never_used(tmp_path, llama_dir, counter):
+    """Bytes flipped in a shard, or its values rewritten in a readable file: found, recomputed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cache = ProfileCache(tmp_path, shard_size=4)
+    first = cache.profiles(llama_dir, PROMPTS, **SETTINGS)
+    (entry,) = _entry_dirs(tmp_path)
+    shard = entry / "prompts-000004-000008.parquet"
+    # 40 bytes flipped in the middle of the entropy column's pages
+    col = pq.ParquetFile(shard).metadata.row_group(0).column(pq.read_schema(shard).names.index("entropy"))
+    start = col.dictionary_page_offset or col.data_page_offset
+    mid = start + col.total_compressed_size // 2 - 20
+    data = bytearray(shard.read_bytes())
+    data[mid : mid + 40] = bytes(b ^ 0xFF for b in data[mid : mid + 40])
+    shard.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="computing it again"):
+        assert_same(first, cache.profiles(llama_dir, PROMPTS, **SETTINGS))
+    assert counter.calls[3:] == [(4, 4)]
+    # A file that reads well but whose values changed (its stamp kept): the checksum catches it.
+    table = pq.read_table(shard)
+    col = table.column("entropy").combine_chunks()
+    scaled = pa.FixedSizeListArray.from_arrays(pa.array(col.flatten().to_numpy() * 1e20, pa.float32()), col.type.list_size)
+    bad = table.set_column(table.column_names.index("entropy"), table.schema.field("entropy"), scaled)
+    pq.write_table(bad.replace_schema_metadata(table.schema.metadata), shard)
+    with pytest.warns(UserWarning, match="do not match its checksum"):
+        again = cache.profiles(llama_dir, PROMPTS, **SETTINGS)
+    assert_same(first, again)
+    assert float(again.entropy.max()) < 10 and counter.calls[4:] == [(4, 4)]
+
+
+def test_foreign_and_unstamped_shards_are_never_used(tmp_path, llama_dir, counter):
+    """A shard proves it belongs to its entry and range before it is read."""
+    cache = ProfileCache(tmp_path, shard_size=4)
+    mine = cache.profiles(llama_dir, PROMPTS, **SETTINGS)
+    other = cache.profiles(llama_dir, PROMPTS, **{**SETTINGS, "seed": 6})  # same shapes, other rows
+    assert not np.array_equal(mine.entropy, other.entropy)
+    entry = next(p for p in _entry_dirs(tmp_path) if json.loads((p / "manifest.json").read_text())["settings"]["seed"] == 5)
+    foreign = next(p for p in _entry_dirs(tmp_path) if p != entry)
+    shutil.copyfile(foreign / "prompts-000000-000004.parquet", entry / "prompts-000000-000004.parquet")
+    n = len(counter.calls)
+    with pytest.warns(UserWarning, match="another cache entry"):
+        assert_same(mine, cache.profiles(llama_dir, PROMPTS, **SETTINGS))
+    assert counter.calls[n:] == [(0, 4)]
+    # A profiles file written by hand (no stamp) in a shard's place is not trusted either.
+    rows = Profiles(mine.entropy[4:8], mine.alphas, mine.meta.iloc[4:8].reset_index(drop=True))
+    rows.to_parquet(entry / "prompts-000004-000008.parquet")
+    with pytest.warns(UserWarning, match="no valid stamp"):
+        assert_same(mine, cache.profiles(llama_dir, PROMPTS, **SETTINGS))
+    assert counter.calls[n + 1 :] == [(4, 4)]
+
+
+def test_shard_sha256_ignores_chunking_and_sees_every_value(tmp_path, llama):
+    import pyarrow as pa
+
+    prof = generate_profiles(llama, PROMPTS[:4], max_new_tokens=2, alphas=(1.0,))
+    table = prof.to_arrow()
+    digest = cache_mod.shard_sha256(table)
+    assert digest == cache_mod.shard_sha256(pa.concat_tables([table.slice(0, 1), table.slice(1)]))
+    assert digest == cache_mod.shard_sha256(Profiles.from_parquet(prof.to_parquet(tmp_path / "p.parquet")).to_arrow())
+    flat = table.column("entropy").combine_chunks().flatten().to_numpy().copy()
+    flat[5] = np.nextafter(flat[5], np.float32(np.inf))  # one float one ulp off
+    col = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), table.column("entropy").type.list_size)
+    assert cache_mod.shard_sha256(table.set_column(table.column_names.index("entropy"), "entropy", col)) != digest
+    meta = prof.meta.copy()
+    meta.loc[0, "prompt"] = "another prompt"
+    assert cache_mod.shard_sha256(Profiles(prof.entropy, prof.alphas, meta).to_arrow()) != digest
 
 
 def test_manifest_is_readable(tmp_path, llama_dir, counter):

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from elens_utils.entropy import dense_entropy
+from elens_utils.errors import ElensError
 from elens_utils.lens import prompt_lens
 from elens_utils.tiny_models import ARCHS, tiny_prompts
 
@@ -224,3 +225,22 @@ def test_unembedding_gets_a_contiguous_input(lens_model):
         hook.remove()
     assert seen == [True, True]
     torch.testing.assert_close(last, full, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("shift", ["negative", "above_log_v"])
+def test_entropies_outside_zero_log_v_are_never_used(lens_model, monkeypatch, shift):
+    """A lens computation that returns an entropy outside [0, log V] stops with a message."""
+    lm = lens_model("llama")
+    real = lm.parts.entropy
+    log_v = np.log(lm.parts.vocab_size)
+
+    def broken(resid, alphas, **kw):
+        h = real(resid, alphas, **kw)
+        h[0, 0] = -0.5 if shift == "negative" else log_v + 0.5
+        return h
+
+    monkeypatch.setattr(lm.parts, "entropy", broken)
+    with pytest.raises(ElensError, match=r"outside \[0, log V = .*result is not used"):
+        lm.profile(["one day the"], max_new_tokens=2, progress=False)
+    monkeypatch.undo()
+    assert lm.profile(["one day the"], max_new_tokens=2, progress=False).entropy.max() <= log_v
