@@ -507,6 +507,13 @@ def check_parity(model: nn.Module, parts: LensParts, input_ids: torch.Tensor, at
             "lens does not reproduce. Pass an explicit LensSpec(unembed=...) naming a head with one "
             "row per output logit, or open an issue."
         )
+    if not bool(torch.isfinite(own).all()):
+        raise ElensError(
+            f"This '{arch}' model's own output holds NaN or inf on a test prompt (dtype "
+            f"{str(parts.unembed.weight.dtype).removeprefix('torch.')}): its weights are damaged, or it "
+            "overflows in this dtype. Load it in float32; if that fails too, save or download the "
+            "weights again."
+        )
     gap = (torch.log_softmax(lens, -1) - torch.log_softmax(own, -1)).abs().amax().item()
     # Low precision models differ by rounding; compare in units of their epsilon.
     tol = max(atol, 64 * torch.finfo(parts.unembed.weight.dtype).eps)

@@ -1432,13 +1432,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m elens_utils.bench", description=__doc__.split("\n")[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
-    from .errors import ElensError
+    from .errors import run_command
 
-    try:
-        return run_from_args(args)
-    except ElensError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_command(lambda: run_from_args(args))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ import ast
 import hashlib
 import json
 import math
+import re
 import os
 import shutil
 import subprocess
@@ -57,7 +58,7 @@ from typing import Any
 import yaml
 
 from .atomic import atomic_file
-from .errors import ElensError
+from .errors import ElensError, run_command
 from .dist_sweep import PROCESSES_ENV
 from .threads import SMALL_MODEL_THREADS_ENV
 
@@ -193,10 +194,7 @@ def load_param_set(name: str, root: str | os.PathLike[str] | None = None) -> dic
             f"Unknown parameter set {name!r}: use one of {', '.join(param_sets(root)) or '(none)'} "
             "(files params/<name>.yml) or a path to a YAML file."
         )
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ElensError(f"Parameter set {path} is not valid YAML: {err}") from err
+    data = _load_yaml(path.read_text(), f"Parameter set {path}") or {}
     if not isinstance(data, dict) or not set(data) <= {"description", "threads", "processes", "defaults", "chapters"}:
         raise ElensError(
             f"Parameter set {path}: expected the keys description, threads, processes, defaults, chapters; got {list(data)}."
@@ -216,8 +214,29 @@ def load_param_set(name: str, root: str | os.PathLike[str] | None = None) -> dic
     return data
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases (``*name``): parameters are plain values, and nested
+    aliases can expand into more values than the machine holds (a "billion laughs" file)."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "uses an alias (*name): write the value out instead", mark
+            )
+        return super().compose_node(parent, index)
+
+
+def _load_yaml(text: str, what: str) -> Any:
+    """``text`` as YAML without aliases; an :class:`ElensError` naming ``what`` if it is not."""
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as err:
+        raise ElensError(f"{what} is not valid YAML for a parameter: {err}") from err
+
+
 def _split_list(text: str) -> list[Any]:
-    return [yaml.safe_load(item.strip()) if item.strip() else "" for item in text.split(",")]
+    return [_load_yaml(item.strip(), f"List item {item.strip()!r}") if item.strip() else "" for item in text.split(",")]
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, str]:
@@ -237,10 +256,7 @@ def _typed(value: str, default: Any) -> Any:
     text = value.strip()
     if isinstance(default, (list, tuple)) and not text.startswith("["):
         return _split_list(text)
-    try:
-        return yaml.safe_load(text) if text else ""
-    except yaml.YAMLError as err:
-        raise ElensError(f"Override value {value!r} is not valid YAML: {err}") from err
+    return _load_yaml(text, f"Override value {value!r}") if text else ""
 
 
 def merge_parameters(chapter: Chapter, pset: Mapping[str, Any], overrides: Mapping[str, str] | None = None, *, strict: bool = True) -> dict[str, Any]:
@@ -269,6 +285,84 @@ def merge_parameters(chapter: Chapter, pset: Mapping[str, Any], overrides: Mappi
             continue
         params[key] = _typed(text, declared[key])
     return params
+
+
+# Integer parameters that may be 0 (seeds, numbers of random draws); every other integer
+# parameter counts something and must be >= 1.
+_MAY_BE_ZERO = re.compile(r"(^|_)seeds?$")
+# Parameters that name models; a name that can only be a path must exist.
+_MODEL_PARAMS = re.compile(r"(^|_)models?$|^example_model$|^real_example$")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _kind_error(key: Any, value: Any, default: Any) -> str | None:
+    """What is wrong with ``value`` for a parameter whose declared default is ``default``
+    (None when it fits): the type of the default, integers counting from 1 (seeds from 0),
+    positive finite floats, list items of the default's items' type."""
+    if default is None:
+        return None
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if _is_int(default):
+        low = 0 if _MAY_BE_ZERO.search(key) else 1
+        return None if _is_int(value) and value >= low else f"an integer >= {low}"
+    if isinstance(default, float):
+        ok = _is_number(value) and math.isfinite(value) and value > 0
+        if key.endswith("top_p"):
+            ok = ok and value <= 1
+            return None if ok else "a number in (0, 1]"
+        return None if ok else "a positive number"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else "a string"
+    if isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            return "a list (a,b,c or [a, b, c])"
+        items = list(default)
+        if items and all(isinstance(x, str) for x in items):
+            bad = [x for x in value if not isinstance(x, str)]
+            return f"a list of strings (not {bad[0]!r})" if bad else None
+        if items and all(_is_int(x) for x in items):
+            low = 0 if _MAY_BE_ZERO.search(key) else 1
+            bad = [x for x in value if not (_is_int(x) and x >= low)]
+            return f"a list of integers >= {low} (not {bad[0]!r})" if bad else None
+        if items and all(_is_number(x) or isinstance(x, str) for x in items):  # Renyi orders: numbers or inf
+            bad = [x for x in value if not (_is_number(x) or isinstance(x, str))]
+            return f"a list of numbers (not {bad[0]!r})" if bad else None
+    return None
+
+
+def check_parameters(chapter: Chapter, params: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> None:
+    """Check every parameter's value against its declared default before a kernel starts.
+
+    Raises:
+        ElensError: naming the parameter, the value, what it must be, and where it came from
+            (an override or the parameter set).
+    """
+    problems = []
+    for key, value in params.items():
+        if key not in chapter.parameters:
+            continue
+        need = _kind_error(key, value, chapter.parameters[key])
+        where = f" (from --set {key}={overrides[key]})" if overrides and key in overrides else ""
+        if need:
+            problems.append(f"{key} = {value!r}{where} must be {need}")
+            continue
+        if _MODEL_PARAMS.search(key):
+            from .loading import _looks_like_path
+
+            names = [value] if isinstance(value, str) else list(value or [])
+            for m in names:
+                if isinstance(m, str) and (_looks_like_path(m) or m.lower().endswith(".gguf")) and not Path(m).expanduser().exists():
+                    problems.append(f"{key} names {m!r}{where}, which does not exist (no such directory or file)")
+    if problems:
+        raise ElensError(f"Chapter '{chapter.name}': " + "; ".join(problems) + ".")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,7 +539,10 @@ def run_chapter(
     chapter = find_chapter(name, root_path)
     pset = load_param_set(param_set, root_path)
     params = merge_parameters(chapter, pset, overrides, strict=strict)
+    check_parameters(chapter, params, overrides)
     out_dir = Path(out_dir) if out_dir is not None else root_path / "book"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ElensError(f"--out {out_dir} is a file: give a directory for the executed notebooks.")
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / chapter.path.name
     source = _read_nb(chapter.path)
@@ -486,6 +583,13 @@ def run_chapter(
             raise ElensError(
                 f"Chapter '{chapter.name}' failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
                 f"The executed notebook with the traceback: {failed}"
+            ) from None
+        except (RuntimeError, TimeoutError) as err:  # nbclient's DeadKernelError, a lost kernel
+            raise ElensError(
+                f"Chapter '{chapter.name}': its kernel stopped before the chapter finished "
+                f"({type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else 'no message'}). "
+                "It may have run out of memory (lower batch_size or the counts) or been killed; the "
+                "profiles it finished are cached, so running again resumes."
             ) from None
         finally:
             for k, v in env_before.items():
@@ -709,7 +813,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     common(p_build)
 
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> None:
         if args.cmd == "list":
             for ch in chapters():
                 print(f"{ch.name:<12} {ch.path.relative_to(REPO)}  parameters: {', '.join(ch.parameters)}")
@@ -736,10 +841,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             make_assets(args.dest)
         elif args.cmd == "build":
             build_book(args.params, parse_overrides(args.overrides), root=args.root, force=args.force, progress=not args.no_progress)
-    except ElensError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_command(body)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .errors import ElensError
+from .errors import ElensError, run_command
 
 __all__ = ["main"]
 
@@ -238,7 +238,8 @@ def render_table(tokens: Sequence[str], values, vmax: float, color: bool = False
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         if args.command == "profile":
             return _profile(args)
         if args.command == "sweep":
@@ -247,14 +248,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .bench import run_from_args
 
             return run_from_args(args)
-    except ElensError as err:
-        print(f"error: {err}", file=sys.stderr)
+        parser.error(f"unknown command {args.command}")
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    parser.error(f"unknown command {args.command}")
-    return 2
+
+    return run_command(body)
 
 
 if __name__ == "__main__":

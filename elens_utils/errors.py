@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["ElensError"]
+from collections.abc import Callable
+
+__all__ = ["ElensError", "run_command"]
 
 
 class ElensError(ValueError):
@@ -11,3 +13,52 @@ class ElensError(ValueError):
     The command line prints the message alone (no traceback) and exits with status 2.
     Subclasses ``ValueError`` so generic callers that catch bad values still catch it.
     """
+
+
+def _os_error_text(err: OSError) -> str:
+    import errno
+
+    where = f" {err.filename}" if getattr(err, "filename", None) else ""
+    what = err.strerror or str(err) or type(err).__name__
+    fix = {
+        errno.ENOSPC: "free some disk space (or point ELENS_CACHE / --out elsewhere) and run again",
+        errno.EDQUOT: "free some of your disk quota and run again",
+        errno.EACCES: "choose a directory you can write to, or fix its permissions",
+        errno.EPERM: "choose a directory you can write to, or fix its permissions",
+        errno.EROFS: "the file system is read-only: choose a writable directory (ELENS_CACHE, --out)",
+    }.get(err.errno, "check the path and run again")
+    return f"{what}:{where}. {fix[0].upper()}{fix[1:]}; finished work is kept and a re-run resumes."
+
+
+def run_command(body: Callable[[], int | None]) -> int:
+    """Run a command-line entry point's ``body`` and turn what it raises into an exit status.
+
+    ``ElensError``: its message as one ``error: ...`` line, status 2. A full disk, a read-only
+    or forbidden directory (``OSError``): one ``error:`` line naming the file and the fix,
+    status 2. Standard output closed by its reader (``... | head``): stop quietly, status 0.
+    Ctrl-C: ``interrupted``, status 130. Anything else is a bug and keeps its traceback.
+    """
+    import os
+    import sys
+
+    try:
+        code = int(body() or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except ElensError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader of our output went away: send what is still buffered nowhere (else Python
+        # reports the broken pipe again at exit) and stop without a message.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except OSError as err:
+        print(f"error: {_os_error_text(err)}", file=sys.stderr)
+        return 2

@@ -73,6 +73,8 @@ class GenerationSettings:
             raise ElensError(f"top_k must be an integer >= 1 or None; got {self.top_k!r}.")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise ElensError(f"top_p must lie in (0, 1] or be None; got {self.top_p!r}.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ElensError(f"seed must be an integer >= 0; got {self.seed!r}.")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -54,6 +54,14 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ElensError(f"Unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'.") from err
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ElensError(f"Device {device!r} requested but no CUDA GPU is visible: use --device cpu.")
+    if dev.type == "meta":
+        raise ElensError("Device 'meta' holds no data, so nothing can be computed on it: use 'cpu' or 'cuda'.")
+    try:  # a device type torch names but this build or machine cannot run (xla, mps, ipu...)
+        torch.empty(1, device=dev)
+    except (RuntimeError, AssertionError) as err:
+        raise ElensError(
+            f"Device {device!r} cannot be used here ({_first_line(err)}) Use 'auto', 'cpu', 'cuda' or 'cuda:N'."
+        ) from err
     return dev
 
 
@@ -157,11 +165,61 @@ class LensModel:
                     raise ElensError(f"Prompt {i} has {len(ids)} tokens; the model takes at most {ctx}.")
         return out
 
+    def check_coverage(self, encoded: Sequence[Sequence[int]], max_unknown: float = 0.5) -> None:
+        """Refuse prompts that this tokenizer reads mostly as its unknown token.
+
+        A word-level tokenizer (the zoo's) maps every word it does not know to ``<unk>``;
+        profiles of such prompts measure nothing. Raises when more than ``max_unknown`` of the
+        prompts' tokens (special tokens aside) are the unknown token.
+        """
+        unk = self.tokenizer.unk_token_id
+        if unk is None:
+            return
+        special = set(self.tokenizer.all_special_ids) - {unk}
+        ids = [t for row in encoded for t in row if t not in special]
+        if ids and sum(t == unk for t in ids) > max_unknown * len(ids):
+            share = sum(t == unk for t in ids) / len(ids)
+            raise ElensError(
+                f"The tokenizer of '{self.name}' reads {share:.0%} of these prompts' tokens as "
+                f"{self.tokenizer.unk_token}: the model does not know this data's words, and its "
+                "profiles would measure nothing. Give it data in its own vocabulary (the zoo models "
+                "read the story world: source='synthetic'), or choose another model."
+            )
+
     def profile(self, prompts: Sequence[str | Sequence[int]], **kwargs) -> Profiles:
         """Generate from ``prompts`` and record lens entropies: see :func:`generate_profiles`."""
         from .generation import generate_profiles
 
         return generate_profiles(self, prompts, **kwargs)
+
+
+def _looks_like_path(name: str) -> bool:
+    """A name that can only be a path: absolute, relative with ./ or ../, ~, or with more than
+    one separator (a Hub id is ``name`` or ``owner/name``)."""
+    return name.startswith(("/", "./", "../", "~", ".\\")) or name.count("/") > 1 or "\\" in name
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    line = text[0] if text else type(err).__name__
+    if len(line) > 160:  # torch's dispatcher messages run to kilobytes: keep their first sentence
+        line = line[: line.find(". ") + 1] if 0 < line.find(". ") < 160 else line[:157] + "..."
+    return line if line.endswith(".") else line + "."
+
+
+_WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth")
+
+
+def _check_finite_weights(model: torch.nn.Module, name: str) -> None:
+    """Raise when a parameter or buffer holds NaN or inf (damaged or diverged weights)."""
+    for pname, tensor in (*model.named_parameters(), *model.named_buffers()):
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise ElensError(
+                f"The weights of '{name}' hold NaN or inf ({bad} of {tensor.numel()} values of "
+                f"'{pname}'): the file is damaged or the training diverged. Save or download the "
+                "weights again."
+            )
 
 
 def _hub_hint(name: str) -> str:
@@ -185,9 +243,18 @@ def _load_config(name: str, trust_remote_code: bool, revision: str | None):
         )
     if not path.is_dir() and (path.suffix or name.startswith((".", "/"))) and path.exists():
         raise ElensError(f"'{name}' is a file; pass the directory that holds config.json and the weights.")
+    if not path.exists() and _looks_like_path(name):
+        raise ElensError(
+            f"No directory '{name}': check the path (a model directory holds config.json and the weights)."
+        )
     try:
         return AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code, revision=revision)
     except (OSError, EnvironmentError) as err:
+        if path.is_dir():
+            raise ElensError(
+                f"{path / 'config.json'} cannot be read: {_first_line(err)} Repair the file or save the "
+                "model again with model.save_pretrained(DIR)."
+            ) from err
         raise ElensError(_hub_hint(name)) from err
     except ValueError as err:
         if "trust_remote_code" in str(err):
@@ -253,13 +320,21 @@ def load_model(
             f"'{name}' ({model_type}) is not a causal language model that transformers can load "
             f"with AutoModelForCausalLM: {str(err).splitlines()[0]}"
         ) from err
-    except (OSError, EnvironmentError) as err:
-        if Path(path).is_dir():
+    except Exception as err:
+        local = Path(path).is_dir()
+        if local and any(any(Path(path).glob(g)) for g in _WEIGHT_FILES):
+            raise ElensError(
+                f"The weights in '{name}' cannot be read ({type(err).__name__}: {_first_line(err)}) The "
+                "file is truncated or damaged: save the model again with model.save_pretrained(DIR)."
+            ) from err
+        if local:
             raise ElensError(
                 f"Directory '{name}' has a config but no weights (model.safetensors or "
                 "pytorch_model.bin). Save the model there with model.save_pretrained(DIR)."
             ) from err
-        raise ElensError(_hub_hint(name)) from err
+        if isinstance(err, (OSError, EnvironmentError)):
+            raise ElensError(_hub_hint(name)) from err
+        raise
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
     except (OSError, ValueError) as err:
@@ -273,6 +348,7 @@ def load_model(
             raise ElensError(f"The tokenizer of '{name}' has neither a pad nor an eos token; set tokenizer.pad_token.")
         tokenizer.pad_token = tokenizer.eos_token  # pads are masked out; any id will do
     model.to(dev).eval().requires_grad_(False)
+    _check_finite_weights(model, name)
     parts = find_lens_parts(model, lens_spec)
     if check:
         probe = torch.arange(1, 5, device=dev).remainder(parts.vocab_size).unsqueeze(0)

@@ -40,8 +40,15 @@ _UNTRAINED = re.compile(r"^untrained/(?P<family>[a-z0-9]+)-(?P<layers>\d+)L$")
 
 
 def cache_dir() -> Path:
-    """Root of the project's on-disk caches: ``$ELENS_CACHE`` or ``~/.cache/elens``."""
-    return Path(os.environ.get("ELENS_CACHE", Path.home() / ".cache" / "elens"))
+    """Root of the project's on-disk caches: ``$ELENS_CACHE`` or ``~/.cache/elens``.
+
+    Raises:
+        ElensError: when that path exists and is not a directory.
+    """
+    root = Path(os.environ.get("ELENS_CACHE") or Path.home() / ".cache" / "elens").expanduser()
+    if root.exists() and not root.is_dir():
+        raise ElensError(f"The cache directory {root} (ELENS_CACHE) is a file: point ELENS_CACHE at a directory.")
+    return root
 
 
 def zoo_dir() -> Path:

@@ -13,8 +13,8 @@ def test_rows_flop_and_seconds_of_a_cache(tiny_model_dirs, tmp_path, capsys):
     name = str(tiny_model_dirs["llama"])
     n_layers, d, vocab = lw.model_shape(name)
     cache = ProfileCache(tmp_path)
-    cache.profiles(name, ["a b c", "d e", "f"], max_new_tokens=4, progress=False)
-    cache.profiles(name, ["g h"], max_new_tokens=2, progress=False)
+    cache.profiles(name, ["the cat sat", "a dog", "the"], max_new_tokens=4, progress=False)
+    cache.profiles(name, ["the old man"], max_new_tokens=2, progress=False)
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "manifest.json").write_text("{not json")  # skipped, as the cache does
     table = lw.lens_work(tmp_path)

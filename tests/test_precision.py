@@ -145,7 +145,7 @@ def test_generation_and_cache_take_the_precision(lens_model, tmp_path):
     from elens_utils.cache import ProfileCache
 
     lm = lens_model("llama")
-    prompts = ["a b c", "d e"]
+    prompts = ["the cat sat", "a dog"]
     fp32 = lm.profile(prompts, max_new_tokens=3, progress=False)
     bf16 = lm.profile(prompts, max_new_tokens=3, progress=False, precision="bf16")
     # the tokens come from the model's own logits, which the lens's precision does not touch
@@ -167,13 +167,13 @@ def test_the_cache_keys_auto_by_what_it_means_on_the_machine(lens_model, tmp_pat
     name = str(lens_model("llama").name)
     cache = ProfileCache(tmp_path)
     monkeypatch.setattr(precision_mod, "cpu_has_bf16", lambda: False)
-    cache.profiles(name, ["a b c"], max_new_tokens=2, progress=False, precision="auto")
-    cache.profiles(name, ["a b c"], max_new_tokens=2, progress=False, precision="auto")  # a hit
+    cache.profiles(name, ["the cat sat"], max_new_tokens=2, progress=False, precision="auto")
+    cache.profiles(name, ["the cat sat"], max_new_tokens=2, progress=False, precision="auto")  # a hit
     manifests = [json.loads(p.read_text()) for p in tmp_path.rglob("manifest.json")]
     assert [m["lens_kwargs"] for m in manifests] == [{"precision": "auto:fp32"}]
     monkeypatch.setattr(precision_mod, "cpu_has_bf16", lambda: True)
     monkeypatch.setattr(precision_mod, "auto_speedup", lambda: 2.5)
-    cache.profiles(name, ["a b c"], max_new_tokens=2, progress=False, precision="auto")
+    cache.profiles(name, ["the cat sat"], max_new_tokens=2, progress=False, precision="auto")
     manifests = [json.loads(p.read_text()) for p in tmp_path.rglob("manifest.json")]
     assert sorted(m["lens_kwargs"]["precision"] for m in manifests) == ["auto:bf16", "auto:fp32"]
 

@@ -1,0 +1,384 @@
+"""Bad input and faults: each ends in one ``error: ...`` line (status 2) or is handled, and
+nothing wrong is ever used.
+
+Corrupted, foreign and unstamped cache shards are in ``test_cache.py``
+(``test_corrupted_shard_is_never_used``, ``test_foreign_and_unstamped_shards_are_never_used``),
+a rank killed by SIGKILL mid-sweep in ``test_dist_sweep.py``; this module holds the rest: damaged
+model directories, chapter parameters checked before a kernel starts, devices, cache and output
+paths, a full or read-only disk, a dead kernel, a closed pipe, hostile YAML, file modes and two
+runs filling one cache entry at once.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from elens_utils import cache as cache_mod
+from elens_utils import chapters, load_model
+from elens_utils.atomic import atomic_file
+from elens_utils.cache import ProfileCache
+from elens_utils.errors import ElensError, run_command
+from elens_utils.generation import GenerationSettings
+from elens_utils.loading import resolve_device
+
+PROMPTS = ["the cat sat on the", "a dog", "the bird", "one day the dog ran", "the tree", "hello"]
+
+
+def run_cli(*args: str, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
+    full = dict(os.environ, HF_HUB_OFFLINE="1", **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "elens_utils", *args], capture_output=True, text=True, env=full, timeout=300, **kw
+    )
+
+
+def assert_one_error_line(res: subprocess.CompletedProcess, match: str) -> None:
+    assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
+    assert "Traceback" not in res.stderr, res.stderr[-2000:]
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and match in errors[0], res.stderr[-2000:]
+
+
+# ---- damaged model directories ------------------------------------------------------------
+
+
+@pytest.fixture
+def llama_copy(tiny_model_dirs, tmp_path) -> Path:
+    return Path(shutil.copytree(tiny_model_dirs["llama"], tmp_path / "llama"))
+
+
+def test_invalid_config_json_is_named(llama_copy):
+    (llama_copy / "config.json").write_text("{not json")
+    with pytest.raises(ElensError, match=r"config\.json cannot be read: .*Repair the file"):
+        load_model(llama_copy)
+
+
+def test_missing_directory_is_not_sent_to_the_hub(tmp_path):
+    for name in (str(tmp_path / "no" / "such"), "./no-such-model", "a/b/c"):
+        with pytest.raises(ElensError, match=r"No directory '.*': check the path"):
+            load_model(name)
+
+
+def test_truncated_weights_are_named(llama_copy):
+    weights = llama_copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:3000])
+    with pytest.raises(ElensError, match=r"weights in '.*' cannot be read \(SafetensorError.*truncated or damaged"):
+        load_model(llama_copy)
+
+
+def test_non_finite_weights_are_named_not_blamed_on_the_adapter(llama_copy):
+    from safetensors.torch import load_file, save_file
+
+    weights = llama_copy / "model.safetensors"
+    tensors = load_file(weights)
+    name = next(k for k in tensors if "q_proj" in k)
+    tensors[name][0, :3] = float("nan")
+    save_file(tensors, weights, metadata={"format": "pt"})
+    with pytest.raises(ElensError, match=rf"hold NaN or inf \(3 of \d+ values of '.*{name.split('.', 1)[1]}'\)"):
+        load_model(llama_copy)
+
+
+# ---- arguments that torch or numpy would reject deep inside --------------------------------
+
+
+def test_negative_seed_and_unusable_devices():
+    with pytest.raises(ElensError, match="seed must be an integer >= 0"):
+        GenerationSettings(4, True, 1.0, None, None, -1)
+    with pytest.raises(ElensError, match="Device 'meta' holds no data"):
+        resolve_device("meta")
+    with pytest.raises(ElensError, match=r"Device 'xla' cannot be used here \(.{1,170}\) Use 'auto'"):
+        resolve_device("xla")
+
+
+def test_cache_root_that_is_a_file(tmp_path, monkeypatch):
+    from elens_utils.models import cache_dir
+
+    (tmp_path / "f").write_text("")
+    monkeypatch.setenv("ELENS_CACHE", str(tmp_path / "f"))
+    with pytest.raises(ElensError, match=r"\(ELENS_CACHE\) is a file"):
+        cache_dir()
+
+
+def test_prompts_the_tokenizer_cannot_read(tiny_model_dirs, tmp_path):
+    """A chapter's profiles (through the cache) refuse data the model's tokenizer reads as <unk>,
+    before any work; the model's own words are fine."""
+    cache = ProfileCache(tmp_path)
+    with pytest.raises(ElensError, match=r"reads \d+% of these prompts' tokens as <unk>"):
+        cache.profiles(tiny_model_dirs["llama"], ["Zorblax quibbled vehemently; xylophones!"] * 2, max_new_tokens=1)
+    assert not list(tmp_path.rglob("prompts-*.parquet"))
+    cache.profiles(tiny_model_dirs["llama"], PROMPTS[:2], max_new_tokens=1, progress=False)
+    lm = load_model(tiny_model_dirs["llama"])
+    lm.check_coverage(lm.encode(["the cat zorblax"]))  # one word in three unknown: allowed
+
+
+def test_command_line_errors_are_one_line(tiny_model_dirs, tmp_path):
+    d = str(tiny_model_dirs["llama"])
+    assert_one_error_line(run_cli("profile", d, "--prompt", "hi", "--temperature", "1", "--seed", "-1"), "seed must be")
+    assert_one_error_line(run_cli("profile", d, "--prompt", "hi", "--device", "meta"), "Device 'meta'")
+    (tmp_path / "file").write_text("")
+    res = run_cli("profile", "untrained/llama-2L", "--prompt", "hi", env={"ELENS_CACHE": str(tmp_path / "file")})
+    assert_one_error_line(res, "is a file")
+
+
+def test_output_closed_by_its_reader_is_not_an_error():
+    """``elens ... | head -1``: the reader goes away while the command still writes (1 MB here,
+    more than a pipe holds, so the writer meets the closed pipe for sure)."""
+    script = (
+        "import sys\nfrom elens_utils.errors import run_command\n"
+        "def body():\n    for i in range(100000):\n        print('entropy row', i)\n    return 0\n"
+        "sys.exit(run_command(body))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()  # as `| head -1` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [(errno.ENOSPC, "Free some disk space"), (errno.EROFS, "read-only"), (errno.EACCES, "Choose a directory")],
+)
+def test_disk_faults_in_a_command_are_one_line(capsys, code, fix):
+    def body():
+        raise OSError(code, os.strerror(code), "/some/cache/prompts-000000-000064.parquet")
+
+    assert run_command(body) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "prompts-000000-000064.parquet" in err and fix in err
+
+
+# ---- the profile cache under a full disk and concurrent runs --------------------------------
+
+
+def test_full_disk_keeps_finished_shards_and_resumes(tmp_path, tiny_model_dirs, monkeypatch):
+    settings = dict(max_new_tokens=2, do_sample=True, seed=3, batch_size=2, progress=False)
+    want = ProfileCache(tmp_path / "ref", shard_size=2).profiles(tiny_model_dirs["llama"], PROMPTS, **settings)
+    real_write = cache_mod._write_shard
+    calls = []
+
+    def full_on_second(path, *a, **k):
+        calls.append(path.name)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_write(path, *a, **k)
+
+    monkeypatch.setattr(cache_mod, "_write_shard", full_on_second)
+    cache = ProfileCache(tmp_path / "c", shard_size=2)
+    with pytest.raises(OSError, match="No space left"):
+        cache.profiles(tiny_model_dirs["llama"], PROMPTS, **settings)
+    (entry,) = [p for p in (tmp_path / "c").iterdir() if p.is_dir()]
+    assert sorted(p.name for p in entry.iterdir() if not p.name.startswith(".")) == [
+        "manifest.json", "prompts-000000-000002.parquet"
+    ]  # the finished shard, no half-written file  # fmt: skip
+    assert not json.loads((entry / "manifest.json").read_text())["complete"]
+    monkeypatch.setattr(cache_mod, "_write_shard", real_write)
+    got = cache.profiles(tiny_model_dirs["llama"], PROMPTS, **settings)
+    np.testing.assert_array_equal(got.entropy, want.entropy)
+
+
+_WORKER = textwrap.dedent(
+    """
+    import sys, time
+    from elens_utils.cache import ProfileCache
+    prompts = {prompts!r}
+    t0 = float(sys.argv[2])
+    while time.time() < t0:
+        time.sleep(0.01)
+    prof = ProfileCache(sys.argv[1], shard_size=2).profiles(
+        {model!r}, prompts, max_new_tokens=3, do_sample=True, seed=7, batch_size=2, progress=False
+    )
+    print(float(prof.entropy.sum()))
+    """
+)
+
+
+def test_two_runs_filling_one_entry_at_once_agree(tmp_path, tiny_model_dirs):
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER.format(prompts=PROMPTS * 2, model=str(tiny_model_dirs["llama"])))
+    start = str(time.time() + 3)
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    procs = [
+        subprocess.Popen([sys.executable, str(script), str(tmp_path / "c"), start], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env)
+        for _ in range(2)
+    ]  # fmt: skip
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-1500:] for o in outs]
+    assert outs[0][0] == outs[1][0]
+    # every shard on disk verifies, and a third run computes nothing
+    cache = ProfileCache(tmp_path / "c", shard_size=2)
+    (entry,) = cache.entries().itertuples()
+    assert entry.complete and entry.shards_done == entry.n_shards == 6
+    with _no_warnings():
+        prof = cache.profiles(str(tiny_model_dirs["llama"]), PROMPTS * 2, max_new_tokens=3, do_sample=True, seed=7,
+                              batch_size=2, progress=False)  # fmt: skip
+    assert repr(float(prof.entropy.sum())) == outs[0][0].strip()
+
+
+def test_kill_9_mid_run_loses_nothing_and_resumes_bit_identically(tmp_path, tiny_model_dirs):
+    import signal
+
+    prompts = PROMPTS * 6  # 36 prompts, one per shard
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER.replace("shard_size=2", "shard_size=1").format(prompts=prompts, model=str(tiny_model_dirs["llama"])))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+
+    def run(cache: Path) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, str(script), str(cache), "0"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+
+    reference = run(tmp_path / "ref").communicate(timeout=300)[0]
+    victim = run(tmp_path / "c")
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((tmp_path / "c").rglob("prompts-*.parquet"))) < 3:
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=60)
+    kept = sorted(p.name for p in (tmp_path / "c").rglob("prompts-*.parquet"))
+    assert 3 <= len(kept) < len(prompts), kept  # killed mid-run, finished shards on disk
+    resumed = run(tmp_path / "c").communicate(timeout=300)[0]
+    assert resumed == reference
+    entry = next(p for p in (tmp_path / "c").iterdir() if p.is_dir())
+    ref_entry = next(p for p in (tmp_path / "ref").iterdir() if p.is_dir())
+    for name in kept:  # the shards written before the kill are the reference's, byte for byte
+        assert (entry / name).read_bytes() == (ref_entry / name).read_bytes()
+
+
+class _no_warnings:
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("error")
+        return self
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+# ---- files -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_atomic_files_follow_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        with atomic_file(tmp_path / "f.json") as fh:
+            fh.write("{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "f.json").stat().st_mode) == 0o666 & ~umask
+
+
+# ---- the chapter runner ---------------------------------------------------------------------
+
+
+def _mini_book(root: Path, params_yml: str = "description: test\ndefaults: {}\nchapters: {}\n") -> None:
+    (root / "notebooks").mkdir(parents=True)
+    (root / "params").mkdir()
+    cells = [
+        nbformat.v4.new_code_cell("n_samples = 4\nmodels = ['tiny/llama-2L']\ntemperature = 0.7\nseed = 0\nlabel = 'x'"),
+        nbformat.v4.new_code_cell("print(n_samples * 2)"),
+    ]
+    cells[0].metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["elens"] = {"chapter": "mini"}
+    nbformat.write(nb, root / "notebooks" / "01_mini.ipynb")
+    (root / "params" / "t.yml").write_text(params_yml)
+
+
+@pytest.fixture
+def no_kernel(monkeypatch):
+    """Any attempt to start a kernel fails the test: the checks must come first."""
+    import papermill
+
+    def refuse(*a, **k):
+        raise AssertionError("a kernel was started")
+
+    monkeypatch.setattr(papermill, "execute_notebook", refuse)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"n_samples": "abc"}, r"n_samples = 'abc' \(from --set n_samples=abc\) must be an integer >= 1"),
+        ({"n_samples": "0"}, r"n_samples = 0 .* must be an integer >= 1"),
+        ({"seed": "-1"}, r"seed = -1 .* must be an integer >= 0"),
+        ({"temperature": "hot"}, r"temperature = 'hot' .* must be a positive number"),
+        ({"models": "./no/such/model"}, r"models names './no/such/model' .* which does not exist"),
+        ({"models": "1,2"}, r"models = \[1, 2\] .* must be a list of strings"),
+        ({"label": "[1"}, r"Override value '\[1' is not valid YAML"),
+    ],
+)
+def test_chapter_parameters_are_checked_before_a_kernel_starts(tmp_path, no_kernel, override, message):
+    _mini_book(tmp_path)
+    with pytest.raises(ElensError, match=message):
+        chapters.run_chapter("mini", "t", override, root=tmp_path, out_dir=tmp_path / "book", progress=False,
+                             log=lambda *_: None)  # fmt: skip
+
+
+def test_yaml_aliases_are_refused_at_once(tmp_path, no_kernel):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefghi", "bcdefghij")
+    )  # nine levels of nine aliases: 9**10 strings once expanded
+    _mini_book(tmp_path, "description: bomb\ndefaults: {}\nchapters: {}\n" + bomb)
+    start = time.perf_counter()
+    with pytest.raises(ElensError, match=r"uses an alias \(\*name\): write the value out"):
+        chapters.run_chapter("mini", "t", root=tmp_path, out_dir=tmp_path / "book", progress=False, log=lambda *_: None)
+    assert time.perf_counter() - start < 5
+    with pytest.raises(ElensError, match="uses an alias"):
+        chapters._typed("*a", "x")
+
+
+def test_out_that_is_a_file(tmp_path, no_kernel):
+    _mini_book(tmp_path)
+    (tmp_path / "book").write_text("")
+    with pytest.raises(ElensError, match=r"--out .* is a file"):
+        chapters.run_chapter("mini", "t", root=tmp_path, out_dir=tmp_path / "book", progress=False, log=lambda *_: None)
+
+
+def test_dead_kernel_is_one_message(tmp_path, monkeypatch):
+    import papermill
+    from nbclient.exceptions import DeadKernelError
+
+    def dies(*a, **k):
+        raise DeadKernelError("Kernel died")
+
+    monkeypatch.setattr(papermill, "execute_notebook", dies)
+    _mini_book(tmp_path)
+    with pytest.raises(ElensError, match=r"kernel stopped before the chapter finished \(DeadKernelError: Kernel died\)"):
+        chapters.run_chapter("mini", "t", root=tmp_path, out_dir=tmp_path / "book", progress=False, log=lambda *_: None)
+
+
+@pytest.mark.slow
+def test_full_disk_while_writing_the_executed_notebook(tmp_path, monkeypatch, capsys):
+    _mini_book(tmp_path)
+    out = tmp_path / "book"
+    out.mkdir()
+    (out / "01_mini.ipynb").write_text("the old executed copy")
+
+    def full(nb, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(chapters, "_atomic_write_nb", full)
+    monkeypatch.setattr(chapters, "_repo", lambda root=None: tmp_path)
+    code = chapters.main(["run", "mini", "--params", "t", "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "error: No space left on device:" in err and "Traceback" not in err
+    assert (out / "01_mini.ipynb").read_text() == "the old executed copy"  # the old copy is kept
