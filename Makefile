@@ -6,11 +6,13 @@ CONSTRAINTS ?= constraints.txt
 PIP_CONSTRAINT_FLAG := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 
 # Chapters: `make chapter CH=profile PARAMS=paper MODELS=Qwen/Qwen3-0.6B,gpt2 SET="seed=1 n_samples=8"`
+# (a value may hold spaces: SET="prompt=The capital of France is seed=1")
 CH ?= all
 PARAMS ?= default
 MODELS ?=
 SET ?=
-CHAPTER_FLAGS = --params $(PARAMS) $(if $(MODELS),--set 'models=$(MODELS)') $(foreach s,$(SET),--set '$(s)')
+CHAPTER_FLAGS = --params $(PARAMS) $(if $(MODELS),--set 'models=$(MODELS)') $(if $(SET),--set-line "$$ELENS_SET")
+export ELENS_SET = $(SET)
 
 .PHONY: setup test assets chapter book zoo zoo-card clean
 

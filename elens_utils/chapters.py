@@ -239,6 +239,20 @@ def _split_list(text: str) -> list[Any]:
     return [_load_yaml(item.strip(), f"List item {item.strip()!r}") if item.strip() else "" for item in text.split(",")]
 
 
+def split_set_line(text: str) -> list[str]:
+    """``make chapter SET="..."``'s text as ``KEY=VALUE`` items: split at whitespace, and a word
+    that does not start a ``KEY=`` continues the value before it, so values may hold spaces
+    (``"prompt=The capital of France is seed=1"`` -> ``["prompt=The capital of France is", "seed=1"]``)."""
+    items: list[str] = []
+    for word in text.split():
+        key, sep, _ = word.partition("=")
+        if (sep and key.isidentifier()) or not items:
+            items.append(word)
+        else:
+            items[-1] += " " + word
+    return items
+
+
 def parse_overrides(items: Iterable[str]) -> dict[str, str]:
     """``["k=v", ...]`` -> ``{"k": "v"}`` (values still text: typed per chapter)."""
     out: dict[str, str] = {}
@@ -450,15 +464,22 @@ def cache_key(
 # running a chapter
 
 
-def _table_cell(names: Sequence[str], set_name: str, chapter: Chapter):
+def _table_cell(names: Sequence[str], set_name: str, chapter: Chapter, overrides: Mapping[str, str] | None = None):
     import nbformat
 
     from . import __version__
+    from .provenance import rerun_command
 
-    note = f"parameter set: {set_name} · elens_utils {__version__} · re-run: make chapter CH={chapter.name} PARAMS={set_name}"
+    given = f" with {', '.join(f'{k}={v}' for k, v in overrides.items())}" if overrides else ""
+    note = (
+        f"parameter set: {set_name}{given} · elens_utils {__version__} · "
+        f"re-run: {rerun_command(chapter.name, set_name, overrides)}"
+    )
     code = (
         "# The parameters this chapter ran with (the cells that set them are hidden in the book).\n"
-        "from elens_utils.charts import parameters_table\n"
+        "import time as _elens_time\n\n"
+        "from elens_utils.charts import parameters_table\n\n"
+        "_elens_started = _elens_time.time()\n"
         f"parameters_table({{_k: globals()[_k] for _k in {list(names)!r}}}, note={note!r})"
     )
     cell = nbformat.v4.new_code_cell(code)
@@ -466,8 +487,23 @@ def _table_cell(names: Sequence[str], set_name: str, chapter: Chapter):
     return cell
 
 
-def _prepare(chapter: Chapter, params: Mapping[str, Any], set_name: str):
-    """The notebook to execute: parameters injected, set-up cells hidden, table cell added."""
+def _footer_cell():
+    import nbformat
+
+    code = (
+        "# What this page ran on (elens_utils.provenance)\n"
+        "from IPython.display import Markdown\n\n"
+        "from elens_utils.provenance import run_footer\n\n"
+        "Markdown(run_footer(_elens_started))"
+    )
+    cell = nbformat.v4.new_code_cell(code)
+    cell.metadata["tags"] = ["remove-input", "elens-run-footer"]
+    return cell
+
+
+def _prepare(chapter: Chapter, params: Mapping[str, Any], set_name: str, overrides: Mapping[str, str] | None = None):
+    """The notebook to execute: parameters injected, set-up cells hidden, the parameters table
+    (with the command that reproduces the page) after them and the run footer at the end."""
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
@@ -478,7 +514,8 @@ def _prepare(chapter: Chapter, params: Mapping[str, Any], set_name: str):
         if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:
             tags.append("remove-cell")
     idx = next(i for i, c in enumerate(nb.cells) if "injected-parameters" in c.metadata.get("tags", []))
-    nb.cells.insert(idx + 1, _table_cell(list(chapter.parameters), set_name, chapter))
+    nb.cells.insert(idx + 1, _table_cell(list(chapter.parameters), set_name, chapter, overrides))
+    nb.cells.append(_footer_cell())
     return nb
 
 
@@ -546,7 +583,10 @@ def run_chapter(
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / chapter.path.name
     source = _read_nb(chapter.path)
-    key = cache_key(source, params, inputs=inputs_digest(params, chapter.path.parent))
+    applied = {k: v for k, v in (overrides or {}).items() if k in chapter.parameters}
+    # the page shows the set and the overrides (its re-run command): they are part of the key
+    shown = {**params, "__page__": {"set": pset["name"], "overrides": applied}}
+    key = cache_key(source, shown, inputs=inputs_digest(params, chapter.path.parent))
     if not force and _stored_key(target) == key:
         log(f"{chapter.name}: up to date ({target}), not re-run")
         return target
@@ -554,7 +594,7 @@ def run_chapter(
 
     log(estimate_line(chapter.name, pset["name"], root_path, target))
     log(f"{chapter.name}: executing {chapter.path.name} with parameter set '{pset['name']}'")
-    prepared = _prepare(chapter, params, pset["name"])
+    prepared = _prepare(chapter, params, pset["name"], applied)
     failed = out_dir / f"{chapter.stem}.failed.ipynb"
     # The kernel inherits these: charts.show() emits HTML, and the set's thread count (unless
     # the user's environment names one) caps torch's CPU threads.
@@ -780,6 +820,11 @@ def _print_yaml(data: Any) -> None:
     print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip())
 
 
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
+    """The ``--set`` items and the ``--set-line`` text of a command line, as one mapping."""
+    return parse_overrides([*args.overrides, *split_set_line(getattr(args, "set_line", ""))])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m elens_utils.chapters", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -788,6 +833,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--params", default="default", help="parameter set: params/<NAME>.yml or a YAML path (default: default)")
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a parameter (YAML value; a,b for a list); repeatable")
+        p.add_argument("--set-line", default="", metavar="TEXT",
+                       help="several KEY=VALUE in one string, values may hold spaces (make chapter SET=...)")
         p.add_argument("--force", action="store_true", help="execute even when the cached copy is up to date")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -796,6 +843,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_params.add_argument("chapter")
     p_params.add_argument("--params", default="default")
     p_params.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p_params.add_argument("--set-line", default="", metavar="TEXT")
     p_run = sub.add_parser("run", help="execute chapters into book/ (cached)")
     p_run.add_argument("chapters", nargs="+", help="chapter names, or all")
     p_run.add_argument("--out", default=None, help="directory of the executed copies (default: book/)")
@@ -821,10 +869,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"parameter sets: {', '.join(param_sets())}")
         elif args.cmd == "params":
             ch = find_chapter(args.chapter)
-            _print_yaml(merge_parameters(ch, load_param_set(args.params), parse_overrides(args.overrides)))
+            _print_yaml(merge_parameters(ch, load_param_set(args.params), _overrides(args)))
         elif args.cmd == "run":
             names = "all" if args.chapters == ["all"] else args.chapters
-            run_chapters(names, args.params, parse_overrides(args.overrides), out_dir=args.out, force=args.force, progress=not args.no_progress)
+            run_chapters(names, args.params, _overrides(args), out_dir=args.out, force=args.force, progress=not args.no_progress)
         elif args.cmd == "times":
             from .chapter_times import collect_times, write_times
 
@@ -840,7 +888,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.cmd == "assets":
             make_assets(args.dest)
         elif args.cmd == "build":
-            build_book(args.params, parse_overrides(args.overrides), root=args.root, force=args.force, progress=not args.no_progress)
+            build_book(args.params, _overrides(args), root=args.root, force=args.force, progress=not args.no_progress)
 
     return run_command(body)
 

@@ -1,0 +1,81 @@
+"""What a chapter page ran on: the command that reproduces it, the software, the machine, the time.
+
+The chapter runner puts two cells into every executed chapter (hidden inputs): under the
+parameters table, :func:`rerun_command` (the set and every ``--set`` override, quoted for a
+shell), and at the end of the page :func:`run_footer`, one line with the run time, the machine
+(:func:`machine_text`) and the versions of Python, torch, transformers and elens_utils
+(:func:`software_versions`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import shlex
+import time
+from collections.abc import Mapping
+
+__all__ = ["machine_text", "rerun_command", "run_footer", "software_versions"]
+
+
+def rerun_command(chapter: str, param_set: str, overrides: Mapping[str, str] | None = None) -> str:
+    """The shell command that runs ``chapter`` again with ``param_set`` and ``overrides``
+    (``{"models": "zoo/llama-8L,zoo/qwen3-8L"}``, values as given on the command line).
+
+    Without overrides it is the Makefile's ``make chapter CH=... PARAMS=...``; with them, the
+    runner's own command line, each ``--set`` quoted (a value may hold spaces).
+    """
+    if not overrides:
+        return f"make chapter CH={chapter} PARAMS={param_set}"
+    sets = " ".join(f"--set {shlex.quote(f'{k}={v}')}" for k, v in overrides.items())
+    return f"python -m elens_utils.chapters run {chapter} --params {shlex.quote(param_set)} {sets}"
+
+
+def software_versions() -> dict[str, str]:
+    """``{"python": ..., "torch": ..., "transformers": ..., "elens_utils": ...}``."""
+    import torch
+    import transformers
+
+    from . import __version__
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "elens_utils": __version__,
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine_text() -> str:
+    """``"2 CPU cores (AMD EPYC 9R14), no GPU"`` or ``"... , 1 x NVIDIA H100 80GB HBM3"``."""
+    import torch
+
+    cores = os.cpu_count() or 1
+    text = f"{cores} CPU core{'s' if cores != 1 else ''} ({_cpu_name()})"
+    if torch.cuda.is_available():
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        groups = {n: names.count(n) for n in dict.fromkeys(names)}
+        return text + ", " + ", ".join(f"{c} x {n}" for n, c in groups.items())
+    return text + ", no GPU"
+
+
+def run_footer(started: float, *, now: float | None = None) -> str:
+    """One line (Markdown) for the end of a chapter page: how long it ran since ``started``
+    (a :func:`time.time` value), on what machine, with which software, on what date (UTC)."""
+    seconds = max(0.0, (time.time() if now is None else now) - float(started))
+    took = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+    versions = ", ".join(f"{k} {v}" for k, v in software_versions().items())
+    day = _dt.datetime.now(_dt.timezone.utc).date().isoformat()
+    return f"*This page ran in {took} on {machine_text()}, with {versions}, on {day}.*"

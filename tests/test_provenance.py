@@ -1,0 +1,74 @@
+"""What a chapter page says it ran on: the re-run command, the software, the machine, the time."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+
+import nbformat
+import pytest
+
+from elens_utils import chapters
+from elens_utils.provenance import machine_text, rerun_command, run_footer, software_versions
+
+
+def test_rerun_command_reproduces_the_overrides():
+    assert rerun_command("tasks", "default") == "make chapter CH=tasks PARAMS=default"
+    overrides = {"prompt": "The capital of France is", "models": "zoo/llama-8L,zoo/qwen3-8L", "q": "it's"}
+    cmd = rerun_command("profile", "default", overrides)
+    argv = shlex.split(cmd)
+    assert argv[:6] == ["python", "-m", "elens_utils.chapters", "run", "profile", "--params"]
+    sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
+    assert chapters.parse_overrides(sets) == overrides  # what the shell hands the runner is what ran
+
+
+def test_footer_names_time_machine_and_versions():
+    line = run_footer(100.0, now=100.0 + 42.4)
+    assert line.startswith("*This page ran in 42 s on ") and line.endswith(".*")
+    assert f"{os.cpu_count()} CPU core" in line and machine_text() in line
+    for name, version in software_versions().items():
+        assert f"{name} {version}" in line
+    assert "ran in 2.5 min" in run_footer(0.0, now=150.0)
+    assert re.search(r"on \d{4}-\d\d-\d\d\.\*$", line)
+
+
+@pytest.mark.slow
+def test_a_chapter_page_shows_its_overrides_and_footer(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "params").mkdir()
+    cells = [nbformat.v4.new_code_cell("prompt = 'x'\nseed = 0"), nbformat.v4.new_code_cell("print(prompt, seed)")]
+    cells[0].metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["elens"] = {"chapter": "mini"}
+    nbformat.write(nb, tmp_path / "notebooks" / "01_mini.ipynb")
+    (tmp_path / "params" / "t.yml").write_text("description: test\ndefaults: {}\nchapters: {}\n")
+    run = dict(root=tmp_path, out_dir=tmp_path / "book", progress=False, log=lambda *_: None)
+    path = chapters.run_chapter("mini", "t", {"prompt": "The capital of France is"}, **run)
+    out = nbformat.read(path, as_version=4)
+    text = "".join(
+        str(o.get("text", "")) + str(o.get("data", {}).get("text/html", "")) + str(o.get("data", {}).get("text/markdown", ""))
+        for c in out.cells if c.cell_type == "code" for o in c.outputs
+    )  # fmt: skip
+    assert "The capital of France is 0" in text
+    assert "parameter set: t with prompt=The capital of France is" in text
+    assert "--set &#x27;prompt=The capital of France is&#x27;" in text or "--set 'prompt=The capital of France is'" in text
+    footer = out.cells[-1]
+    assert "elens-run-footer" in footer.metadata["tags"] and "remove-input" in footer.metadata["tags"]
+    assert "This page ran in" in footer.outputs[0]["data"]["text/markdown"]
+    # the same parameters with and without an override are two pages (their notes differ)
+    chapters.run_chapter("mini", "t", None, **run)
+    logs = []
+    chapters.run_chapter("mini", "t", {"prompt": "x"}, **{**run, "log": logs.append})
+    assert any("executing" in line for line in logs) and not any("up to date" in line for line in logs)
+
+
+def test_make_set_values_may_hold_spaces():
+    split = chapters.split_set_line
+    assert split("prompt=The capital of France is seed=1") == ["prompt=The capital of France is", "seed=1"]
+    assert split("seed=1 n_samples=8") == ["seed=1", "n_samples=8"]
+    assert split("models=a,b  real_prompt=One day, Tom x=y=z") == ["models=a,b", "real_prompt=One day, Tom", "x=y=z"]
+    assert split("") == [] and split("  ") == []
+    with pytest.raises(chapters.ElensError, match="not KEY=VALUE"):
+        chapters.parse_overrides(split("no key here"))
