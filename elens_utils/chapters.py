@@ -536,6 +536,23 @@ def _atomic_write_nb(nb, path: Path) -> None:
         nbformat.write(nb, fh)
 
 
+def _kernel_manager(folder: Path) -> dict[str, Any]:
+    """papermill's keyword for a kernel that talks over Unix sockets in ``folder`` (POSIX): a
+    kernel on local TCP ports warns on every start that it runs unencrypted, the build log's
+    only noise. Elsewhere: ``{}`` (jupyter's default, TCP)."""
+    if os.name != "posix":
+        return {}
+    from jupyter_client.manager import AsyncKernelManager
+
+    class _SocketKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+            self.ip = str(folder / "kernel")  # socket files kernel-1, kernel-2, ... in folder
+
+    return {"kernel_manager_class": _SocketKernelManager}
+
+
 def _thread_env(threads: int | None) -> dict[str, str]:
     """Environment that caps the kernel's CPU threads for small models at ``threads`` (none for
     None, or when the user already set ``OMP_NUM_THREADS``, which then rules every model).
@@ -616,6 +633,7 @@ def run_chapter(
                 kernel_name="python3",
                 progress_bar=progress,
                 cwd=str(chapter.path.parent),
+                **_kernel_manager(Path(tmp)),
             )
         except PapermillExecutionError as err:
             if tmp_out.is_file():
