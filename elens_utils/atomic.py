@@ -12,8 +12,8 @@ from typing import IO
 __all__ = ["atomic_file"]
 
 
-def _umask() -> int:
-    """The process's umask, read without changing it where the system tells it (Linux)."""
+def _umask_from_proc() -> int | None:
+    """The umask as Linux reports it (thread-safe), or None where it does not."""
     try:
         with open("/proc/self/status", encoding="ascii") as fh:
             for line in fh:
@@ -21,9 +21,25 @@ def _umask() -> int:
                     return int(line.split()[1], 8)
     except (OSError, ValueError):
         pass
-    mask = os.umask(0o022)  # elsewhere: set and restore at once
+    return None
+
+
+def _umask_by_setting() -> int:
+    mask = os.umask(0o022)  # set and restore at once: done once, at import
     os.umask(mask)
     return mask
+
+
+_UMASK_AT_IMPORT = _umask_from_proc()
+if _UMASK_AT_IMPORT is None:
+    _UMASK_AT_IMPORT = _umask_by_setting()
+
+
+def _umask() -> int:
+    """The process's umask: read from /proc where the system tells it (Linux), else the one
+    it had when this module was imported."""
+    now = _umask_from_proc()
+    return _UMASK_AT_IMPORT if now is None else now
 
 
 @contextmanager
@@ -44,7 +60,10 @@ def atomic_file(path: str | os.PathLike[str], mode: str = "w", encoding: str | N
             yield fh
             fh.flush()
             # mkstemp makes the file 0600; give it the mode open() would (0666 less the umask)
-            os.fchmod(fh.fileno(), 0o666 & ~_umask())
+            try:
+                os.fchmod(fh.fileno(), 0o666 & ~_umask())
+            except (OSError, AttributeError):  # no fchmod (Windows), or a file system without modes
+                pass
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -738,13 +738,18 @@ def _shard_name(a: int, b: int) -> str:
 def shard_sha256(table: pa.Table) -> str:
     """SHA-256 (hex) of a profiles table's values, its schema metadata left out.
 
-    Covers every column's name and type, the ``entropy`` column's float32 values as bytes (C
-    order) and every other column's values as JSON: the same rows give the same digest however
-    the table is chunked or was read back from Parquet.
+    Covers the profiles header (T, L, orders: the ``elens_profiles`` schema metadata), every
+    column's name and logical type, the ``entropy`` column's float32 values as bytes (C order)
+    and every other column's values as JSON: the same rows give the same digest however the
+    table is chunked, and after a Parquet round trip (which may rename list fields or read a
+    dictionary column back as plain values).
     """
     h = hashlib.sha256()
     h.update(str(table.num_rows).encode())
+    h.update((table.schema.metadata or {}).get(b"elens_profiles", b""))
     for name, col in zip(table.column_names, table.columns):
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
         h.update(json.dumps([name, _type_text(col.type)]).encode())
         if pa.types.is_fixed_size_list(col.type):
             for chunk in col.chunks:
@@ -761,6 +766,10 @@ def _type_text(t: pa.DataType) -> str:
         return f"fixed_size_list<{_type_text(t.value_type)}>[{t.list_size}]"
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         return f"list<{_type_text(t.value_type)}>"
+    if pa.types.is_dictionary(t):
+        return _type_text(t.value_type)
+    if pa.types.is_struct(t):
+        return "struct<" + ", ".join(f"{f.name}: {_type_text(f.type)}" for f in t) + ">"
     return str(t)
 
 

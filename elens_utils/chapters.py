@@ -334,6 +334,8 @@ def _kind_error(key: Any, value: Any, default: Any) -> str | None:
             return None if ok else "a number in (0, 1]"
         return None if ok else "a positive number"
     if isinstance(default, str):
+        if key == "device" and _is_int(value) and value >= 0:  # --set device=0: cuda:0
+            return None
         return None if isinstance(value, str) else "a string"
     if isinstance(default, (list, tuple)):
         if not isinstance(value, (list, tuple)):
@@ -368,13 +370,21 @@ def check_parameters(chapter: Chapter, params: Mapping[str, Any], overrides: Map
         if need:
             problems.append(f"{key} = {value!r}{where} must be {need}")
             continue
-        if _MODEL_PARAMS.search(key):
+        if _MODEL_PARAMS.search(key) and value is not None:
             from .loading import _looks_like_path
 
-            names = [value] if isinstance(value, str) else list(value or [])
+            names = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
+            if names is None or not all(isinstance(m, str) for m in names):
+                problems.append(f"{key} = {value!r}{where} must name models (a string, or a list of strings)")
+                continue
             for m in names:
-                if isinstance(m, str) and (_looks_like_path(m) or m.lower().endswith(".gguf")) and not Path(m).expanduser().exists():
-                    problems.append(f"{key} names {m!r}{where}, which does not exist (no such directory or file)")
+                # a relative path is read from the notebooks' folder, where the kernel runs
+                here = chapter.path.parent / Path(m).expanduser()
+                if (_looks_like_path(m) or m.lower().endswith(".gguf")) and not here.exists():
+                    problems.append(
+                        f"{key} names {m!r}{where}, which does not exist (no such directory or file; a relative "
+                        f"path is read from {chapter.path.parent})"
+                    )
     if problems:
         raise ElensError(f"Chapter '{chapter.name}': " + "; ".join(problems) + ".")
 
@@ -643,11 +653,12 @@ def run_chapter(
                 f"The executed notebook with the traceback: {failed}"
             ) from None
         except (RuntimeError, TimeoutError) as err:  # nbclient's DeadKernelError, a lost kernel
+            said = str(err).strip().splitlines()[0] if str(err).strip() else "no message"
             raise ElensError(
-                f"Chapter '{chapter.name}': its kernel stopped before the chapter finished "
-                f"({type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else 'no message'}). "
-                "It may have run out of memory (lower batch_size or the counts) or been killed; the "
-                "profiles it finished are cached, so running again resumes."
+                f"Chapter '{chapter.name}': its kernel failed to start or stopped before the chapter finished "
+                f"({type(err).__name__}: {said}). A kernel that dies mid-chapter has usually run out of memory "
+                "(lower batch_size or the counts) or been killed; the profiles it finished are cached, so "
+                "running again resumes."
             ) from None
         finally:
             for k, v in env_before.items():

@@ -638,6 +638,7 @@ def correctness_findings(
     lines: list[str] = []
     outcomes: dict[str, str] = {}
     no_better: list[str] = []  # beat the dummy, but not the baseline
+    guessed: list[str] = []  # beat the dummy with an accuracy not above chance
     for model in models:
         acc = accuracy[accuracy["model"] == model]
         these = scores[scores["model"] == model]
@@ -676,6 +677,12 @@ def correctness_findings(
             text += f" {_capitalise(_feature_words(r['features']))}: {_auc_words(r)}: **{v}**."
         if any(_beats_dummy(v) for v in verdicts):
             outcomes[model] = "beats the dummy"
+            if where != "above":
+                guessed.append(model)
+                text += (
+                    " Its accuracy is not above chance, so its right answers are mostly guesses: this AUC says "
+                    "which guesses land, not that the model knows when it is right."
+                )
         elif all(v == "at chance" for v in verdicts):
             outcomes[model] = "at chance"
         else:
@@ -719,8 +726,13 @@ def correctness_findings(
         else:
             summary = f"Of the {len(outcomes)} models here, " + "; ".join(parts)
         tail = ""
+        if guessed:
+            tail += (
+                f" {', '.join(f'`{m}`' for m in guessed)} answer{'s' if len(guessed) == 1 else ''} at chance: "
+                "an AUC above the dummy there tells lucky guesses from unlucky ones, and is no evidence for the claim."
+            )
         if no_better:
-            tail = (
+            tail += (
                 f" {', '.join(f'`{m}`' for m in no_better)} beat{'s' if len(no_better) == 1 else ''} the dummy but "
                 f"tell{'s' if len(no_better) == 1 else ''} no more than the {baseline} alone: what the profile tells "
                 "may be which kind of question it is, not whether the answer is right."
@@ -728,7 +740,7 @@ def correctness_findings(
         lines.append(
             "- **Beside the paper**: its earlier version (v1/v2) claimed that the entropy profile tells whether a "
             "model answered a question correctly (MMLU in four prompt styles, 8 greedy tokens, the mean profile, kNN "
-            "binary AUC); the field notes record no number for it, so none is quoted as the paper's, and the "
+            "binary AUC); we found no number for it in the paper, so none is quoted as the paper's, and the "
             f"{level:g} of the verdicts is the paper's headline level for family, task and format, not a correctness "
             f"result. {summary}." + tail
         )

@@ -19,15 +19,31 @@ def _os_error_text(err: OSError) -> str:
     import errno
 
     where = f" {err.filename}" if getattr(err, "filename", None) else ""
-    what = err.strerror or str(err) or type(err).__name__
+    what = " ".join((err.strerror or str(err) or type(err).__name__).split())  # one line
     fix = {
         errno.ENOSPC: "free some disk space (or point ELENS_CACHE / --out elsewhere) and run again",
         errno.EDQUOT: "free some of your disk quota and run again",
         errno.EACCES: "choose a directory you can write to, or fix its permissions",
         errno.EPERM: "choose a directory you can write to, or fix its permissions",
         errno.EROFS: "the file system is read-only: choose a writable directory (ELENS_CACHE, --out)",
-    }.get(err.errno, "check the path and run again")
+    }.get(err.errno)
+    if fix is None:
+        return f"{what}{':' + where if where else ''}."
     return f"{what}:{where}. {fix[0].upper()}{fix[1:]}; finished work is kept and a re-run resumes."
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether standard output is a pipe whose reader has closed it."""
+    import select
+    import sys
+
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, 0)  # POLLERR and POLLHUP are always reported
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or stdout not a file
+        return True
 
 
 def run_command(body: Callable[[], int | None]) -> int:
@@ -48,7 +64,10 @@ def run_command(body: Callable[[], int | None]) -> int:
     except ElensError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
+    except BrokenPipeError as err:
+        if not _stdout_reader_gone():  # another pipe broke (a child process died): an error
+            print(f"error: {_os_error_text(err)}", file=sys.stderr)
+            return 2
         # The reader of our output went away: send what is still buffered nowhere (else Python
         # reports the broken pipe again at exit) and stop without a message.
         try:

@@ -8,6 +8,7 @@ lens cannot attach to) becomes one :class:`~elens_utils.errors.ElensError` that 
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,15 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ElensError(f"Device {device!r} requested but no CUDA GPU is visible: use --device cpu.")
     if dev.type == "meta":
         raise ElensError("Device 'meta' holds no data, so nothing can be computed on it: use 'cpu' or 'cuda'.")
+    if dev.type == "cuda":  # checked without creating a CUDA context (a cache hit needs none)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ElensError(
+                f"Device {device!r} does not exist: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                "cuda:0 and up."
+            )
+        return dev
+    if dev.type == "cpu":
+        return dev
     try:  # a device type torch names but this build or machine cannot run (xla, mps, ipu...)
         torch.empty(1, device=dev)
     except (RuntimeError, AssertionError) as err:
@@ -172,10 +182,12 @@ class LensModel:
         profiles of such prompts measure nothing. Raises when more than ``max_unknown`` of the
         prompts' tokens (special tokens aside) are the unknown token.
         """
-        unk = self.tokenizer.unk_token_id
-        if unk is None:
+        tok = self.tokenizer
+        unk = tok.unk_token_id
+        # GPT-2-style tokenizers name one token bos, eos and unk: there it is no unknown word
+        if unk is None or unk in (tok.bos_token_id, tok.eos_token_id, tok.pad_token_id):
             return
-        special = set(self.tokenizer.all_special_ids) - {unk}
+        special = set(tok.all_special_ids) - {unk}
         ids = [t for row in encoded for t in row if t not in special]
         if ids and sum(t == unk for t in ids) > max_unknown * len(ids):
             share = sum(t == unk for t in ids) / len(ids)
@@ -210,10 +222,25 @@ def _first_line(err: BaseException) -> str:
 _WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth")
 
 
+def _unreadable_weights(err: BaseException) -> bool:
+    """Whether ``err`` is a weight file that cannot be parsed (safetensors' error, torch's zip reader)."""
+    text = str(err)
+    return type(err).__name__ == "SafetensorError" or (
+        isinstance(err, RuntimeError) and ("PytorchStreamReader" in text or "zip archive" in text)
+    )
+
+
 def _check_finite_weights(model: torch.nn.Module, name: str) -> None:
-    """Raise when a parameter or buffer holds NaN or inf (damaged or diverged weights)."""
+    """Raise when a parameter or buffer holds NaN or inf (damaged or diverged weights).
+
+    A float64 sum per tensor finds them without a tensor-sized temporary (NaN and inf carry
+    through a sum; float64 does not overflow on finite float32 weights); only a tensor whose sum
+    is not finite is counted element by element, for the message.
+    """
     for pname, tensor in (*model.named_parameters(), *model.named_buffers()):
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        if not tensor.is_floating_point() or bool(torch.isfinite(tensor.sum(dtype=torch.float64))):
+            continue
+        if not bool(torch.isfinite(tensor).all()):
             bad = int((~torch.isfinite(tensor)).sum())
             raise ElensError(
                 f"The weights of '{name}' hold NaN or inf ({bad} of {tensor.numel()} values of "
@@ -295,6 +322,8 @@ def load_model(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     name = os.fspath(name_or_path)
+    if name.startswith("~"):
+        name = os.path.expanduser(name)
     dev = resolve_device(device)
     if dev.type == "cpu" and (name.startswith("real/") or name.endswith(".gguf")):
         # A first load converts the GGUF file (single-threaded parsing): build the lens kernel
@@ -322,6 +351,8 @@ def load_model(
         ) from err
     except Exception as err:
         local = Path(path).is_dir()
+        if not (isinstance(err, (OSError, EOFError, pickle.UnpicklingError)) or _unreadable_weights(err)):
+            raise  # not about the files (memory, a missing package, a bug): as it is
         if local and any(any(Path(path).glob(g)) for g in _WEIGHT_FILES):
             raise ElensError(
                 f"The weights in '{name}' cannot be read ({type(err).__name__}: {_first_line(err)}) The "

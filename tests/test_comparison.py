@@ -288,7 +288,7 @@ def test_correctness_findings_by_hand():
     assert "accuracy 5% (5/100; 95% interval 2-11%), below chance (25%). **Not scored**: only 5 right answers" in d
     assert "**no evidence**" in e and "**at chance**" in e
     assert paper.startswith("- **Beside the paper**: its earlier version (v1/v2) claimed")
-    assert "the field notes record no number for it" in paper
+    assert "we found no number for it in the paper" in paper
     assert paper.endswith(
         "Of the 5 models here, 1 beats the dummy with at least one feature set (`real/a`); 1 is at chance with every "
         "feature set (`real/c`); 1 is undecided (no evidence either way) (`real/e`); 2 were not scored (`real/b`, `real/d`). "
@@ -298,6 +298,20 @@ def test_correctness_findings_by_hand():
     # without the baseline rows' name, no baseline sentence and no caveat
     plain = correctness_findings(scores[scores["features"] != "subject"], accuracy)
     assert "Baseline" not in plain[0] and plain[-1].endswith("(`real/b`, `real/d`).")
+
+
+def test_correctness_findings_flags_a_model_at_chance_that_beats_the_dummy():
+    from elens_utils.comparison import correctness_findings
+
+    scores, accuracy = _correctness_frames()
+    row = (scores["model"] == "real/c") & (scores["features"] == "mean")
+    scores.loc[row, ["auc_mean", "auc_std", "dummy_auc_mean", "p_value"]] = [0.75, 0.05, 0.50, 1e-4]
+    line, paper = correctness_findings(scores, accuracy, models=["real/c"])
+    assert "not distinguishable from chance" in line and "**above chance but below 0.9**" in line
+    assert "so its right answers are mostly guesses: this AUC says which guesses land, not that the model knows" in line
+    assert "`real/c` answers at chance: an AUC above the dummy there tells lucky guesses from unlucky ones" in paper
+    untouched = correctness_findings(*_correctness_frames(), models=["real/a"])  # above chance: no caveat
+    assert "guesses" not in " ".join(untouched)
 
 
 def test_correctness_findings_options_and_errors():
