@@ -747,7 +747,8 @@ def spearman_by_model(
         summary: :attr:`elens_utils.expansion.CandidateCheck.summary` (columns ``model``,
             ``rho``, ``rho_log``, ``sign_agreement``, ``mean_jaccard``, ``n_pairs``). A model
             whose rho is NaN (set sizes that never change) gets no bar.
-        reported: a range ``(lo, hi)`` to shade, e.g. the values the paper reports.
+        reported: a range ``(lo, hi)`` to shade, e.g. one quoted for the paper's models (its
+            tooltip says that the range is a secondary summary's, unverified).
     """
     _need(summary, ["model", "rho", "rho_log", "sign_agreement", "mean_jaccard", "n_pairs"], "spearman_by_model")
     models = summary["model"].tolist()
@@ -756,11 +757,11 @@ def spearman_by_model(
     layers: list[Any] = []
     if reported is not None:
         lo, hi = (float(v) for v in reported)
-        band = pd.DataFrame({"lo": [lo], "hi": [hi], "what": [f"reported range {lo:g}–{hi:g}"]})
+        band = pd.DataFrame({"lo": [lo], "hi": [hi], "what": [f"a secondary summary's range {lo:g}–{hi:g} (not found in the paper; unverified)"]})
         layers.append(
             alt.Chart(band)
             .mark_rect(color="#d9d9d9", opacity=0.6)
-            .encode(x="lo:Q", x2="hi:Q", tooltip=alt.Tooltip("what:N", title="paper"))
+            .encode(x="lo:Q", x2="hi:Q", tooltip=alt.Tooltip("what:N", title="shaded"))
         )
     tooltip = [
         alt.Tooltip("model:N"),

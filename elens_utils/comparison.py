@@ -373,8 +373,11 @@ def knn_findings(table: pd.DataFrame, *, level: float = 0.9, what: str = "task t
     One line per real model (AUC, its spread over folds, the dummy, the t-test, accuracy and
     the counts behind them, with its verdict); one line setting the real models beside the zoo
     (AUC ranges, counts, how many reach ``level``); one line beside the paper's claim, which is
-    a threshold (``level``) and no per-model number. Empty when the table has neither real nor
-    zoo rows.
+    a threshold (``level``) and no per-model number: a group *agrees with* it when every model
+    is above ``level``, *partly agrees* when some are, *falls short* when none is, and *is at
+    ceiling* when every verdict is "at ceiling" (the threshold is met, but a perfect separation
+    measures nothing more); when at least half are at ceiling, the line says how many. Empty
+    when the table has neither real nor zoo rows.
     """
     real = table[table["group"] == "real"]
     zoo = table[table["group"] == "zoo"]
@@ -410,12 +413,97 @@ def knn_findings(table: pd.DataFrame, *, level: float = 0.9, what: str = "task t
         counts = pd.Series(g["verdict"]).value_counts()
         spelled = ", ".join(f"{counts[v]} {v}" for v in order if v in counts)
         models = "models" if len(g) > 1 else "model"
-        verdicts.append(f"the {name} {models} {word} it ({above} of {len(g)} above {level:g}; verdicts: {spelled})")
+        if counts.get("at ceiling", 0) == len(g):
+            # every AUC at ceiling: agreement with a threshold, but no measure of the profile
+            word = "is at ceiling on" if len(g) == 1 else "are at ceiling on"
+            verdicts.append(
+                f"the {name} {models} {word} it ({above} of {len(g)} above {level:g}; verdicts: {spelled}): the "
+                "classes separate (nearly) perfectly, so the run meets the threshold but cannot say how much "
+                f"the profile tells about {what}, nor rank feature sets"
+            )
+            continue
+        text = f"the {name} {models} {word} it ({above} of {len(g)} above {level:g}; verdicts: {spelled})"
+        if 2 * counts.get("at ceiling", 0) >= len(g):  # mostly at ceiling: say what that leaves
+            text += (
+                f", {counts['at ceiling']} of {len(g)} at ceiling, where the run can say no more than that the "
+                "threshold is met"
+            )
+        verdicts.append(text)
     lines.append(
         f"- **Beside the paper**: its headline claim is {claim}{setting}; it gives no per-model number to set "
         f"beside these. " + _capitalise("; ".join(verdicts)) + "."
     )
     return lines
+
+
+#: Gap-to-spread ratios of :func:`overlap_verdict`: below the first the profiles overlap,
+#: above the second they do not.
+OVERLAP_RATIOS: tuple[float, float] = (0.25, 0.5)
+
+
+def overlap_verdict(gap: float, spread: float) -> str:
+    """Whether models' mean profiles overlap against relative depth, by a fixed rule.
+
+    ``gap``: the mean absolute difference between two models' mean profiles on a common depth
+    grid; ``spread``: how much one profile varies along depth (both nats,
+    :func:`elens_utils.charts.depth_summary`). ``"overlap"`` when ``gap < 0.25 spread`` (the
+    models differ far less than a profile varies), ``"do not overlap"`` when ``gap > 0.5
+    spread``, ``"partly overlap"`` in between, and ``"one model: nothing to compare"`` for a
+    NaN gap.
+    """
+    gap, spread = float(gap), float(spread)
+    if math.isnan(gap):
+        return "one model: nothing to compare"
+    if math.isnan(spread) or spread <= 0:
+        raise ElensError(f"overlap_verdict(): the spread along depth must be a positive number; got {spread}.")
+    low, high = OVERLAP_RATIOS
+    ratio = gap / spread
+    return "overlap" if ratio < low else "do not overlap" if ratio > high else "partly overlap"
+
+
+__all__ += ["OVERLAP_RATIOS", "overlap_verdict"]
+
+
+def feature_set_findings(by_set: pd.DataFrame, *, label: str = "Shannon against Rényi") -> str:
+    """One Markdown bullet comparing feature sets (e.g. Shannon and Rényi orders) by kNN AUC.
+
+    Args:
+        by_set: one row per model and feature set at one k: ``model``, ``features``, ``k``,
+            ``auc_mean``, ``auc_std`` (sd over folds).
+        label: the bullet's bold lead.
+
+    The mean AUC of each set over the models, and the best set per model. The sets are called
+    *not distinguishable* when the largest gap between two sets' mean AUCs is no larger than
+    the mean spread over folds: then no set is ranked above another.
+    """
+    need = ["model", "features", "k", "auc_mean", "auc_std"]
+    if not isinstance(by_set, pd.DataFrame) or any(c not in by_set.columns for c in need) or by_set.empty:
+        raise ElensError(f"feature_set_findings() takes one row per model and feature set (columns {need}).")
+    means = by_set.groupby("features", sort=False)["auc_mean"].mean()
+    spread = float(by_set["auc_std"].mean())
+    gap = float(means.max() - means.min())
+    head = (
+        f"- **{label}** (k = {int(by_set['k'].iloc[0])}, mean AUC over {by_set['model'].nunique()} "
+        "model" + ("s" if by_set["model"].nunique() > 1 else "") + "): "
+        + ", ".join(f"{name} {auc:.3f}" for name, auc in means.items())
+        + "."
+    )
+    if len(means) < 2:
+        return head
+    if gap <= spread:
+        return head + (
+            f" The sets differ by at most {gap:.3f}, no more than the spread over folds (sd {spread:.3f}): "
+            "they are not distinguishable here, and none is ranked above another."
+        )
+    wins = by_set.loc[by_set.groupby("model", sort=False)["auc_mean"].idxmax(), "features"].value_counts()
+    return head + (
+        f" The largest gap, {gap:.3f}, exceeds the spread over folds (sd {spread:.3f}). Best set per model: "
+        + ", ".join(f"{name} ({count})" for name, count in wins.items())
+        + "."
+    )
+
+
+__all__ += ["feature_set_findings"]
 
 
 def _capitalise(text: str) -> str:

@@ -42,6 +42,8 @@ from .sweep import _release
 
 __all__ = [
     "CandidateCheck",
+    "expansion_sign_findings",
+    "skip_family_findings",
     "block_ranking",
     "candidate_check",
     "first_tokens",
@@ -355,12 +357,14 @@ def skip_summary(results: pd.DataFrame) -> pd.DataFrame:
     Columns: ``model``, ``k``, ``baseline``, ``expansion``, ``pruning`` (accuracies),
     ``random_mean``, ``random_min``, ``random_max`` (over the random draws; NaN without
     any), ``chance``, ``n_questions``, ``se`` (the binomial standard error of the baseline
-    accuracy, ``sqrt(b (1 - b) / n)``: differences of a few ``se`` are noise),
+    accuracy, ``sqrt(b (1 - b) / n)``), ``se_gap`` (the standard error of the gap between the
+    expansion and pruning accuracies ``e`` and ``q``, ``sqrt(e (1 - e) / n + q (1 - q) / n)``,
+    as for independent samples: it is not zero when the baseline is at 100%),
     ``expansion_blocks``, ``pruning_blocks`` (text) and ``more_critical``:
     ``"expansion"`` when skipping the expansion blocks costs more accuracy than skipping the
     pruning blocks, ``"pruning"`` for the reverse, ``"tie"`` when both give the same accuracy;
-    ``clear``: the gap between the two exceeds ``2 se`` (a rough yardstick: both accuracies
-    are measured on the same questions, so this is not a formal test).
+    ``clear``: the gap between the two exceeds ``2 se_gap`` (a rough yardstick: both
+    accuracies are measured on the same questions, so this is not a formal test).
     """
     need = [
         "model",
@@ -395,6 +399,7 @@ def skip_summary(results: pd.DataFrame) -> pd.DataFrame:
             e, q = float(exp["accuracy"].iloc[0]), float(pru["accuracy"].iloc[0])
             b, n_q = float(base["accuracy"].iloc[0]), int(base["n_questions"].iloc[0])
             se = math.sqrt(b * (1 - b) / n_q)
+            se_gap = _gap_se(e, q, n_q)
             rows.append(
                 {
                     "model": model,
@@ -408,6 +413,7 @@ def skip_summary(results: pd.DataFrame) -> pd.DataFrame:
                     "chance": float(base["chance"].iloc[0]),
                     "n_questions": n_q,
                     "se": se,
+                    "se_gap": se_gap,
                     "expansion_blocks": exp["blocks_text"].iloc[0],
                     "pruning_blocks": pru["blocks_text"].iloc[0],
                     "more_critical": "expansion"
@@ -415,7 +421,7 @@ def skip_summary(results: pd.DataFrame) -> pd.DataFrame:
                     else "pruning"
                     if q < e
                     else "tie",
-                    "clear": abs(e - q) > 2 * se,
+                    "clear": abs(e - q) > 2 * se_gap,
                 }
             )
     return pd.DataFrame(rows)
@@ -430,6 +436,11 @@ SKIP_VERDICTS: tuple[str, ...] = (
 )
 
 
+def _gap_se(e: float, q: float, n: int) -> float:
+    """Standard error of the difference of two accuracies ``e``, ``q`` over ``n`` questions each."""
+    return math.sqrt(e * (1 - e) / n + q * (1 - q) / n)
+
+
 def skip_verdict(baseline: float, chance: float, expansion: float, pruning: float, n_questions: int) -> str:
     """What one (model, k) row of :func:`skip_summary` shows, by fixed rules.
 
@@ -437,15 +448,16 @@ def skip_verdict(baseline: float, chance: float, expansion: float, pruning: floa
     A model whose ``b`` does not exceed ``chance`` by more than ``2 se`` has nothing for a skip
     to take away: ``"at chance without skipping"`` (no evidence either way). Otherwise the
     strategy whose skip costs more accuracy is ``"... more critical"`` when the two accuracies
-    differ by more than ``2 se``, and ``"no clear difference"`` when they do not. (Both
-    accuracies are measured on the same questions, so ``2 se`` is a yardstick, not a test.)
+    ``e`` and ``q`` differ by more than ``2 se_gap``, ``se_gap = sqrt(e (1 - e) / n + q (1 - q) / n)``,
+    and ``"no clear difference"`` when they do not. (Both accuracies are measured on the same
+    questions, so ``2 se_gap`` is a yardstick, not a test.)
     """
     if n_questions < 1:
         raise ElensError(f"skip_verdict(): n_questions must be >= 1; got {n_questions}.")
     se = math.sqrt(baseline * (1 - baseline) / n_questions)
     if baseline <= chance + 2 * se:
         return "at chance without skipping"
-    if abs(expansion - pruning) <= 2 * se:
+    if abs(expansion - pruning) <= 2 * _gap_se(expansion, pruning, n_questions):
         return "no clear difference"
     return "expansion more critical" if expansion < pruning else "pruning more critical"
 
@@ -455,11 +467,12 @@ def skip_comparison(summary: pd.DataFrame) -> pd.DataFrame:
 
     Columns: ``group`` (real / zoo / other, :func:`elens_utils.comparison.model_group`),
     ``model``, ``k``, ``questions``, ``no skip``, ``expansion``, ``pruning``, ``random``
-    (mean of the draws), ``2 se`` and ``verdict`` (:func:`skip_verdict`).
+    (mean of the draws), ``2 se`` (twice the gap's standard error, :func:`skip_verdict`) and
+    ``verdict`` (:func:`skip_verdict`).
     """
     from .comparison import model_group, sort_by_group
 
-    need = ["model", "k", "baseline", "expansion", "pruning", "random_mean", "chance", "n_questions", "se"]
+    need = ["model", "k", "baseline", "expansion", "pruning", "random_mean", "chance", "n_questions"]
     missing = [c for c in need if c not in summary.columns]
     if missing:
         raise ElensError(f"skip_comparison() takes a skip_summary() table; it lacks {missing}.")
@@ -473,7 +486,7 @@ def skip_comparison(summary: pd.DataFrame) -> pd.DataFrame:
             "expansion": summary["expansion"].to_numpy(dtype=float),
             "pruning": summary["pruning"].to_numpy(dtype=float),
             "random": summary["random_mean"].to_numpy(dtype=float),
-            "2 se": 2 * summary["se"].to_numpy(dtype=float),
+            "2 se": [2 * _gap_se(r.expansion, r.pruning, int(r.n_questions)) for r in summary.itertuples()],
             "verdict": [
                 skip_verdict(r.baseline, r.chance, r.expansion, r.pruning, int(r.n_questions))
                 for r in summary.itertuples()
@@ -481,6 +494,72 @@ def skip_comparison(summary: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return sort_by_group(table)
+
+
+def expansion_sign_findings(ranks: pd.DataFrame, ks: Sequence[int]) -> str | None:
+    """One Markdown bullet when the "expansion" (or "pruning") blocks of some k are not all
+    blocks that expand (prune), or None when they all are.
+
+    Args:
+        ranks: :func:`block_ranking` (``model``, ``block``, ``mean_dH``).
+        ks: the numbers of blocks skipped.
+
+    The ``k`` blocks of largest mean dH are the "expansion" set whatever the sign of their dH:
+    a model with ``m`` blocks of mean dH > 0 has, for ``k > m``, ``k - m`` blocks in its
+    expansion set that do not expand (the blocks that prune least). The same holds for pruning
+    with mean dH < 0.
+    """
+    need = ["model", "block", "mean_dH"]
+    if not isinstance(ranks, pd.DataFrame) or any(c not in ranks.columns for c in need):
+        raise ElensError(f"expansion_sign_findings() takes a block_ranking() table (columns {need}).")
+    ks = sorted(int(k) for k in ks)
+    short = {"expansion": [], "pruning": []}
+    counts, cases = [], 0
+    for model, g in ranks.groupby("model", sort=False):
+        n_up, n_down = int((g["mean_dH"] > 0).sum()), int((g["mean_dH"] < 0).sum())
+        counts.append(f"`{model}` {n_up}/{n_down}")
+        for k in ks:
+            if k > len(g):
+                continue
+            cases += 1
+            if k > n_up:
+                short["expansion"].append((model, k))
+            if k > n_down:
+                short["pruning"].append((model, k))
+    if not short["expansion"] and not short["pruning"]:
+        return None
+    parts, meanings = [], []
+    for what, sign, other in (
+        ("expansion", "expand (mean dH > 0)", "prune least"),
+        ("pruning", "prune (mean dH < 0)", "expand least"),
+    ):
+        if short[what]:
+            parts.append(f"in {len(short[what])} of {cases} (model, k) cases the {what} set holds blocks that do not {sign}")
+            meanings.append(f'"{what}" there means the blocks that {other}')
+    return (
+        "- **What the sets are**: blocks that expand / prune, per model: " + ", ".join(counts) + ". A set is the k "
+        "blocks of largest (smallest) mean dH whatever its sign, so " + " and ".join(parts) + "; "
+        + " and ".join(meanings) + "."
+    )
+
+
+def skip_family_findings(table: pd.DataFrame) -> str | None:
+    """One Markdown bullet counting :func:`skip_comparison` verdicts per model family, or None
+    with fewer than two families: a verdict pooled over families can hide families that go
+    opposite ways."""
+    from .classify import family_of
+
+    if not isinstance(table, pd.DataFrame) or any(c not in table.columns for c in ("model", "verdict")):
+        raise ElensError("skip_family_findings() takes a skip_comparison() table.")
+    fam = table["model"].map(lambda m: family_of(str(m)))
+    if fam.nunique() < 2:
+        return None
+    parts = []
+    for name, g in table.groupby(fam, sort=False):
+        counts = g["verdict"].value_counts()
+        parts.append(f"{name}: " + ", ".join(f"{counts[v]} {v}" for v in SKIP_VERDICTS if v in counts))
+    return "- **By family** ((model, k) cases): " + "; ".join(parts) + "."
+
 
 
 def skip_findings(table: pd.DataFrame) -> list[str]:

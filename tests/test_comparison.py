@@ -182,7 +182,8 @@ def test_knn_comparison_and_findings_by_hand():
         "- **Beside the paper**: its headline claim is a kNN AUC above 0.9 for task type (TinyStories, 2400 prompts); "
         "it gives no per-model number to set beside these. The real models fall short of it (0 of 2 above 0.9; "
         "verdicts: 1 above chance but below 0.9, 1 at chance); the zoo models agree with it (2 of 2 above 0.9; "
-        "verdicts: 1 at ceiling, 1 above 0.9)."
+        "verdicts: 1 at ceiling, 1 above 0.9), 1 of 2 at ceiling, where the run can say no more than that the "
+        "threshold is met."
     )
     # zoo alone: no real lines, no real-against-zoo line; a mixed group "partly agrees"
     zoo_only = knn_comparison(summary.iloc[:2].assign(auc_mean=[0.8, 0.95]))
@@ -192,7 +193,11 @@ def test_knn_comparison_and_findings_by_hand():
     one = knn_findings(knn_comparison(summary.iloc[[2]]))  # one real model, no zoo
     assert len(one) == 2 and one[1].endswith("The real model falls short of it (0 of 1 above 0.9; verdicts: 1 above chance but below 0.9).")
     one_zoo = knn_findings(knn_comparison(summary.iloc[[1]]))
-    assert one_zoo[0].endswith("The zoo model agrees with it (1 of 1 above 0.9; verdicts: 1 at ceiling).")
+    assert one_zoo[0].endswith(
+        "The zoo model is at ceiling on it (1 of 1 above 0.9; verdicts: 1 at ceiling): the classes separate (nearly) "
+        "perfectly, so the run meets the threshold but cannot say how much the profile tells about task type, nor "
+        "rank feature sets."
+    )
 
 
 def test_knn_comparison_bad_input():
@@ -379,3 +384,43 @@ def test_subject_baseline_auc():
         subject_baseline_auc(_answers("real/x", right[:100]), questions)
     with pytest.raises(ElensError, match="column 'topic'"):
         subject_baseline_auc(both, questions, column="topic")
+
+
+def test_feature_set_findings_ranks_only_what_the_folds_can_tell():
+    import pandas as pd
+
+    from elens_utils.comparison import feature_set_findings
+
+    def frame(rows):
+        return pd.DataFrame(rows, columns=["model", "features", "k", "auc_mean", "auc_std"])
+
+    ceiling = frame([(m, f, 5, a, 0.004) for m in ("a", "b") for f, a in (("shannon", 0.999), ("renyi", 0.998))])
+    line = feature_set_findings(ceiling)
+    assert line.startswith("- **Shannon against Rényi** (k = 5, mean AUC over 2 models): shannon 0.999, renyi 0.998.")
+    assert "differ by at most 0.001, no more than the spread over folds (sd 0.004): they are not distinguishable" in line
+    assert "Best set" not in line
+    apart = frame([("a", "shannon", 5, 0.70, 0.03), ("a", "renyi", 5, 0.80, 0.03),
+                   ("b", "shannon", 5, 0.75, 0.03), ("b", "renyi", 5, 0.72, 0.03)])  # fmt: skip
+    line = feature_set_findings(apart, label="Orders")
+    assert line.startswith("- **Orders** (k = 5, mean AUC over 2 models): shannon 0.725, renyi 0.760.")
+    assert line.endswith("The largest gap, 0.035, exceeds the spread over folds (sd 0.030). Best set per model: renyi (1), shannon (1).")
+    with pytest.raises(ElensError, match="one row per model and feature set"):
+        feature_set_findings(apart.drop(columns="auc_std"))
+
+
+@pytest.mark.parametrize(
+    ("gap", "spread", "verdict"),
+    [(0.1, 2.0, "overlap"), (0.6, 2.0, "partly overlap"), (1.2, 2.0, "do not overlap"),
+     (0.5, 2.0, "partly overlap"), (1.0, 2.0, "partly overlap"), (float("nan"), 2.0, "one model: nothing to compare")],
+)  # fmt: skip
+def test_overlap_verdict_rules(gap, spread, verdict):
+    from elens_utils.comparison import overlap_verdict
+
+    assert overlap_verdict(gap, spread) == verdict
+
+
+def test_overlap_verdict_needs_a_spread():
+    from elens_utils.comparison import overlap_verdict
+
+    with pytest.raises(ElensError, match="spread along depth"):
+        overlap_verdict(0.1, 0.0)

@@ -238,7 +238,8 @@ def test_skip_summary():
     assert first["se"] == pytest.approx(math.sqrt(0.5 * 0.5 / 100))
     assert first["expansion_blocks"] == "3" and first["pruning_blocks"] == "2"
     assert out["more_critical"].tolist() == ["expansion", "tie", "pruning"]
-    # gaps 0.15 (se 0.05), 0, 0.25 (se 0.0433): beyond two standard errors for the first and last
+    # gaps 0.15 (se_gap 0.065), 0, 0.25: beyond two standard errors of the gap for the first and last
+    assert first["se_gap"] == pytest.approx(math.sqrt(0.25 * 0.75 / 100 + 0.4 * 0.6 / 100))
     assert out["clear"].tolist() == [True, False, True]
     assert math.isnan(out.iloc[1]["random_mean"])
     with pytest.raises(ElensError, match="lacks"):
@@ -253,7 +254,9 @@ def test_skip_summary():
         (0.29, 0.10, 0.28, 400, "at chance without skipping"),  # 0.29 <= 0.25 + 2 * 0.0227
         (0.62, 0.30, 0.58, 200, "expansion more critical"),
         (0.62, 0.58, 0.30, 200, "pruning more critical"),
-        (0.62, 0.55, 0.60, 200, "no clear difference"),  # gap 0.05 < 2 se = 0.069
+        (0.62, 0.55, 0.60, 200, "no clear difference"),  # gap 0.05 < 2 se_gap = 0.099
+        # a baseline at 100% has se 0, yet one question's difference is no evidence
+        (1.0, 0.995, 1.0, 200, "no clear difference"),  # gap 0.005 < 2 se_gap = 0.010
     ],
 )
 def test_skip_verdict_rules(baseline, expansion, pruning, n, verdict):
@@ -285,5 +288,46 @@ def test_skip_comparison_and_findings_put_real_models_first():
     lines = skip_findings(table)
     assert lines[0].startswith("- **real/gemma3-270m** (128 questions): k = 1: no skip 70%")
     assert "1 expansion more critical, 1 no clear difference" in lines[2]
+    assert table["2 se"].iloc[2] == pytest.approx(2 * math.sqrt(0.5 * 0.5 / 100 + 0.8 * 0.2 / 100))
     with pytest.raises(ElensError, match="lacks"):
-        skip_comparison(summary.drop(columns="se"))
+        skip_comparison(summary.drop(columns="pruning"))
+
+
+def test_expansion_sign_findings_says_when_expansion_means_prunes_least():
+    import pandas as pd
+
+    from elens_utils.expansion import expansion_sign_findings
+
+    ranks = pd.DataFrame(
+        {
+            "model": ["a"] * 3 + ["b"] * 3,
+            "block": [2, 3, 4] * 2,
+            "mean_dH": [-0.5, -0.2, -0.1, 0.4, -0.3, 0.2],  # a: no block expands; b: two do, one prunes
+        }
+    )
+    line = expansion_sign_findings(ranks, [1, 2, 3])
+    assert line.startswith("- **What the sets are**: blocks that expand / prune, per model: `a` 0/3, `b` 2/1.")
+    assert "in 4 of 6 (model, k) cases the expansion set holds blocks that do not expand (mean dH > 0)" in line
+    assert "in 2 of 6 (model, k) cases the pruning set holds blocks that do not prune (mean dH < 0)" in line
+    assert '"expansion" there means the blocks that prune least' in line
+    assert expansion_sign_findings(ranks[ranks["model"] == "b"], [1]) is None  # k = 1: both of b's sets are genuine
+    with pytest.raises(ElensError, match="block_ranking"):
+        expansion_sign_findings(ranks.drop(columns="mean_dH"), [1])
+
+
+def test_skip_family_findings_splits_the_verdicts():
+    import pandas as pd
+
+    from elens_utils.expansion import skip_family_findings
+
+    table = pd.DataFrame(
+        {
+            "model": ["zoo/llama-4L", "zoo/llama-8L", "zoo/gemma2-4L", "zoo/gemma2-8L"],
+            "verdict": ["expansion more critical", "expansion more critical", "pruning more critical", "no clear difference"],
+        }
+    )
+    assert skip_family_findings(table) == (
+        "- **By family** ((model, k) cases): zoo/llama: 2 expansion more critical; "
+        "zoo/gemma2: 1 pruning more critical, 1 no clear difference."
+    )
+    assert skip_family_findings(table.iloc[:2]) is None
