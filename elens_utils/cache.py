@@ -106,14 +106,16 @@ from .profiles import Profiles
 __all__ = ["ProfileCache", "CACHE_FORMAT", "DEFAULT_SHARD_SIZE", "model_fingerprint", "shard_sha256"]
 
 #: Version of the cache layout (part of every key).
-# 2: load_model's contiguous unembedding input rounds CPU logits differently; 3: stamped shards
-CACHE_FORMAT = 3
+# 2: load_model's contiguous unembedding input rounds CPU logits differently; 3: stamped shards;
+# 4: the stamp's digest covers the schema metadata
+CACHE_FORMAT = 4
 #: Prompts per shard of a new entry.
 DEFAULT_SHARD_SIZE = 64
 
 _MANIFEST = "manifest.json"
 _STAMP = b"elens_cache_shard"  # schema metadata key of a shard's stamp
 _SHARD = re.compile(r"^prompts-(\d{6})-(\d{6})\.parquet$")
+_ENTRY_DIR = re.compile(r"^[A-Za-z0-9._-]*-[0-9a-f]{20}$")  # _slug(name)-key[:20]
 _LENS_KWARGS = ("chunk_size", "backend", "support_threshold", "precision")
 
 _FULL_HASH_LIMIT = 8 << 20  # files up to 8 MiB are hashed whole
@@ -591,6 +593,10 @@ class ProfileCache:
         entry = self.root / f"{_slug(name)}-{key[:20]}"
 
         manifest = _read_manifest(entry)
+        size = manifest.get("shard_size") if manifest is not None else None
+        if manifest is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            warnings.warn(f"Cache entry {entry} has a damaged manifest (shard_size {size!r}); writing it again.")
+            manifest = None  # as if lost: its shards prove themselves by their stamps
         if manifest is not None and manifest.get("key") != key:
             raise ElensError(
                 f"Cache entry {entry} belongs to another key (a corrupted manifest?): delete that "
@@ -677,43 +683,52 @@ class ProfileCache:
                 m = _read_manifest(entry)
                 if m is None:
                     continue
-                size = int(m.get("shard_size", 0)) or 1
-                n = int(m.get("n_prompts", 0))
-                expected = {_shard_name(a, min(a + size, n)) for a in range(0, n, size)}
-                done = sum((entry / f).is_file() for f in expected)
-                s = m.get("settings", {})
-                rows.append(
-                    {
-                        "model": m.get("model"),
-                        "n_prompts": n,
-                        "shards_done": done,
-                        "n_shards": len(expected),
-                        "complete": done == len(expected) and len(expected) > 0,
-                        "dtype": m.get("dtype"),
-                        "max_new_tokens": s.get("max_new_tokens"),
-                        "do_sample": s.get("do_sample"),
-                        "temperature": s.get("temperature"),
-                        "top_k": s.get("top_k"),
-                        "top_p": s.get("top_p"),
-                        "seed": s.get("seed"),
-                        "alphas": tuple(float(a) for a in m.get("alphas", [])),
-                        "labels": m.get("labels_sha256") is not None,
-                        "tag": m.get("tag"),
-                        "library_version": m.get("library_version"),
-                        "created": m.get("created"),
-                        "updated": m.get("updated"),
-                        "bytes": sum(f.stat().st_size for f in entry.iterdir() if f.is_file()),
-                        "key": m.get("key"),
-                        "path": str(entry),
-                    }
-                )
+                try:
+                    rows.append(self._entry_row(entry, m))
+                except (TypeError, ValueError, AttributeError, KeyError) as err:
+                    warnings.warn(f"Cache entry {entry} has a damaged manifest ({type(err).__name__}: {err}); not listed.")
         return pd.DataFrame(rows, columns=columns)
+
+    @staticmethod
+    def _entry_row(entry: Path, m: dict[str, Any]) -> dict[str, Any]:
+        """One row of :meth:`entries` from an entry's manifest (raises on a damaged one)."""
+        size = int(m.get("shard_size", 0))
+        if size < 1:
+            raise ValueError(f"shard_size {size}")
+        n = int(m.get("n_prompts", 0))
+        expected = {_shard_name(a, min(a + size, n)) for a in range(0, n, size)}
+        done = sum((entry / f).is_file() for f in expected)
+        s = m.get("settings") or {}
+        return {
+            "model": m.get("model"),
+            "n_prompts": n,
+            "shards_done": done,
+            "n_shards": len(expected),
+            "complete": done == len(expected) and len(expected) > 0,
+            "dtype": m.get("dtype"),
+            "max_new_tokens": s.get("max_new_tokens"),
+            "do_sample": s.get("do_sample"),
+            "temperature": s.get("temperature"),
+            "top_k": s.get("top_k"),
+            "top_p": s.get("top_p"),
+            "seed": s.get("seed"),
+            "alphas": tuple(float(a) for a in m.get("alphas", [])),
+            "labels": m.get("labels_sha256") is not None,
+            "tag": m.get("tag"),
+            "library_version": m.get("library_version"),
+            "created": m.get("created"),
+            "updated": m.get("updated"),
+            "bytes": sum(f.stat().st_size for f in entry.iterdir() if f.is_file()),
+            "key": m.get("key"),
+            "path": str(entry),
+        }
 
     def clear(self, model: str | os.PathLike[str] | LensModel | None = None) -> int:
         """Delete the entries of ``model`` (its name as given), or every entry (``None``).
 
-        With ``model=None`` directories without a readable manifest are deleted too. Returns the
-        number of entries deleted.
+        With ``model=None`` entry directories without a readable manifest are deleted too; a
+        folder that is not an entry (no manifest, and not named as entries are) is left alone
+        with a warning. Returns the number of entries deleted.
         """
         if not self.root.is_dir():
             return 0
@@ -725,6 +740,9 @@ class ProfileCache:
             if not entry.is_dir():
                 continue
             m = _read_manifest(entry)
+            if name is None and m is None and not _ENTRY_DIR.match(entry.name):
+                warnings.warn(f"{entry} is not a profile cache entry (no manifest, not an entry's name): not deleted.")
+                continue
             if name is None or (m is not None and m.get("model") == name):
                 shutil.rmtree(entry)
                 removed += 1
@@ -738,15 +756,18 @@ def _shard_name(a: int, b: int) -> str:
 def shard_sha256(table: pa.Table) -> str:
     """SHA-256 (hex) of a profiles table's values, its schema metadata left out.
 
-    Covers the profiles header (T, L, orders: the ``elens_profiles`` schema metadata), every
-    column's name and logical type, the ``entropy`` column's float32 values as bytes (C order)
+    Covers the schema metadata but the stamp (the profiles header with T, L and the orders,
+    pandas' column types), every column's name and logical type, the ``entropy`` column's float32 values as bytes (C order)
     and every other column's values as JSON: the same rows give the same digest however the
     table is chunked, and after a Parquet round trip (which may rename list fields or read a
     dictionary column back as plain values).
     """
     h = hashlib.sha256()
     h.update(str(table.num_rows).encode())
-    h.update((table.schema.metadata or {}).get(b"elens_profiles", b""))
+    # the schema metadata (the profiles header, pandas' column types) rebuilds the rows: covered too
+    for key, value in sorted((table.schema.metadata or {}).items()):
+        if key != _STAMP:
+            h.update(key + b"\0" + value + b"\0")
     for name, col in zip(table.column_names, table.columns):
         if pa.types.is_dictionary(col.type):
             col = col.cast(col.type.value_type)

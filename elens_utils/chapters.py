@@ -60,6 +60,7 @@ import yaml
 from .atomic import atomic_file
 from .errors import ElensError, run_command
 from .dist_sweep import PROCESSES_ENV
+from .models import cache_dir, check_model_name
 from .threads import SMALL_MODEL_THREADS_ENV
 
 __all__ = [
@@ -194,11 +195,19 @@ def load_param_set(name: str, root: str | os.PathLike[str] | None = None) -> dic
             f"Unknown parameter set {name!r}: use one of {', '.join(param_sets(root)) or '(none)'} "
             "(files params/<name>.yml) or a path to a YAML file."
         )
-    data = _load_yaml(path.read_text(), f"Parameter set {path}") or {}
-    if not isinstance(data, dict) or not set(data) <= {"description", "threads", "processes", "defaults", "chapters"}:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ElensError(f"Parameter set {path} is not UTF-8 text ({err.reason} at byte {err.start}): save it as UTF-8.") from err
+    data = _load_yaml(text, f"Parameter set {path}") or {}
+    keys = ("description", "threads", "processes", "defaults", "chapters")
+    if not isinstance(data, dict):
         raise ElensError(
-            f"Parameter set {path}: expected the keys description, threads, processes, defaults, chapters; got {list(data)}."
+            f"Parameter set {path} must be a mapping with the keys {', '.join(keys)}; it holds "
+            f"{type(data).__name__} {data!r:.60}."
         )
+    if not set(data) <= set(keys):
+        raise ElensError(f"Parameter set {path}: expected the keys {', '.join(keys)}; got {list(data)}.")
     for key in ("threads", "processes"):
         value = data.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -210,6 +219,17 @@ def load_param_set(name: str, root: str | os.PathLike[str] | None = None) -> dic
     data.setdefault("chapters", {})
     data["defaults"] = data["defaults"] or {}
     data["chapters"] = data["chapters"] or {}
+    found = {c.name: c for c in chapters(root)}
+    if found:  # a typo in a chapter's name or a parameter's would otherwise be ignored
+        for name, section in data["chapters"].items():
+            if name not in found:
+                raise ElensError(f"Parameter set {path} names chapter {name!r}, which does not exist: use one of {', '.join(found)}.")
+            if not isinstance(section or {}, dict):
+                raise ElensError(f"Parameter set {path}: chapters.{name} must be a mapping of parameters, not {section!r:.60}.")
+        declared = set().union(*(c.parameters for c in found.values()))
+        unknown = sorted(k for k in data["defaults"] if k not in declared)
+        if unknown:
+            raise ElensError(f"Parameter set {path}: no chapter declares the default(s) {unknown}.")
     data["name"] = path.stem
     return data
 
@@ -266,11 +286,23 @@ def parse_overrides(items: Iterable[str]) -> dict[str, str]:
 
 
 def _typed(value: str, default: Any) -> Any:
-    """An override's text as YAML; for a list parameter a comma list (or one item) is a list."""
+    """An override's text as YAML; for a list parameter a comma list (or one item) is a list.
+
+    For a text parameter the text is taken as it is (``prompt=Question: 2+2``, ``prompt=yes``),
+    unless quoted; for a number parameter a number YAML reads as text (``1e-3``) is a number.
+    """
     text = value.strip()
     if isinstance(default, (list, tuple)) and not text.startswith("["):
         return _split_list(text)
-    return _load_yaml(text, f"Override value {value!r}") if text else ""
+    if isinstance(default, str) and not (len(text) >= 2 and text[0] == text[-1] and text[0] in "'\""):
+        return int(text) if text.isdigit() and default == "auto" else value  # device=0 means cuda:0
+    typed = _load_yaml(text, f"Override value {value!r}") if text else ""
+    if isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(typed, str):
+        try:
+            return float(typed) if isinstance(default, float) or not float(typed).is_integer() else int(float(typed))
+        except ValueError:
+            return typed
+    return typed
 
 
 def merge_parameters(chapter: Chapter, pset: Mapping[str, Any], overrides: Mapping[str, str] | None = None, *, strict: bool = True) -> dict[str, Any]:
@@ -354,6 +386,32 @@ def _kind_error(key: Any, value: Any, default: Any) -> str | None:
     return None
 
 
+# Parameters whose values come from a fixed list.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "precision": ("fp32", "bf16", "auto"),
+    "real_scoring": ("cloze", "letters"),
+}
+
+
+def _value_error(key: str, value: Any) -> str | None:
+    """What is wrong with the value of a parameter with known meaning (None when it is fine)."""
+    from .entropy import normalize_alphas
+    from .loading import _DTYPES, resolve_device
+
+    try:
+        if key in _CHOICES and value not in _CHOICES[key]:
+            return f"must be one of {', '.join(_CHOICES[key])}"
+        if key == "dtype" and value != "auto" and value not in _DTYPES:
+            return f"must be auto or one of {', '.join(sorted(_DTYPES))}"
+        if key == "device":
+            resolve_device(value)
+        if key == "alphas":
+            normalize_alphas(value)
+    except ElensError as err:
+        return f"is refused: {err}"
+    return None
+
+
 def check_parameters(chapter: Chapter, params: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> None:
     """Check every parameter's value against its declared default before a kernel starts.
 
@@ -362,6 +420,13 @@ def check_parameters(chapter: Chapter, params: Mapping[str, Any], overrides: Map
             (an override or the parameter set).
     """
     problems = []
+    processes = os.environ.get(PROCESSES_ENV)
+    if processes is not None and not (processes.strip().isdigit() and int(processes) >= 1):
+        problems.append(f"{PROCESSES_ENV}={processes!r} must be an integer >= 1")
+    try:
+        cache_dir()
+    except ElensError as err:
+        problems.append(str(err).rstrip("."))
     for key, value in params.items():
         if key not in chapter.parameters:
             continue
@@ -369,6 +434,10 @@ def check_parameters(chapter: Chapter, params: Mapping[str, Any], overrides: Map
         where = f" (from --set {key}={overrides[key]})" if overrides and key in overrides else ""
         if need:
             problems.append(f"{key} = {value!r}{where} must be {need}")
+            continue
+        problem = _value_error(key, value)
+        if problem:
+            problems.append(f"{key} = {value!r}{where} {problem}")
             continue
         if _MODEL_PARAMS.search(key) and value is not None:
             from .loading import _looks_like_path
@@ -378,6 +447,11 @@ def check_parameters(chapter: Chapter, params: Mapping[str, Any], overrides: Map
                 problems.append(f"{key} = {value!r}{where} must name models (a string, or a list of strings)")
                 continue
             for m in names:
+                try:
+                    check_model_name(m)
+                except ElensError as err:
+                    problems.append(f"{key}{where}: {err}")
+                    continue
                 # a relative path is read from the notebooks' folder, where the kernel runs
                 here = chapter.path.parent / Path(m).expanduser()
                 if (_looks_like_path(m) or m.lower().endswith(".gguf")) and not here.exists():

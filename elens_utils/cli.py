@@ -119,6 +119,7 @@ def _profile(args: argparse.Namespace) -> int:
         raise ElensError("--top-k/--top-p only apply when sampling: add --temperature T.")
     alphas = [1.0] + [a for a in (args.alpha or []) if a != 1.0]
     lm = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    lm.check_coverage(lm.encode([args.prompt]))  # a prompt of <unk> tokens says nothing
     profiles = lm.profile(
         [args.prompt],
         max_new_tokens=args.max_new_tokens,

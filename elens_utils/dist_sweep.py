@@ -31,6 +31,7 @@ import datetime as _dt
 import json
 import os
 import signal
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,18 +100,32 @@ def read_prompt_file(path: str | os.PathLike[str]) -> tuple[list[str | list[int]
     p = Path(path)
     if not p.is_file():
         raise ElensError(f"No prompt file at {p}: give a .txt (one prompt per line), .json or .jsonl file.")
-    text = p.read_text(encoding="utf-8")
-    if p.suffix == ".txt":
-        return [line for line in text.splitlines() if line.strip()], None
     try:
-        if p.suffix == ".json":
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ElensError(
+            f"Prompt file {p} is not UTF-8 text (byte {err.start} is {err.object[err.start]:#04x}): save it as UTF-8."
+        ) from err
+    if p.suffix == ".txt":
+        lines = [line for line in text.splitlines() if line.strip()]
+        if not lines:
+            raise ElensError(f"Prompt file {p} holds no prompt (no line with text): one prompt per line.")
+        return lines, None
+    if p.suffix == ".json":
+        try:
             items = json.loads(text)
-        elif p.suffix == ".jsonl":
-            items = [json.loads(line) for line in text.splitlines() if line.strip()]
-        else:
-            raise ElensError(f"Prompt file {p}: use a .txt, .json or .jsonl file, not {p.suffix or 'no suffix'}.")
-    except json.JSONDecodeError as err:
-        raise ElensError(f"Prompt file {p} is not valid JSON ({err}).") from err
+        except json.JSONDecodeError as err:
+            raise ElensError(f"Prompt file {p} is not valid JSON ({err}).") from err
+    elif p.suffix == ".jsonl":
+        items = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    items.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise ElensError(f"Prompt file {p}, line {number}: not valid JSON ({err.msg}, column {err.colno}).") from err
+    else:
+        raise ElensError(f"Prompt file {p}: use a .txt, .json or .jsonl file, not {p.suffix or 'no suffix'}.")
     if not isinstance(items, list) or not items:
         raise ElensError(f"Prompt file {p} must hold a non-empty list of prompts.")
     prompts: list[str | list[int]] = []
@@ -144,6 +159,8 @@ def _fault_hook(rank: int):
     if not spec:
         return None
     who, _, count = spec.partition(":")
+    if not (who.strip().isdigit() and count.strip().isdigit()):
+        raise ElensError(f"{FAULT_ENV}={spec!r} must be RANK:N (a test's fault injection); unset it for a normal run.")
     if int(who) != rank:
         return None
     written = []
@@ -210,6 +227,18 @@ def sweep(
         # gloo on GPUs too: the ranks only meet at barriers and exchange a few numbers, and an
         # nccl barrier needs each rank's device bound first or it meets on cuda:0. A long model
         # on one rank keeps the others waiting at the barrier: a day, not 30 minutes.
+        missing = [v for v in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(v)]
+        if missing:
+            raise ElensError(
+                f"WORLD_SIZE={world} is set but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not: "
+                "start the ranks with torchrun (or accelerate launch), or unset WORLD_SIZE and RANK for one process."
+            )
+        if "TORCHELASTIC_RUN_ID" not in os.environ:  # started by hand: say what it waits for
+            print(
+                f"rank {rank} of {world}: waiting for the other ranks at {os.environ['MASTER_ADDR']}:"
+                f"{os.environ['MASTER_PORT']} (torchrun starts them all: torchrun --nproc_per_node={world} ...)",
+                file=sys.stderr, flush=True,
+            )  # fmt: skip
         dist.init_process_group(backend="gloo", timeout=_dt.timedelta(hours=24))
         started_group = True
     written: dict[str, Path] = {}

@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import shutil
+import struct
 import sys
 import tempfile
 import warnings
@@ -221,7 +222,17 @@ def _convert_and_check(gguf_path: Path, out: Path, source_sha256: str, label: st
                 config = AutoConfig.from_pretrained(folder, gguf_file=name)
                 tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
                 packed = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+            except (struct.error, EOFError, IndexError, OverflowError) as err:
+                raise ElensError(
+                    f"'{gguf_path}' is truncated or not a valid GGUF file ({type(err).__name__}: "
+                    f"{str(err).splitlines()[0] if str(err) else 'no detail'}): download or assemble it again."
+                ) from err
             except (ValueError, KeyError, NotImplementedError) as err:
+                if "reshape" in str(err) or "buffer" in str(err):  # numpy met the file's end early
+                    raise ElensError(
+                        f"'{gguf_path}' is truncated or damaged ({str(err).splitlines()[0]}): download or "
+                        "assemble it again."
+                    ) from err
                 raise ElensError(
                     f"transformers cannot read the GGUF file '{gguf_path}': {str(err).splitlines()[0]} "
                     "Only the architectures transformers' GGUF loader supports can be converted "

@@ -49,6 +49,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` -> CUDA if available, else CPU; otherwise check that the device exists."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(device, int) and not isinstance(device, bool):  # a GPU index, as torch reads it
+        device = f"cuda:{device}"
     try:
         dev = torch.device(device)
     except RuntimeError as err:
@@ -230,7 +232,28 @@ def _unreadable_weights(err: BaseException) -> bool:
     )
 
 
-def _check_finite_weights(model: torch.nn.Module, name: str) -> None:
+def _config_misfit(err: BaseException) -> bool:
+    """Whether ``err`` from ``from_pretrained`` says that config.json does not fit the weights
+    (shapes, vocabulary, a config that is not an object)."""
+    text = str(err)
+    return (
+        isinstance(err, AssertionError)
+        or (isinstance(err, RuntimeError) and ("size mismatch" in text or "ignore_mismatched_sizes" in text))
+        or (isinstance(err, TypeError) and "NoneType" in text)
+    )
+
+
+def _repair_hint(name: str, path: str | os.PathLike[str]) -> str:
+    """How to get intact files back for ``name`` (at ``path``): an embedded model is rebuilt or
+    converted again, a zoo model restored from git, a user's directory saved again."""
+    if name.startswith(("tiny/", "untrained/", "real/")) or name.lower().endswith(".gguf"):
+        return f"Delete {path} and run again: it is built again from its source."
+    if name.startswith("zoo/"):
+        return f"Restore {path} from the repository (git checkout -- {path})."
+    return "Save the model again with model.save_pretrained(DIR) and tokenizer.save_pretrained(DIR)."
+
+
+def _check_finite_weights(model: torch.nn.Module, name: str, hint: str = "Save or download the weights again.") -> None:
     """Raise when a parameter or buffer holds NaN or inf (damaged or diverged weights).
 
     A float64 sum per tensor finds them without a tensor-sized temporary (NaN and inf carry
@@ -244,8 +267,7 @@ def _check_finite_weights(model: torch.nn.Module, name: str) -> None:
             bad = int((~torch.isfinite(tensor)).sum())
             raise ElensError(
                 f"The weights of '{name}' hold NaN or inf ({bad} of {tensor.numel()} values of "
-                f"'{pname}'): the file is damaged or the training diverged. Save or download the "
-                "weights again."
+                f"'{pname}'): the file is damaged or the training diverged. {hint}"
             )
 
 
@@ -276,12 +298,15 @@ def _load_config(name: str, trust_remote_code: bool, revision: str | None):
         )
     try:
         return AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code, revision=revision)
-    except (OSError, EnvironmentError) as err:
+    except (OSError, EnvironmentError, TypeError, AttributeError, UnicodeDecodeError) as err:
         if path.is_dir():
+            what = _first_line(err) if isinstance(err, OSError) else "it is not a JSON object of settings."
             raise ElensError(
-                f"{path / 'config.json'} cannot be read: {_first_line(err)} Repair the file or save the "
+                f"{path / 'config.json'} cannot be read: {what} Repair the file or save the "
                 "model again with model.save_pretrained(DIR)."
             ) from err
+        if not isinstance(err, OSError):
+            raise
         raise ElensError(_hub_hint(name)) from err
     except ValueError as err:
         if "trust_remote_code" in str(err):
@@ -337,11 +362,12 @@ def load_model(
     if model_type in _EAGER_ATTENTION:
         kwargs["attn_implementation"] = "eager"
     try:
-        model = AutoModelForCausalLM.from_pretrained(
+        model, info = AutoModelForCausalLM.from_pretrained(
             path,
             dtype=torch_dtype,
             trust_remote_code=trust_remote_code,
             revision=revision,
+            output_loading_info=True,
             **kwargs,
         )
     except ValueError as err:
@@ -351,12 +377,17 @@ def load_model(
         ) from err
     except Exception as err:
         local = Path(path).is_dir()
+        if local and _config_misfit(err):
+            raise ElensError(
+                f"The config.json of '{name}' does not fit its weights or tokenizer ({type(err).__name__}: "
+                f"{_first_line(err)}) {_repair_hint(name, path)}"
+            ) from err
         if not (isinstance(err, (OSError, EOFError, pickle.UnpicklingError)) or _unreadable_weights(err)):
             raise  # not about the files (memory, a missing package, a bug): as it is
         if local and any(any(Path(path).glob(g)) for g in _WEIGHT_FILES):
             raise ElensError(
                 f"The weights in '{name}' cannot be read ({type(err).__name__}: {_first_line(err)}) The "
-                "file is truncated or damaged: save the model again with model.save_pretrained(DIR)."
+                f"file is truncated or damaged. {_repair_hint(name, path)}"
             ) from err
         if local:
             raise ElensError(
@@ -370,16 +401,23 @@ def load_model(
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
     except (OSError, ValueError) as err:
         raise ElensError(
-            f"No usable tokenizer found for '{name}'. Save it beside the model with "
-            "tokenizer.save_pretrained(DIR)."
+            f"No usable tokenizer found for '{name}'. "
+            + (_repair_hint(name, path) if name != path else "Save it beside the model with tokenizer.save_pretrained(DIR).")
         ) from err
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token_id is None:
             raise ElensError(f"The tokenizer of '{name}' has neither a pad nor an eos token; set tokenizer.pad_token.")
         tokenizer.pad_token = tokenizer.eos_token  # pads are masked out; any id will do
+    missing = sorted(info.get("missing_keys") or []) + sorted(str(k) for k in info.get("mismatched_keys") or [])
+    if missing:
+        raise ElensError(
+            f"The weights of '{name}' lack {len(missing)} tensor(s) its config.json asks for ({', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}): transformers would fill them with random values. The checkpoint "
+            f"and config.json do not match. {_repair_hint(name, path)}"
+        )
     model.to(dev).eval().requires_grad_(False)
-    _check_finite_weights(model, name)
+    _check_finite_weights(model, name, _repair_hint(name, path))
     parts = find_lens_parts(model, lens_spec)
     if check:
         probe = torch.arange(1, 5, device=dev).remainder(parts.vocab_size).unsqueeze(0)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from .errors import ElensError
 
-__all__ = ["cache_dir", "resolve_model", "zoo_dir"]
+__all__ = ["cache_dir", "check_model_name", "resolve_model", "zoo_dir"]
 
 _TINY = re.compile(r"^tiny/(?P<arch>[a-z0-9_]+?)(?:-(?P<layers>\d+)L)?$")
 _ZOO = re.compile(r"^zoo/(?P<name>[a-z0-9]+-\d+L)$")
@@ -113,6 +113,42 @@ def resolve_model(name: str) -> str:
     if not 1 <= layers <= 64:
         raise ElensError(f"Tiny model '{name}': the number of layers must lie in 1..64.")
     return _build_once(cache_dir() / "tiny" / f"{arch}-{layers}L", lambda d: build_tiny_model(arch, d, n_layers=layers))
+
+
+def check_model_name(name: str) -> None:
+    """Check an embedded model name without building or loading anything (cheap, for checks
+    before a run): ``zoo/NAME`` must be in the zoo, ``tiny/ARCH[-NL]`` and ``untrained/FAMILY-NL``
+    must name a known architecture or family and 1..64 layers; other names pass.
+
+    Raises:
+        ElensError: for an empty name or one of the cases above.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ElensError("An empty model name: give a Hub id, a directory, a .gguf file or an embedded name.")
+    _resolve_zoo(name)
+    if name.startswith("zoo/") and not _ZOO.match(name):
+        raise ElensError(f"Unknown zoo model '{name}': use zoo/FAMILY-NL (zoo/CARD.md lists them).")
+    untrained, tiny = _UNTRAINED.match(name), _TINY.match(name)
+    if name.startswith("untrained/") and not untrained:
+        raise ElensError(f"Unknown untrained model '{name}': use untrained/FAMILY-NL.")
+    if untrained:
+        from .zoo import ZOO_FAMILIES
+
+        if untrained["family"] not in ZOO_FAMILIES or not 1 <= int(untrained["layers"]) <= 64:
+            raise ElensError(
+                f"Unknown untrained model '{name}': use untrained/FAMILY-NL with FAMILY one of "
+                f"{', '.join(ZOO_FAMILIES)} and N in 1..64."
+            )
+    if name.startswith("tiny/") and not tiny:
+        raise ElensError(f"Unknown tiny model '{name}': use tiny/ARCH or tiny/ARCH-NL.")
+    if tiny:
+        from .tiny_models import ARCHS
+
+        if tiny["arch"] not in ARCHS or not 1 <= int(tiny["layers"] or 3) <= 64:
+            raise ElensError(
+                f"Unknown tiny model '{name}': use tiny/ARCH or tiny/ARCH-NL with ARCH one of {', '.join(ARCHS)} "
+                "and N in 1..64."
+            )
 
 
 def _build_once(target: Path, build) -> str:

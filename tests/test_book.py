@@ -165,7 +165,7 @@ def _mini_book(root: Path, body: str) -> None:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["elens"] = {"chapter": "mini"}
     nbformat.write(nb, root / "notebooks" / "01_mini.ipynb")
-    (root / "params" / "t.yml").write_text("description: test\ndefaults: {label: y, other: 1}\nchapters: {mini: {values: [3]}}\n")
+    (root / "params" / "t.yml").write_text("description: test\ndefaults: {label: y}\nchapters: {mini: {values: [3]}}\n")
 
 
 def test_local_inputs_enter_the_cache_key(tmp_path, monkeypatch, tiny_model_dirs):

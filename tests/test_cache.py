@@ -342,8 +342,42 @@ def test_entries_and_clear(tmp_path, model_dirs, llama_dir, counter):
     assert set(e["seed"]) == {5, 1} and (e["bytes"] > 0).all()
     assert cache.clear(model=gpt2) == 2
     assert list(cache.entries()["model"]) == [os.fspath(llama_dir)]
-    (tmp_path / "c" / "orphan-dir").mkdir()
-    assert cache.clear() == 2 and cache.entries().empty
+    (tmp_path / "c" / "llama-0123456789abcdef0123").mkdir()  # an entry whose manifest was lost
+    (tmp_path / "c" / "photos").mkdir()  # not an entry: never deleted
+    with pytest.warns(UserWarning, match="photos is not a profile cache entry"):
+        assert cache.clear() == 2 and cache.entries().empty
+    assert (tmp_path / "c" / "photos").is_dir()
+
+
+def test_damaged_manifest_fields_are_rewritten_and_listing_survives(tmp_path, llama_dir, counter):
+    cache = ProfileCache(tmp_path, shard_size=4)
+    first = cache.profiles(llama_dir, PROMPTS, **SETTINGS)
+    (entry,) = _entry_dirs(tmp_path)
+    for bad in (0, "abc", None):
+        m = json.loads((entry / "manifest.json").read_text())
+        m["shard_size"] = bad
+        (entry / "manifest.json").write_text(json.dumps(m))
+        with pytest.warns(UserWarning, match="damaged manifest"):
+            cache.entries()
+        with pytest.warns(UserWarning, match=r"damaged manifest \(shard_size"):
+            assert_same(first, cache.profiles(llama_dir, PROMPTS, **SETTINGS))
+        assert json.loads((entry / "manifest.json").read_text())["shard_size"] == 4
+    assert len(counter.calls) == 3  # the shards proved themselves: nothing recomputed
+
+
+def test_schema_metadata_is_under_the_checksum(tmp_path, llama_dir, counter):
+    import pyarrow.parquet as pq
+
+    cache = ProfileCache(tmp_path, shard_size=4)
+    first = cache.profiles(llama_dir, PROMPTS, **SETTINGS)
+    (entry,) = _entry_dirs(tmp_path)
+    shard = entry / "prompts-000000-000004.parquet"
+    table = pq.read_table(shard)
+    meta = dict(table.schema.metadata)
+    meta[b"pandas"] = meta[b"pandas"].replace(b'"eos', b'"fos', 1) if b'"eos' in meta[b"pandas"] else meta[b"pandas"] + b" "
+    pq.write_table(table.replace_schema_metadata(meta), shard)
+    with pytest.warns(UserWarning, match="do not match its checksum"):
+        assert_same(first, cache.profiles(llama_dir, PROMPTS, **SETTINGS))
 
 
 def test_model_with_hooks_needs_a_tag(tmp_path, llama, counter):

@@ -125,8 +125,8 @@ def test_prompts_the_tokenizer_cannot_read(tiny_model_dirs, tmp_path):
 
 def test_command_line_errors_are_one_line(tiny_model_dirs, tmp_path):
     d = str(tiny_model_dirs["llama"])
-    assert_one_error_line(run_cli("profile", d, "--prompt", "hi", "--temperature", "1", "--seed", "-1"), "seed must be")
-    assert_one_error_line(run_cli("profile", d, "--prompt", "hi", "--device", "meta"), "Device 'meta'")
+    assert_one_error_line(run_cli("profile", d, "--prompt", "the cat", "--temperature", "1", "--seed", "-1"), "seed must be")
+    assert_one_error_line(run_cli("profile", d, "--prompt", "the cat", "--device", "meta"), "Device 'meta'")
     (tmp_path / "file").write_text("")
     res = run_cli("profile", "untrained/llama-2L", "--prompt", "hi", env={"ELENS_CACHE": str(tmp_path / "file")})
     assert_one_error_line(res, "is a file")
@@ -334,7 +334,10 @@ def no_kernel(monkeypatch):
         ({"temperature": "hot"}, r"temperature = 'hot' .* must be a positive number"),
         ({"models": "./no/such/model"}, r"models names './no/such/model' .* which does not exist"),
         ({"models": "1,2"}, r"models = \[1, 2\] .* must be a list of strings"),
-        ({"label": "[1"}, r"Override value '\[1' is not valid YAML"),
+        ({"models": "[1"}, r"Override value '\[1' is not valid YAML"),
+        ({"temperature": "1e-3", "seed": "x"}, r"seed = 'x' .* must be an integer >= 0"),  # 1e-3 is a number
+        ({"models": "zoo/nosuch-2L"}, r"models \(from --set models=zoo/nosuch-2L\): .*zoo"),
+        ({"models": "tiny/foo"}, r"Unknown tiny model 'tiny/foo'"),
     ],
 )
 def test_chapter_parameters_are_checked_before_a_kernel_starts(tmp_path, no_kernel, override, message):
@@ -354,7 +357,8 @@ def test_yaml_aliases_are_refused_at_once(tmp_path, no_kernel):
         chapters.run_chapter("mini", "t", root=tmp_path, out_dir=tmp_path / "book", progress=False, log=lambda *_: None)
     assert time.perf_counter() - start < 30  # expanded, nine levels of nine would never end
     with pytest.raises(ElensError, match="uses an alias"):
-        chapters._typed("*a", "x")
+        chapters._typed("*a", [1])
+    assert chapters._typed("*a", "x") == "*a"  # a text parameter takes its text as it is
 
 
 def test_out_that_is_a_file(tmp_path, no_kernel):
@@ -426,7 +430,13 @@ def test_model_parameters_resolve_like_the_kernel_and_refuse_non_names(tmp_path,
         chapters.check_parameters(ch, {"example_model": 3})
     chapters.check_parameters(ch, {"example_model": None})
     ch.parameters["device"] = "auto"
-    chapters.check_parameters(ch, {"device": 0})  # --set device=0 means cuda:0, as torch reads it
+    import torch
+
+    if torch.cuda.is_available():
+        chapters.check_parameters(ch, {"device": 0})  # --set device=0 means cuda:0
+    else:
+        with pytest.raises(ElensError, match=r"device = 0 is refused: Device 'cuda:0' requested but no CUDA GPU"):
+            chapters.check_parameters(ch, {"device": 0})
 
 
 def test_errors_that_are_not_about_the_files_keep_their_own_words(llama_copy, monkeypatch):
@@ -462,3 +472,148 @@ def test_cuda_index_is_checked_without_a_gpu_context():
     else:
         with pytest.raises(ElensError, match="no CUDA GPU is visible"):
             resolve_device("cuda:3")
+
+
+# ---- the fault-injection pass's cases ------------------------------------------------------------
+
+
+def _edit_config(folder: Path, **changes) -> None:
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg.update(changes)
+    (folder / "config.json").write_text(json.dumps(cfg))
+
+
+def test_a_checkpoint_that_does_not_fill_its_config_is_refused(llama_copy, tmp_path):
+    """More blocks in config.json than in the weights, or tensors removed: transformers would
+    fill them with random values and the run would go on."""
+    from safetensors.torch import load_file, save_file
+
+    more = Path(shutil.copytree(llama_copy, tmp_path / "more"))
+    _edit_config(more, num_hidden_layers=5)
+    with pytest.raises(ElensError, match=r"lack \d+ tensor\(s\) its config.json asks for \(model\.layers\.3\."):
+        load_model(more)
+    weights = llama_copy / "model.safetensors"
+    tensors = load_file(weights)
+    del tensors[next(k for k in tensors if "up_proj" in k)]
+    save_file(tensors, weights, metadata={"format": "pt"})
+    with pytest.raises(ElensError, match=r"lack 1 tensor\(s\) .*up_proj.*Save the model again"):
+        load_model(llama_copy)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"intermediate_size": 7}, r"does not fit its weights or tokenizer \(RuntimeError"),
+        ({"vocab_size": 5}, r"does not fit its weights or tokenizer \((AssertionError|RuntimeError)"),
+    ],
+)
+def test_a_config_that_does_not_fit_the_weights_is_named(llama_copy, change, match):
+    _edit_config(llama_copy, **change)
+    with pytest.raises(ElensError, match=match):
+        load_model(llama_copy)
+
+
+def test_a_config_that_is_not_an_object(llama_copy):
+    (llama_copy / "config.json").write_text("null")
+    with pytest.raises(ElensError, match=r"config\.json cannot be read: it is not a JSON object"):
+        load_model(llama_copy)
+
+
+def test_damaged_embedded_model_says_delete_and_rebuild(tmp_path, monkeypatch):
+    monkeypatch.setenv("ELENS_CACHE", str(tmp_path))
+    load_model("tiny/llama-2L")
+    weights = tmp_path / "tiny" / "llama-2L" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:3000])
+    with pytest.raises(ElensError, match=rf"truncated or damaged\. Delete {tmp_path}/tiny/llama-2L and run again"):
+        load_model("tiny/llama-2L")
+
+
+def test_cli_refuses_a_prompt_of_unknown_words(capsys):
+    from elens_utils.cli import main
+
+    assert main(["profile", "zoo/gpt2-2L", "--prompt", "xyzzy plugh"]) == 2
+    assert "reads 100% of these prompts' tokens as <unk>" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        ("bad.txt", b"\xff\xfehello\n", r"not UTF-8 text \(byte 0 is 0xff\)"),
+        ("bad.jsonl", b'"a"\n{bad\n', r"bad.jsonl, line 2: not valid JSON"),
+        ("empty.txt", b"\n  \n", r"holds no prompt"),
+    ],
+)
+def test_prompt_files_that_cannot_be_read(tmp_path, name, content, match):
+    from elens_utils.dist_sweep import read_prompt_file
+
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ElensError, match=match):
+        read_prompt_file(tmp_path / name)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("5\n", r"must be a mapping with the keys .*it holds int 5"),
+        ("hello\n", r"must be a mapping .*it holds str 'hello'"),
+        ("description: x\nchapters: {profil: {seed: 5}}\n", r"names chapter 'profil', which does not exist"),
+        ("description: x\nchapters: {mini: abc}\n", r"chapters\.mini must be a mapping"),
+        ("description: x\ndefaults: {sede: 5}\n", r"no chapter declares the default\(s\) \['sede'\]"),
+    ],
+)
+def test_parameter_set_structure(tmp_path, text, match):
+    _mini_book(tmp_path)
+    (tmp_path / "params" / "bad.yml").write_text(text)
+    with pytest.raises(ElensError, match=match):
+        chapters.load_param_set("bad", tmp_path)
+    (tmp_path / "params" / "bin.yml").write_bytes(b"\xff\xfe: 1\n")
+    with pytest.raises(ElensError, match="is not UTF-8 text"):
+        chapters.load_param_set("bin", tmp_path)
+
+
+def test_override_text_is_taken_as_text_and_numbers_as_numbers():
+    assert chapters._typed("Question: what is 2+2", "x") == "Question: what is 2+2"
+    assert chapters._typed("yes", "x") == "yes" and chapters._typed("[INST] hi", "x") == "[INST] hi"
+    assert chapters._typed("'quoted'", "x") == "quoted"
+    assert chapters._typed("1e-3", 0.7) == 0.001 and chapters._typed("0", "auto") == 0
+
+
+def test_truncated_gguf_files_are_named(tmp_path):
+    from elens_utils.gguf_convert import convert_gguf
+
+    (tmp_path / "hdr.gguf").write_bytes(b"GGUF\x03\x00\x00\x00")
+    with pytest.raises(ElensError, match=r"'.*hdr\.gguf' is truncated or not a valid GGUF file"):
+        convert_gguf(tmp_path / "hdr.gguf")
+
+
+def test_sweep_started_by_hand_with_a_world_size(tmp_path, monkeypatch):
+    from elens_utils.dist_sweep import sweep
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    with pytest.raises(ElensError, match="WORLD_SIZE=2 is set but MASTER_ADDR and MASTER_PORT are not: start the ranks with torchrun"):
+        sweep(["tiny/llama-2L"], ["the dog"], out=tmp_path / "o", cache=tmp_path / "c", max_new_tokens=1)
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.setenv("ELENS_FAULT_KILL_AFTER_SHARDS", "abc")
+    with pytest.raises(ElensError, match="must be RANK:N"):
+        sweep(["tiny/llama-2L"], ["the dog"], out=tmp_path / "o", cache=tmp_path / "c", max_new_tokens=1)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"precision": "fp64"}, r"precision = 'fp64' .* must be one of fp32, bf16, auto"),
+        ({"device": "gpu"}, r"device = 'gpu' .* is refused: Unknown device"),
+        ({"models": "zoo/llama-2L,"}, r"An empty model name"),
+    ],
+)
+def test_known_values_are_checked_before_a_kernel_starts(tmp_path, no_kernel, override, message):
+    _mini_book(tmp_path)
+    nb = nbformat.read(tmp_path / "notebooks" / "01_mini.ipynb", as_version=4)
+    nb.cells[0].source += "\nprecision = 'fp32'\ndevice = 'auto'"
+    nbformat.write(nb, tmp_path / "notebooks" / "01_mini.ipynb")
+    with pytest.raises(ElensError, match=message):
+        chapters.run_chapter("mini", "t", override, root=tmp_path, out_dir=tmp_path / "book", progress=False,
+                             log=lambda *_: None)  # fmt: skip
