@@ -393,8 +393,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _value_error(key: str, value: Any) -> str | None:
-    """What is wrong with the value of a parameter with known meaning (None when it is fine)."""
+def _value_error(key: str, value: Any, machine: bool = True) -> str | None:
+    """What is wrong with the value of a parameter with known meaning (None when it is fine);
+    ``machine``: also whether this machine has the device asked for."""
     from .entropy import normalize_alphas
     from .loading import _DTYPES, resolve_device
 
@@ -403,28 +404,32 @@ def _value_error(key: str, value: Any) -> str | None:
             return f"must be one of {', '.join(_CHOICES[key])}"
         if key == "dtype" and value != "auto" and value not in _DTYPES:
             return f"must be auto or one of {', '.join(sorted(_DTYPES))}"
-        if key == "device":
+        if key == "device" and machine:
             resolve_device(value)
         if key == "alphas":
             normalize_alphas(value)
     except ElensError as err:
-        return f"is refused: {err}"
+        return f"is refused: {str(err).rstrip('.')}"
     return None
 
 
-def check_parameters(chapter: Chapter, params: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> None:
-    """Check every parameter's value against its declared default before a kernel starts.
+def check_parameters(
+    chapter: Chapter, params: Mapping[str, Any], overrides: Mapping[str, str] | None = None, *, machine: bool = True
+) -> None:
+    """Check every parameter's value against its declared default before a kernel starts
+    (``machine=False``: leave out what depends on this machine, the device and the environment).
 
     Raises:
         ElensError: naming the parameter, the value, what it must be, and where it came from
             (an override or the parameter set).
     """
     problems = []
-    processes = os.environ.get(PROCESSES_ENV)
+    processes = os.environ.get(PROCESSES_ENV) if machine else None
     if processes is not None and not (processes.strip().isdigit() and int(processes) >= 1):
         problems.append(f"{PROCESSES_ENV}={processes!r} must be an integer >= 1")
     try:
-        cache_dir()
+        if machine:
+            cache_dir()
     except ElensError as err:
         problems.append(str(err).rstrip("."))
     for key, value in params.items():
@@ -435,7 +440,7 @@ def check_parameters(chapter: Chapter, params: Mapping[str, Any], overrides: Map
         if need:
             problems.append(f"{key} = {value!r}{where} must be {need}")
             continue
-        problem = _value_error(key, value)
+        problem = _value_error(key, value, machine)
         if problem:
             problems.append(f"{key} = {value!r}{where} {problem}")
             continue
@@ -972,7 +977,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"parameter sets: {', '.join(param_sets())}")
         elif args.cmd == "params":
             ch = find_chapter(args.chapter)
-            _print_yaml(merge_parameters(ch, load_param_set(args.params), _overrides(args)))
+            given = _overrides(args)
+            merged = merge_parameters(ch, load_param_set(args.params), given)
+            check_parameters(ch, merged, given, machine=False)
+            _print_yaml(merged)
         elif args.cmd == "run":
             names = "all" if args.chapters == ["all"] else args.chapters
             run_chapters(names, args.params, _overrides(args), out_dir=args.out, force=args.force, progress=not args.no_progress)
