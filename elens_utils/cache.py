@@ -592,6 +592,11 @@ class ProfileCache:
         key = _sha256_json(fields)
         entry = self.root / f"{_slug(name)}-{key[:20]}"
 
+        if entry.exists() and not entry.is_dir() or (entry / _MANIFEST).is_dir():
+            raise ElensError(
+                f"Cache entry {entry} is damaged ({'it is a file' if not entry.is_dir() else 'its manifest.json is a folder'}): "
+                "delete it and run again."
+            )
         manifest = _read_manifest(entry)
         size = manifest.get("shard_size") if manifest is not None else None
         if manifest is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):

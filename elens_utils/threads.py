@@ -21,6 +21,8 @@ import os
 
 import torch
 
+from .errors import ElensError
+
 __all__ = ["LARGE_LENS_MACS", "SMALL_MODEL_THREADS_ENV", "apply_model_threads", "model_threads"]
 
 #: Environment variable holding the thread cap for small models (set by the chapter runner).
@@ -39,13 +41,14 @@ def model_threads(d_model: int, vocab_size: int, env: os._Environ | dict | None 
     cap is set; else the cap for a small model and all of torch's threads for a large one.
     """
     env = os.environ if env is None else env
+    for name in ("OMP_NUM_THREADS", SMALL_MODEL_THREADS_ENV):
+        value = env.get(name)
+        if value is not None and not (value.strip().isdigit() and int(value) >= 1):
+            raise ElensError(f"{name}={value!r} must be an integer >= 1 (CPU threads), or unset.")
     cap = env.get(SMALL_MODEL_THREADS_ENV)
     if "OMP_NUM_THREADS" in env or not cap:
         return None
-    try:
-        small = max(1, int(cap))
-    except ValueError:
-        return None
+    small = int(cap)
     return small if d_model * vocab_size < LARGE_LENS_MACS else max(small, _ALL_THREADS)
 
 

@@ -617,3 +617,27 @@ def test_known_values_are_checked_before_a_kernel_starts(tmp_path, no_kernel, ov
     with pytest.raises(ElensError, match=message):
         chapters.run_chapter("mini", "t", override, root=tmp_path, out_dir=tmp_path / "book", progress=False,
                              log=lambda *_: None)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["OMP_NUM_THREADS", "ELENS_SMALL_MODEL_THREADS"])
+@pytest.mark.parametrize("value", ["abc", "0", "-2"])
+def test_thread_counts_that_are_not_counts(name, value):
+    from elens_utils.threads import model_threads
+
+    with pytest.raises(ElensError, match=rf"{name}='{value}' must be an integer >= 1"):
+        model_threads(64, 384, env={name: value})
+    assert model_threads(64, 384, env={"ELENS_SMALL_MODEL_THREADS": "1"}) == 1
+
+
+def test_a_cache_entry_that_is_a_file_or_holds_a_folder_manifest(tmp_path, tiny_model_dirs):
+    cache = ProfileCache(tmp_path, shard_size=2)
+    cache.profiles(tiny_model_dirs["llama"], PROMPTS[:2], max_new_tokens=1, progress=False)
+    (entry,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    (entry / "manifest.json").unlink()
+    (entry / "manifest.json").mkdir()
+    with pytest.raises(ElensError, match=r"is damaged \(its manifest.json is a folder\): delete it"):
+        cache.profiles(tiny_model_dirs["llama"], PROMPTS[:2], max_new_tokens=1, progress=False)
+    shutil.rmtree(entry)
+    entry.write_text("")
+    with pytest.raises(ElensError, match=r"is damaged \(it is a file\): delete it"):
+        cache.profiles(tiny_model_dirs["llama"], PROMPTS[:2], max_new_tokens=1, progress=False)
