@@ -39,11 +39,15 @@ def model_threads(d_model: int, vocab_size: int, env: os._Environ | dict | None 
 
     ``None`` (leave torch's setting alone) when the environment names ``OMP_NUM_THREADS`` or no
     cap is set; else the cap for a small model and all of torch's threads for a large one.
+
+    Raises:
+        ElensError: ``OMP_NUM_THREADS`` or the cap set to something other than a count >= 1
+            (an empty value counts as unset).
     """
     env = os.environ if env is None else env
     for name in ("OMP_NUM_THREADS", SMALL_MODEL_THREADS_ENV):
         value = env.get(name)
-        if value is not None and not (value.strip().isdigit() and int(value) >= 1):
+        if value and not (value.strip().isdigit() and int(value) >= 1):  # empty: as if unset
             raise ElensError(f"{name}={value!r} must be an integer >= 1 (CPU threads), or unset.")
     cap = env.get(SMALL_MODEL_THREADS_ENV)
     if "OMP_NUM_THREADS" in env or not cap:

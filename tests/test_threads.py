@@ -1,8 +1,10 @@
 """Per-model CPU threads: small models on the parameter set's cap, large ones on every core."""
 
+import pytest
 import torch
 
 from elens_utils import load_model, threads
+from elens_utils.errors import ElensError
 from elens_utils.threads import LARGE_LENS_MACS, SMALL_MODEL_THREADS_ENV, model_threads
 
 
@@ -21,7 +23,8 @@ def test_the_users_omp_setting_or_no_cap_leaves_torch_alone():
     assert model_threads(576, 49152, {}) is None
     assert model_threads(576, 49152, {SMALL_MODEL_THREADS_ENV: ""}) is None
     assert model_threads(64, 512, {SMALL_MODEL_THREADS_ENV: "1", "OMP_NUM_THREADS": "2"}) is None
-    assert model_threads(64, 512, {SMALL_MODEL_THREADS_ENV: "many"}) is None
+    with pytest.raises(ElensError, match="must be an integer >= 1"):  # a typo is said, not ignored
+        model_threads(64, 512, {SMALL_MODEL_THREADS_ENV: "many"})
 
 
 def test_load_model_sets_the_threads_of_the_model_it_loads(monkeypatch):
