@@ -706,7 +706,7 @@ def correctness_findings(
     when one profile feature set's verdict is one of the first three, is *at chance* when every
     feature set's is ``"at chance"``, and is *undecided* otherwise. The paper's line counts
     those outcomes (and which models that beat the dummy do no better than the baseline); the
-    paper's earlier version gives no number for this experiment (field notes), so none is quoted.
+    paper's earlier version gives no number we could find for this experiment, so none is quoted.
 
     Raises:
         ElensError: missing columns, a model without scores or accuracy, or scores and accuracy
