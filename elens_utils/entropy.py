@@ -40,7 +40,22 @@ __all__ = [
     "finalize_stats",
     "lens_entropy",
     "dense_entropy",
+    "entropy_outside_range",
 ]
+
+#: Slack of :func:`entropy_outside_range`, nats (float32 rounding of an entropy is ~1e-5).
+ENTROPY_RANGE_TOL = 1e-3
+
+
+def entropy_outside_range(h: torch.Tensor, vocab_size: int, tol: float = ENTROPY_RANGE_TOL) -> torch.Tensor:
+    """Boolean mask of the entries of ``h`` (entropies, nats, any shape) outside
+    ``[0, log V]`` by more than ``tol``, or not finite.
+
+    Every Rényi entropy of a distribution over ``V`` tokens lies in ``[0, log V]``: a value
+    outside is a broken computation, never a result.
+    """
+    bound = math.log(int(vocab_size))
+    return ~torch.isfinite(h) | (h < -tol) | (h > bound + tol)
 
 M, S, T = 0, 1, 2  # columns of a statistics tensor; power sums follow from column 3 on
 

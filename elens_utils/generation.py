@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .entropy import normalize_alphas
+from .entropy import entropy_outside_range, normalize_alphas
 from .errors import ElensError
 from .hf_compat import cache_kwargs, returned_cache
 from .lens import BlockCapture
@@ -39,8 +39,7 @@ __all__ = ["GenerationSettings", "generate_profiles", "left_pad", "row_seed"]
 # the model's own logits, so deferring the lens changes no token; the buffer is bounded (4096 x d
 # values: 12 MB at d = 768 in float32).
 _LENS_ROWS = 4096
-# Slack of the [0, log V] check of lens entropies, nats (float32 rounding is ~1e-5).
-_H_TOL = 1e-3
+
 
 
 @dataclass(frozen=True)
@@ -173,7 +172,7 @@ def _generate_batch(
             )
         # An entropy lies in [0, log V] for every Renyi order: a value outside is a broken lens
         # computation, never a result (float rounding stays far inside the tolerance).
-        outside = (h < -_H_TOL) | (h > log_v + _H_TOL)
+        outside = entropy_outside_range(h, parts.vocab_size)
         if bool(outside.any()):
             k, layer = (int(i) for i in torch.nonzero(outside)[0, :2])
             value = float(h[outside][0])

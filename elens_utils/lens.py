@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .errors import ElensError
 from .loading import LensModel
 
 __all__ = ["BlockCapture", "PromptLens", "prompt_lens"]
@@ -91,7 +92,7 @@ def prompt_lens(lm: LensModel, prompt: str | Sequence[int], alphas: Sequence[flo
     Materialises ``[S, V]`` logits one block at a time: fine for a worked example, not for bulk
     profiles (use :func:`elens_utils.generation.generate_profiles`).
     """
-    from .entropy import normalize_alphas
+    from .entropy import entropy_outside_range, normalize_alphas
 
     alphas = normalize_alphas(alphas)
     ids = lm.encode([prompt])[0]
@@ -107,9 +108,18 @@ def prompt_lens(lm: LensModel, prompt: str | Sequence[int], alphas: Sequence[flo
         top_ids.append(i)
         top_probs.append(p)
     tokens = lm.tokenizer.convert_ids_to_tokens(ids)
+    entropy = torch.stack(entropies, dim=1)  # [S, L, A]
+    outside = entropy_outside_range(entropy, lm.parts.vocab_size)
+    if bool(outside.any()):
+        pos, layer = (int(i) for i in torch.nonzero(outside)[0, :2])
+        raise ElensError(
+            f"Lens entropy {float(entropy[outside][0]):.6g} nats at position {pos + 1}, block {layer + 1}: outside "
+            f"[0, log V] or not finite, so the heat-map is not drawn. Load the model in float32; if it persists, "
+            "report it with the model, device and dtype."
+        )
     return PromptLens(
         tokens=list(tokens),
-        entropy=torch.stack(entropies, dim=1).cpu(),
+        entropy=entropy.cpu(),
         alphas=alphas,
         top_ids=torch.stack(top_ids, dim=1).cpu(),
         top_probs=torch.stack(top_probs, dim=1).cpu(),

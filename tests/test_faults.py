@@ -641,3 +641,29 @@ def test_a_cache_entry_that_is_a_file_or_holds_a_folder_manifest(tmp_path, tiny_
     entry.write_text("")
     with pytest.raises(ElensError, match=r"is damaged \(it is a file\): delete it"):
         cache.profiles(tiny_model_dirs["llama"], PROMPTS[:2], max_new_tokens=1, progress=False)
+
+
+def test_entropy_range_mask_and_the_heat_map_check(lens_model, monkeypatch):
+    import math
+
+    import torch
+
+    from elens_utils.entropy import entropy_outside_range
+    from elens_utils.lens import prompt_lens
+
+    v = 100
+    h = torch.tensor([0.0, -0.0005, math.log(v), math.log(v) + 0.0005, -0.01, math.log(v) + 0.01, float("nan"), float("inf")])
+    assert entropy_outside_range(h, v).tolist() == [False, False, False, False, True, True, True, True]
+    lm = lens_model("llama")
+    real = lm.parts.entropy
+
+    def broken(resid, alphas, **kw):
+        out = real(resid, alphas, **kw)
+        out[-1, 0] = -1.0
+        return out
+
+    monkeypatch.setattr(lm.parts, "entropy", broken)
+    with pytest.raises(ElensError, match=r"Lens entropy -1 nats at position \d+, block 1: outside \[0, log V\]"):
+        prompt_lens(lm, "the cat sat")
+    monkeypatch.undo()
+    assert prompt_lens(lm, "the cat sat").entropy.shape[1] == lm.n_layers
