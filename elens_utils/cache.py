@@ -453,7 +453,7 @@ class ProfileCache:
             _write_json_atomic(e.path / _MANIFEST, manifest)
         lm = e.lm if e.lm is not None else load_model(e.name, **e.load)
         # before any work: prompts the tokenizer reads as <unk> would give profiles of nothing
-        lm.check_coverage(lm.encode(e.prompts))
+        lm.check_coverage(lm.encode([p for i in missing for p in e.prompts[slice(*e.ranges[i])]]))
         devices = set(manifest.get("devices", []))
         devices.add(str(lm.device))
         manifest["devices"] = sorted(devices)

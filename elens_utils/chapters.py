@@ -58,7 +58,7 @@ from typing import Any
 import yaml
 
 from .atomic import atomic_file
-from .errors import ElensError, run_command
+from .errors import ElensError, first_line, run_command
 from .dist_sweep import PROCESSES_ENV
 from .models import cache_dir, check_model_name
 from .threads import SMALL_MODEL_THREADS_ENV
@@ -732,10 +732,9 @@ def run_chapter(
                 f"The executed notebook with the traceback: {failed}"
             ) from None
         except (RuntimeError, TimeoutError) as err:  # nbclient's DeadKernelError, a lost kernel
-            said = str(err).strip().splitlines()[0] if str(err).strip() else "no message"
             raise ElensError(
                 f"Chapter '{chapter.name}': its kernel failed to start or stopped before the chapter finished "
-                f"({type(err).__name__}: {said}). A kernel that dies mid-chapter has usually run out of memory "
+                f"({type(err).__name__}: {first_line(err)}). A kernel that dies mid-chapter has usually run out of memory "
                 "(lower batch_size or the counts) or been killed; the profiles it finished are cached, so "
                 "running again resumes."
             ) from None

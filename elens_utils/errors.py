@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["ElensError", "run_command"]
+__all__ = ["ElensError", "first_line", "run_command"]
 
 
 class ElensError(ValueError):
@@ -13,6 +13,17 @@ class ElensError(ValueError):
     The command line prints the message alone (no traceback) and exits with status 2.
     Subclasses ``ValueError`` so generic callers that catch bad values still catch it.
     """
+
+
+def first_line(err: BaseException, limit: int = 160) -> str:
+    """The first line of ``err``'s message (its type's name when it has none), cut to its first
+    sentence when longer than ``limit`` characters (torch's dispatcher messages run to kilobytes)."""
+    text = str(err).strip().splitlines()
+    line = text[0] if text else type(err).__name__
+    if len(line) > limit:
+        stop = line.find(". ")
+        line = line[: stop + 1] if 0 < stop < limit else line[: limit - 3] + "..."
+    return line
 
 
 def _os_error_text(err: OSError) -> str:

@@ -18,7 +18,7 @@ import torch
 
 from .adapters import LensParts, LensSpec, check_parity, find_lens_parts
 from . import entropy_cpu
-from .errors import ElensError
+from .errors import ElensError, first_line
 from .models import resolve_model
 from .threads import apply_model_threads
 
@@ -214,10 +214,7 @@ def _looks_like_path(name: str) -> bool:
 
 
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    line = text[0] if text else type(err).__name__
-    if len(line) > 160:  # torch's dispatcher messages run to kilobytes: keep their first sentence
-        line = line[: line.find(". ") + 1] if 0 < line.find(". ") < 160 else line[:157] + "..."
+    line = first_line(err)
     return line if line.endswith(".") else line + "."
 
 

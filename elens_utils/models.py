@@ -94,24 +94,17 @@ def resolve_model(name: str) -> str:
     untrained = _UNTRAINED.match(name)
     if untrained:
         from .tiny_models import build_untrained_model
-        from .zoo import ZOO_FAMILIES
 
         family, layers = untrained["family"], int(untrained["layers"])
-        if family not in ZOO_FAMILIES:
-            raise ElensError(f"Unknown untrained model '{name}': use untrained/FAMILY-NL with FAMILY one of {', '.join(ZOO_FAMILIES)}.")
-        if not 1 <= layers <= 64:
-            raise ElensError(f"Untrained model '{name}': the number of layers must lie in 1..64.")
+        _check_untrained(name, family, layers)
         return _build_once(cache_dir() / "untrained" / f"{family}-{layers}L", lambda d: build_untrained_model(family, d, n_layers=layers))
     match = _TINY.match(name)
     if not match:
         return name
-    from .tiny_models import ARCHS, build_tiny_model
+    from .tiny_models import build_tiny_model
 
     arch, layers = match["arch"], int(match["layers"] or 3)
-    if arch not in ARCHS:
-        raise ElensError(f"Unknown tiny model '{name}': use tiny/ARCH or tiny/ARCH-NL with ARCH one of {', '.join(ARCHS)}.")
-    if not 1 <= layers <= 64:
-        raise ElensError(f"Tiny model '{name}': the number of layers must lie in 1..64.")
+    _check_tiny(name, arch, layers)
     return _build_once(cache_dir() / "tiny" / f"{arch}-{layers}L", lambda d: build_tiny_model(arch, d, n_layers=layers))
 
 
@@ -132,23 +125,29 @@ def check_model_name(name: str) -> None:
     if name.startswith("untrained/") and not untrained:
         raise ElensError(f"Unknown untrained model '{name}': use untrained/FAMILY-NL.")
     if untrained:
-        from .zoo import ZOO_FAMILIES
-
-        if untrained["family"] not in ZOO_FAMILIES or not 1 <= int(untrained["layers"]) <= 64:
-            raise ElensError(
-                f"Unknown untrained model '{name}': use untrained/FAMILY-NL with FAMILY one of "
-                f"{', '.join(ZOO_FAMILIES)} and N in 1..64."
-            )
+        _check_untrained(name, untrained["family"], int(untrained["layers"]))
     if name.startswith("tiny/") and not tiny:
         raise ElensError(f"Unknown tiny model '{name}': use tiny/ARCH or tiny/ARCH-NL.")
     if tiny:
-        from .tiny_models import ARCHS
+        _check_tiny(name, tiny["arch"], int(tiny["layers"] or 3))
 
-        if tiny["arch"] not in ARCHS or not 1 <= int(tiny["layers"] or 3) <= 64:
-            raise ElensError(
-                f"Unknown tiny model '{name}': use tiny/ARCH or tiny/ARCH-NL with ARCH one of {', '.join(ARCHS)} "
-                "and N in 1..64."
-            )
+
+def _check_untrained(name: str, family: str, layers: int) -> None:
+    from .zoo import ZOO_FAMILIES
+
+    if family not in ZOO_FAMILIES:
+        raise ElensError(f"Unknown untrained model '{name}': use untrained/FAMILY-NL with FAMILY one of {', '.join(ZOO_FAMILIES)}.")
+    if not 1 <= layers <= 64:
+        raise ElensError(f"Untrained model '{name}': the number of layers must lie in 1..64.")
+
+
+def _check_tiny(name: str, arch: str, layers: int) -> None:
+    from .tiny_models import ARCHS
+
+    if arch not in ARCHS:
+        raise ElensError(f"Unknown tiny model '{name}': use tiny/ARCH or tiny/ARCH-NL with ARCH one of {', '.join(ARCHS)}.")
+    if not 1 <= layers <= 64:
+        raise ElensError(f"Tiny model '{name}': the number of layers must lie in 1..64.")
 
 
 def _build_once(target: Path, build) -> str:

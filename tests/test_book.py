@@ -23,6 +23,7 @@ from typing import ClassVar
 
 import nbformat
 import pytest
+from helpers import write_mini_book
 import yaml
 
 from elens_utils import ElensError, chapters, charts
@@ -153,19 +154,12 @@ def test_cache_key_depends_on_source_parameters_and_library():
 
 
 def _mini_book(root: Path, body: str) -> None:
-    (root / "notebooks").mkdir(parents=True)
-    (root / "params").mkdir()
     cells = [
         nbformat.v4.new_markdown_cell("# Mini"),
         nbformat.v4.new_code_cell("values = [1, 2]\nlabel = 'x'"),
         nbformat.v4.new_code_cell(body),
     ]
-    cells[1].metadata["tags"] = ["parameters"]
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["elens"] = {"chapter": "mini"}
-    nbformat.write(nb, root / "notebooks" / "01_mini.ipynb")
-    (root / "params" / "t.yml").write_text("description: test\ndefaults: {label: y}\nchapters: {mini: {values: [3]}}\n")
+    write_mini_book(root, cells, "description: test\ndefaults: {label: y}\nchapters: {mini: {values: [3]}}\n")
 
 
 def test_local_inputs_enter_the_cache_key(tmp_path, monkeypatch, tiny_model_dirs):

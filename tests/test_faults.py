@@ -25,6 +25,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from helpers import write_mini_book
 
 from elens_utils import cache as cache_mod
 from elens_utils import chapters, load_model
@@ -300,18 +301,11 @@ def test_atomic_files_follow_the_umask(tmp_path, umask):
 
 
 def _mini_book(root: Path, params_yml: str = "description: test\ndefaults: {}\nchapters: {}\n") -> None:
-    (root / "notebooks").mkdir(parents=True)
-    (root / "params").mkdir()
     cells = [
         nbformat.v4.new_code_cell("n_samples = 4\nmodels = ['tiny/llama-2L']\ntemperature = 0.7\nseed = 0\nlabel = 'x'"),
         nbformat.v4.new_code_cell("print(n_samples * 2)"),
     ]
-    cells[0].metadata["tags"] = ["parameters"]
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["elens"] = {"chapter": "mini"}
-    nbformat.write(nb, root / "notebooks" / "01_mini.ipynb")
-    (root / "params" / "t.yml").write_text(params_yml)
+    write_mini_book(root, cells, params_yml)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import shlex
 
 import nbformat
 import pytest
+from helpers import write_mini_book
 
 from elens_utils import chapters
 from elens_utils.provenance import machine_text, rerun_command, run_footer, software_versions
@@ -35,15 +36,8 @@ def test_footer_names_time_machine_and_versions():
 
 @pytest.mark.slow
 def test_a_chapter_page_shows_its_overrides_and_footer(tmp_path):
-    (tmp_path / "notebooks").mkdir()
-    (tmp_path / "params").mkdir()
     cells = [nbformat.v4.new_code_cell("prompt = 'x'\nseed = 0"), nbformat.v4.new_code_cell("print(prompt, seed)")]
-    cells[0].metadata["tags"] = ["parameters"]
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["elens"] = {"chapter": "mini"}
-    nbformat.write(nb, tmp_path / "notebooks" / "01_mini.ipynb")
-    (tmp_path / "params" / "t.yml").write_text("description: test\ndefaults: {}\nchapters: {}\n")
+    write_mini_book(tmp_path, cells, "description: test\ndefaults: {}\nchapters: {}\n")
     run = dict(root=tmp_path, out_dir=tmp_path / "book", progress=False, log=lambda *_: None)
     path = chapters.run_chapter("mini", "t", {"prompt": "The capital of France is"}, **run)
     out = nbformat.read(path, as_version=4)
