@@ -39,7 +39,9 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_file
+from .comparison import AUC_CEILING
 from .errors import ElensError
+from .provenance import format_value
 from .token_text import show_token, token_texts
 
 if TYPE_CHECKING:
@@ -295,20 +297,34 @@ def _is_p_value_column(name: object) -> bool:
     return text == "p" or text.startswith(("p (", "p_", "p-"))
 
 
+# Text columns whose longest value exceeds this many characters wrap in the book's tables.
+_WRAP_CHARS = 28
+
+
 def summary_table(table: pd.DataFrame, digits: int = 2):
     """A table styled for the page: fixed decimals, '–' for missing, and p-values (columns
     named ``p``, ``p (...)``, ``p_...``) in two significant digits, so that a small one reads
     ``2e-17`` and not ``0.00``. A named index becomes the first column(s); an unnamed one
-    (0, 1, 2...) is hidden."""
+    (0, 1, 2...) is hidden. Cells of text columns longer than ``_WRAP_CHARS`` characters get
+    the class ``elens-text`` (the book's stylesheet lets them wrap)."""
     if any(name is not None for name in table.index.names):  # a named index is data: show it
         table = table.reset_index()
     p_cols = [c for c in table.columns if _is_p_value_column(c)]
+    # columns of long text (notes, verdicts) wrap in the book; numbers and names do not
+    text_cols = [
+        c for c, dtype in table.dtypes.items()
+        if (dtype == object or pd.api.types.is_string_dtype(dtype)) and table.columns.is_unique
+        and table[c].astype(str).str.len().max() > _WRAP_CHARS
+    ]
+    classes = pd.DataFrame("", index=table.index, columns=table.columns)
+    if table.columns.is_unique and table.index.is_unique:
+        classes[text_cols] = "elens-text"
     return (
         table.style.format(precision=digits, na_rep="–")
         .format("{:.2g}", subset=p_cols, na_rep="–")
         .hide(axis="index")
         .set_table_attributes('class="dataframe elens-summary"')
-        .set_table_styles([{"selector": "td", "props": "white-space: nowrap;"}])
+        .set_td_classes(classes)
     )
 
 
@@ -332,6 +348,15 @@ def _need(frame: pd.DataFrame, columns: Sequence[str], fn: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ElensError(f"{fn}() needs the columns {list(columns)}; the frame lacks {missing}.")
+
+
+def _ceiling_band() -> alt.Chart:
+    """A shaded strip from :data:`~elens_utils.comparison.AUC_CEILING` to 1 on an AUC x axis:
+    results inside it are at ceiling, where the classifier has nothing left to show."""
+    band = pd.DataFrame({"x": [AUC_CEILING], "x2": [1.0], "what": [f"ceiling: AUC ≥ {AUC_CEILING:g}"]})
+    return alt.Chart(band).mark_rect(color="#d9d9d9", opacity=0.6).encode(
+        x=alt.X("x:Q", scale=alt.Scale(domain=[0, 1])), x2="x2:Q", tooltip=alt.Tooltip("what:N", title="shaded")
+    )
 
 
 def _mean_band_layers(base: alt.Chart, data: pd.DataFrame, tooltip: list, y_title: str) -> alt.LayerChart:
@@ -626,7 +651,7 @@ def to_html(chart: alt.TopLevelMixin) -> str:
     digest = hashlib.sha1(body.encode()).hexdigest()[:10]
     cid = f"elens-chart-{digest}-{next(_counter)}"
     return (
-        f'<div class="{CHART_CLASS}" id="{cid}" style="max-width:100%;overflow-x:auto"></div>\n'
+        f'<div class="{CHART_CLASS}" id="{cid}" style="max-width:100%"></div>\n'
         f'<script type="application/json" id="{cid}-spec">{body}</script>\n'
         f"<script>{_SCRIPT % {'id': json.dumps(cid)}}</script>"
     )
@@ -686,18 +711,6 @@ def write_vega_bundle(path: str | os.PathLike[str]) -> Path:
 # parameters
 
 
-def _format_value(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_format_value(v) for v in value) if value else "(none)"
-    if isinstance(value, float) and math.isinf(value):
-        return "∞" if value > 0 else "−∞"
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}: {_format_value(v)}" for k, v in value.items())
-    if value is None:
-        return "None"
-    return str(value)
-
-
 class ParametersTable:
     """A small two-column table of the parameters a chapter ran with (HTML in notebooks)."""
 
@@ -709,7 +722,7 @@ class ParametersTable:
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><th scope='row'><code>{html.escape(str(k))}</code></th>"
-            f"<td>{html.escape(_format_value(v))}</td></tr>"
+            f"<td>{html.escape(format_value(v))}</td></tr>"
             for k, v in self.params.items()
         )
         caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
@@ -719,7 +732,7 @@ class ParametersTable:
     def __repr__(self) -> str:
         width = max((len(str(k)) for k in self.params), default=0)
         lines = [self.title] if self.title else []
-        lines += [f"{k!s:<{width}}  {_format_value(v)}" for k, v in self.params.items()]
+        lines += [f"{k!s:<{width}}  {format_value(v)}" for k, v in self.params.items()]
         if self.note:
             lines.append(self.note)
         return "\n".join(lines)
@@ -1082,6 +1095,7 @@ def correctness_auc_chart(table: pd.DataFrame, *, title: str | None = None) -> a
     ok = "datum.status == 'ok'"
     base = alt.Chart(data).encode(y=y, yOffset=y_off)
     layers = [
+        _ceiling_band(),
         base.mark_rule(color="#bbbbbb", strokeWidth=6).encode(x=alt.X("dlo:Q", scale=alt.Scale(domain=[0, 1])), x2="dhi:Q", tooltip=tooltip).transform_filter(ok),
         base.mark_rule(strokeWidth=2).encode(x=alt.X("lo:Q"), x2="hi:Q", color=colour).transform_filter(ok),
         base.mark_point(size=70, filled=True).encode(x=x, color=colour, tooltip=tooltip).transform_filter(ok),
@@ -1091,7 +1105,7 @@ def correctness_auc_chart(table: pd.DataFrame, *, title: str | None = None) -> a
     return alt.layer(*layers).properties(
         width=480,
         height=alt.Step(18),
-        title=alt.Title(title or "Does the profile tell right from wrong answers?", subtitle="points: kNN (±1 sd over folds); grey bars: the stratified dummy (±1 sd); dashed: 0.5, no information"),
+        title=alt.Title(title or "Does the profile tell right from wrong answers?", subtitle="points: kNN (±1 sd over folds); grey bars: the stratified dummy (±1 sd); dashed: 0.5, no information; shaded: at ceiling"),
     )
 
 
@@ -1249,10 +1263,11 @@ def knn_scores_by_model(
         ).transform_filter(is_row),
     ]
     if metric == "auc":
+        layers.insert(0, _ceiling_band())
         layers.append(alt.Chart(pd.DataFrame({"x": [0.5]})).mark_rule(strokeDash=[5, 4], color="#777").encode(x="x:Q"))
     default_sub = "point: kNN mean over folds; ticks: single folds; grey: stratified dummy (mean, ±1 sd)"
     if metric == "auc":
-        default_sub += "; dashed: 0.5, no information"
+        default_sub += f"; dashed: 0.5, no information; shaded: at ceiling (≥ {AUC_CEILING:g})"
     return alt.layer(*layers).properties(
         width=480,
         height=alt.Step(16 if len(groups) > 1 else 26),
@@ -1556,6 +1571,7 @@ def auc_tests_chart(table: pd.DataFrame, *, color: str = "depth", title: str | N
     base = alt.Chart(data).encode(y=y, yOffset=y_off)
     x = alt.X("auc:Q", title="ROC-AUC", scale=alt.Scale(domain=[0, 1]))
     layers = [
+        _ceiling_band(),
         alt.Chart(pd.DataFrame({"x": [0.5]})).mark_rule(strokeDash=[5, 4], color="#777").encode(x="x:Q"),
         base.mark_rule(strokeWidth=2).encode(x=alt.X("lo:Q", scale=alt.Scale(domain=[0, 1])), x2="hi:Q", color=colour).transform_filter(ok),
         base.mark_point(size=80, filled=True).encode(x=x, color=colour, tooltip=tooltip).transform_filter(ok),
@@ -1564,7 +1580,7 @@ def auc_tests_chart(table: pd.DataFrame, *, color: str = "depth", title: str | N
     return alt.layer(*layers).properties(
         width=440,
         height=alt.Step(20),
-        title=alt.Title(title or "kNN ROC-AUC by test", subtitle="cross-validation: mean ± 1 sd over folds; held out: one train/test split; dashed: 0.5, no information"),
+        title=alt.Title(title or "kNN ROC-AUC by test", subtitle="cross-validation: mean ± 1 sd over folds; held out: one train/test split; dashed: 0.5, no information; shaded: at ceiling"),
     )
 
 

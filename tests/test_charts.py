@@ -596,3 +596,17 @@ def test_sublayer_accuracy_hand_made_and_errors():
         charts.sublayer_accuracy(results[results["strategy"] != "baseline"])
     with pytest.raises(ElensError, match="no intervention"):
         charts.sublayer_accuracy(results[results["strategy"] == "baseline"])
+
+
+def test_summary_table_lets_long_text_columns_wrap_and_nothing_else():
+    import pandas as pd
+
+    table = pd.DataFrame({
+        "model": ["zoo/llama-8L", "real/smollm2-135m-instruct"],
+        "AUC": [0.99, 0.52],
+        "note": ["short", "a note long enough that it must wrap in a narrow column"],
+    })  # fmt: skip
+    html = charts.summary_table(table).to_html()
+    assert html.count("elens-text") == 2  # both cells of the long "note" column, none elsewhere
+    assert "white-space: nowrap" not in html  # the stylesheet decides
+    assert "elens-text" not in charts.summary_table(table[["model", "AUC"]]).to_html()
