@@ -677,6 +677,7 @@ def run_chapter(
     from papermill.exceptions import PapermillExecutionError
 
     from . import __version__
+    from .provenance import page_substitutions
 
     root_path = _repo(root)
     chapter = find_chapter(name, root_path)
@@ -756,6 +757,8 @@ def run_chapter(
         "cache_key": key,
         "seconds": round(elapsed, 1),
     }
+    # the page's prose shows parameter values and the run time through MyST substitutions
+    executed.metadata["myst"] = {"substitutions": page_substitutions(params, elapsed, pset["name"])}
     _atomic_write_nb(executed, target)
     failed.unlink(missing_ok=True)
     log(f"{chapter.name}: executed in {elapsed:.1f} s -> {target}")

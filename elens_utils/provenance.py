@@ -4,19 +4,62 @@ The chapter runner puts two cells into every executed chapter (hidden inputs): u
 parameters table, :func:`rerun_command` (the set and every ``--set`` override, quoted for a
 shell), and at the end of the page :func:`run_footer`, one line with the run time, the machine
 (:func:`machine_text`) and the versions of Python, torch, transformers and elens_utils
-(:func:`software_versions`).
+(:func:`software_versions`). After the run it stores :func:`page_substitutions` in the
+notebook's metadata (``myst.substitutions``): the page's prose writes ``{{ run_time }}`` or a
+parameter's name, ``{{ k }}``, and the book shows the value this run used.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import platform
 import shlex
 import time
 from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["machine_text", "rerun_command", "run_footer", "software_versions"]
+__all__ = [
+    "duration_text", "format_value", "machine_text", "page_substitutions", "rerun_command", "run_footer",
+    "software_versions",
+]
+
+
+def format_value(value: Any) -> str:
+    """A parameter value as a reader sees it: ``[1.0, inf] -> "1.0, ∞"``, ``[] -> "(none)"``,
+    ``{"a": 1} -> "a: 1"``, ``None -> "None"``."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(format_value(v) for v in value) if value else "(none)"
+    if isinstance(value, float) and math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {format_value(v)}" for k, v in value.items())
+    if value is None:
+        return "None"
+    return str(value)
+
+
+def duration_text(seconds: float) -> str:
+    """``"46 s"`` below 90 s, ``"9.6 min"`` below 90 min, ``"1.6 h"`` above."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def page_substitutions(params: Mapping[str, Any], seconds: float, param_set: str) -> dict[str, str]:
+    """The MyST substitutions of an executed chapter: every parameter by name (its value as
+    :func:`format_value` writes it) and ``run_time``, one sentence on how long the chapter ran,
+    on what machine, with which parameter set."""
+    subs = {str(k): format_value(v) for k, v in params.items()}
+    subs["run_time"] = (
+        f"{duration_text(seconds)} for this page in this build (parameter set `{param_set}`, "
+        f"{machine_text()}); profiles an earlier chapter computed come from the cache."
+    )
+    return subs
 
 
 def rerun_command(chapter: str, param_set: str, overrides: Mapping[str, str] | None = None) -> str:
@@ -74,8 +117,7 @@ def machine_text() -> str:
 def run_footer(started: float, *, now: float | None = None) -> str:
     """One line (Markdown) for the end of a chapter page: how long it ran since ``started``
     (a :func:`time.time` value), on what machine, with which software, on what date (UTC)."""
-    seconds = max(0.0, (time.time() if now is None else now) - float(started))
-    took = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+    took = duration_text((time.time() if now is None else now) - float(started))
     versions = ", ".join(f"{k} {v}" for k, v in software_versions().items())
     day = _dt.datetime.now(_dt.timezone.utc).date().isoformat()
     return f"*This page ran in {took} on {machine_text()}, with {versions}, on {day}.*"

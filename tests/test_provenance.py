@@ -11,7 +11,15 @@ import pytest
 from helpers import write_mini_book
 
 from elens_utils import chapters
-from elens_utils.provenance import machine_text, rerun_command, run_footer, software_versions
+from elens_utils.provenance import (
+    duration_text,
+    format_value,
+    machine_text,
+    page_substitutions,
+    rerun_command,
+    run_footer,
+    software_versions,
+)
 
 
 def test_rerun_command_reproduces_the_overrides():
@@ -34,6 +42,22 @@ def test_footer_names_time_machine_and_versions():
     assert re.search(r"on \d{4}-\d\d-\d\d\.\*$", line)
 
 
+def test_values_and_durations_read_as_a_reader_expects():
+    assert format_value([1.0, float("inf")]) == "1.0, ∞" and format_value([]) == "(none)"
+    assert format_value({"a": [1, 2], "b": None}) == "a: 1, 2, b: None" and format_value(-float("inf")) == "−∞"
+    assert [duration_text(s) for s in (0.4, 46.2, 89.4, 90, 577, 5399, 5400, 7200)] == [
+        "0 s", "46 s", "89 s", "1.5 min", "9.6 min", "90.0 min", "1.5 h", "2.0 h"
+    ]
+    assert duration_text(-3) == "0 s"
+
+
+def test_page_substitutions_give_every_parameter_and_the_run_time():
+    subs = page_substitutions({"k_alpha": 5, "alphas": [0.5, 1.0, float("inf")], "models": ["zoo/a", "zoo/b"]}, 577.0, "default")
+    assert subs["k_alpha"] == "5" and subs["alphas"] == "0.5, 1.0, ∞" and subs["models"] == "zoo/a, zoo/b"
+    assert subs["run_time"].startswith("9.6 min for this page in this build (parameter set `default`, ")
+    assert machine_text() in subs["run_time"]
+
+
 @pytest.mark.slow
 def test_a_chapter_page_shows_its_overrides_and_footer(tmp_path):
     cells = [nbformat.v4.new_code_cell("prompt = 'x'\nseed = 0"), nbformat.v4.new_code_cell("print(prompt, seed)")]
@@ -51,6 +75,10 @@ def test_a_chapter_page_shows_its_overrides_and_footer(tmp_path):
     footer = out.cells[-1]
     assert "elens-run-footer" in footer.metadata["tags"] and "remove-input" in footer.metadata["tags"]
     assert "This page ran in" in footer.outputs[0]["data"]["text/markdown"]
+    # the prose's {{ prompt }} and {{ run_time }} come from the notebook's MyST substitutions
+    subs = out.metadata["myst"]["substitutions"]
+    assert subs["prompt"] == "The capital of France is" and subs["seed"] == "0"
+    assert re.match(r"\d+ s for this page in this build \(parameter set `t`, ", subs["run_time"])
     # the same parameters with and without an override are two pages (their notes differ)
     chapters.run_chapter("mini", "t", None, **run)
     logs = []
