@@ -21,6 +21,7 @@ from .errors import ElensError
 from .profiles import Profiles
 
 __all__ = [
+    "AUC_CEILING",
     "GROUP_ORDER",
     "sort_by_group",
     "KNN_VERDICTS",
@@ -258,6 +259,9 @@ def family_comparison(
 # ---------------------------------------------------------------------------------------------
 # kNN scores (task type, output format): real models, zoo and the paper's claim
 
+#: An AUC at or above this is "at ceiling" (:func:`knn_verdict`; the charts shade it).
+AUC_CEILING = 0.99
+
 #: The verdicts of :func:`knn_verdict` (LEVEL: the paper's AUC, 0.9), from the best to none.
 KNN_VERDICTS = ("at ceiling", "above LEVEL", "above chance but below LEVEL", "at chance", "no evidence")
 
@@ -269,7 +273,7 @@ def knn_verdict(
     p_value: float,
     *,
     level: float = 0.9,
-    ceiling: float = 0.99,
+    ceiling: float = AUC_CEILING,
     alpha: float = 0.05,
 ) -> str:
     """What one model's cross-validated kNN AUC says, in words (one of :data:`KNN_VERDICTS`).
@@ -662,6 +666,51 @@ def _beats_dummy(verdict: str) -> bool:
     return verdict not in ("at chance", "no evidence")
 
 
+def _profile_verdicts(rows: pd.DataFrame, n_correct: int, n: int, folds: int, level: float) -> list[str] | None:
+    """The :func:`knn_verdict` of each profile feature set of one model, or None when the model
+    is not scored (fewer than ``folds`` right or wrong answers, or a row that did not score)."""
+    if min(n_correct, n - n_correct) < folds or (rows["status"] != "ok").any():
+        return None
+    return [
+        knn_verdict(r["auc_mean"], r["auc_std"], r["dummy_auc_mean"], r["p_value"], level=level)
+        for _, r in rows.iterrows()
+    ]
+
+
+def _outcome(verdicts: list[str] | None) -> str:
+    """One of :data:`CORRECTNESS_OUTCOMES` from a model's feature-set verdicts."""
+    if verdicts is None:
+        return "not scored"
+    if any(_beats_dummy(v) for v in verdicts):
+        return "beats the dummy"
+    return "at chance" if all(v == "at chance" for v in verdicts) else "undecided"
+
+
+def correctness_outcomes(
+    scores: pd.DataFrame,
+    accuracy: pd.DataFrame,
+    *,
+    models: Sequence[str],
+    folds: int = 10,
+    baseline: str | None = "subject",
+    level: float = 0.9,
+) -> dict[str, str]:
+    """Each model's outcome (one of :data:`CORRECTNESS_OUTCOMES`), by the rules of
+    :func:`correctness_findings`: ``{"zoo/llama-8L": "not scored", ...}``, in ``models``' order.
+
+    Raises:
+        ElensError: a model without scores or accuracy.
+    """
+    out: dict[str, str] = {}
+    for model in models:
+        acc = accuracy[accuracy["model"] == model]
+        rows = scores[(scores["model"] == model) & (scores["features"] != baseline)]
+        if acc.empty or rows.empty:
+            raise ElensError(f"correctness_outcomes(): {model!r} has no {'accuracy' if acc.empty else 'scores'}.")
+        out[model] = _outcome(_profile_verdicts(rows, int(acc["n_correct"].iloc[0]), int(acc["n"].iloc[0]), folds, level))
+    return out
+
+
 def correctness_findings(
     scores: pd.DataFrame,
     accuracy: pd.DataFrame,
@@ -749,32 +798,25 @@ def correctness_findings(
             f"{where} chance ({100 * chance:.0f}%)."
         )
         minority = min(k, n - k)
-        if minority < folds or (rows["status"] != "ok").any():
+        verdicts = _profile_verdicts(rows, k, n, folds, level)
+        outcomes[model] = _outcome(verdicts)
+        if verdicts is None:
             which = "right" if k < n - k else "wrong"
             text += (
                 f" **Not scored**: only {minority} {which} answer{'s' if minority != 1 else ''}, and {folds}-fold "
                 f"stratified cross-validation needs at least {folds} right and {folds} wrong."
             )
-            outcomes[model] = "not scored"
             lines.append(text)
             continue
-        verdicts = []
-        for _, r in rows.iterrows():
-            v = knn_verdict(r["auc_mean"], r["auc_std"], r["dummy_auc_mean"], r["p_value"], level=level)
-            verdicts.append(v)
+        for (_, r), v in zip(rows.iterrows(), verdicts):
             text += f" {_capitalise(_feature_words(r['features']))}: {_auc_words(r)}: **{v}**."
-        if any(_beats_dummy(v) for v in verdicts):
-            outcomes[model] = "beats the dummy"
+        if outcomes[model] == "beats the dummy":
             if where != "above":
                 guessed.append(model)
                 text += (
                     " Its accuracy is not above chance, so its right answers are mostly guesses: this AUC says "
                     "which guesses land, not that the model knows when it is right."
                 )
-        elif all(v == "at chance" for v in verdicts):
-            outcomes[model] = "at chance"
-        else:
-            outcomes[model] = "undecided"
         if len(base) and base["status"].iloc[0] == "ok":
             b = base.iloc[0]
             best = rows.loc[rows["auc_mean"].idxmax()]
@@ -847,4 +889,4 @@ def _auc_words(r: pd.Series) -> str:
     )
 
 
-__all__ += ["CORRECTNESS_FEATURE_WORDS", "CORRECTNESS_OUTCOMES", "correctness_findings", "subject_baseline_auc"]
+__all__ += ["CORRECTNESS_FEATURE_WORDS", "CORRECTNESS_OUTCOMES", "correctness_findings", "correctness_outcomes", "subject_baseline_auc"]

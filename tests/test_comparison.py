@@ -424,3 +424,31 @@ def test_overlap_verdict_needs_a_spread():
 
     with pytest.raises(ElensError, match="spread along depth"):
         overlap_verdict(0.1, 0.0)
+
+
+def test_correctness_outcomes_follow_the_findings_rules():
+    import pandas as pd
+
+    from elens_utils.comparison import correctness_findings, correctness_outcomes
+
+    def row(model, features, auc, sd, dummy, p, n_correct, n=200, status="ok"):
+        return dict(model=model, n_layers=4, features=features, n=n, n_correct=n_correct, status=status,
+                    auc_mean=auc, auc_std=sd, dummy_auc_mean=dummy, p_value=p)  # fmt: skip
+
+    scores = pd.DataFrame([
+        row("ceil", "mean", 0.995, 0.004, 0.50, 1e-9, 100),   # at ceiling: beats the dummy
+        row("chance", "mean", 0.51, 0.05, 0.50, 0.6, 100),    # at chance
+        row("mixed", "mean", 0.56, 0.05, 0.50, 0.6, 100),     # away from 0.5 but not significant: undecided
+        row("few", "mean", 0.9, 0.1, 0.5, 0.01, 195),         # 5 wrong answers < 10 folds: not scored
+    ])  # fmt: skip
+    accuracy = pd.DataFrame(
+        [dict(model=m, accuracy=k / 200, n_correct=k, n=200, chance=0.25) for m, k in
+         [("ceil", 100), ("chance", 100), ("mixed", 100), ("few", 195)]]
+    )  # fmt: skip
+    models = ["ceil", "chance", "mixed", "few"]
+    outcomes = correctness_outcomes(scores, accuracy, models=models, folds=10, baseline=None)
+    assert outcomes == {"ceil": "beats the dummy", "chance": "at chance", "mixed": "undecided", "few": "not scored"}
+    text = "\n".join(correctness_findings(scores, accuracy, models=models, folds=10, baseline=None))
+    assert "Not scored" in text and "**at ceiling**" in text and "**at chance**" in text
+    with pytest.raises(ElensError, match="'nope' has no accuracy"):
+        correctness_outcomes(scores, accuracy, models=["nope"])

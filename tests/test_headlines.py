@@ -1,0 +1,41 @@
+"""The introduction's table of claims: each chapter's headline, glued into its notebook."""
+
+from __future__ import annotations
+
+import pytest
+
+from elens_utils import headlines
+from elens_utils.errors import ElensError
+
+
+def test_tally_counts_in_the_given_order_then_by_frequency():
+    verdicts = ["at chance", "at ceiling", "no evidence", "at chance", "above 0.9", "no evidence", "at chance"]
+    assert headlines.tally(verdicts, order=["at ceiling", "above 0.9"]) == (
+        "1 at ceiling, 1 above 0.9, 3 at chance, 2 no evidence"
+    )
+    assert headlines.tally(verdicts) == "3 at chance, 2 no evidence, 1 above 0.9, 1 at ceiling"
+    assert headlines.tally([]) == "none"
+    assert headlines.tally(["x"], order=["y", "x", "y"]) == "1 x"  # names not present are skipped
+
+
+def test_headline_html_escapes_and_refuses_an_empty_verdict():
+    assert headlines.headline_html("at ceiling", "AUC 0.99 < 1 & more") == (
+        "<strong>at ceiling</strong>: AUC 0.99 &lt; 1 &amp; more"
+    )
+    assert headlines.headline_html("<b>", "") == "<strong>&lt;b&gt;</strong>"
+    with pytest.raises(ElensError, match="verdict is empty"):
+        headlines.headline_html("  ", "detail")
+
+
+def test_publish_glues_html_under_the_headline_key(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: shown.append((a, k)))
+    import IPython.display
+
+    glued = []
+    monkeypatch.setattr("myst_nb.glue", lambda key, value, display=True: glued.append((key, value, display)))
+    text = headlines.publish("2 at chance", "8 models")
+    assert text == "<strong>2 at chance</strong>: 8 models"
+    ((key, value, display),) = glued
+    assert key == headlines.HEADLINE_KEY and display is False
+    assert isinstance(value, IPython.display.HTML) and value.data == text
