@@ -44,9 +44,15 @@ def _need(tool: str | None, what: str) -> None:
 # ---- chapters and parameter sets ------------------------------------------------------------
 
 
-def test_every_chapter_is_in_the_toc_and_well_formed():
+def _toc_files() -> list[str]:
+    """The pages of _toc.yml after its root, in order (chapters, in parts or not)."""
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    files = [c["file"] for c in toc["chapters"]]
+    groups = toc["parts"] if "parts" in toc else [toc]
+    return [c["file"] for g in groups for c in g["chapters"]]
+
+
+def test_every_chapter_is_in_the_toc_and_well_formed():
+    files = _toc_files()
     found = chapters.chapters()
     assert found, "no chapters in notebooks/"
     pages = [f for f in files if (REPO / f"{f}.md").is_file()]  # pages written by hand (the API)
@@ -256,8 +262,7 @@ def smoke_book(tmp_path_factory):
     start = time.perf_counter()
     html = chapters.build_book("smoke", root=root, progress=False, log=lambda *_: None)
     seconds = time.perf_counter() - start
-    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    pages = [toc["root"]] + [c["file"] for c in toc["chapters"]]
+    pages = [yaml.safe_load((REPO / "_toc.yml").read_text())["root"]] + _toc_files()
     return html, pages, seconds
 
 
@@ -365,3 +370,47 @@ def test_a_sets_thread_count_reaches_the_kernel_unless_the_user_set_one(tmp_path
         pset.write_text(f"threads: {bad}\ndescription: x\n")
         with pytest.raises(ElensError, match="'threads' must be an integer >= 1"):
             chapters.load_param_set("t", tmp_path)
+
+
+# ---- the reader's book: front matter, exercises, the claims table ------------------------------
+
+
+def _chapter_number(ch) -> str:
+    """The number a chapter's exercises carry: 1-7 for the paper's results, A, B, C for the appendices."""
+    appendices = [c.stem for c in chapters.chapters() if nbformat.read(c.path, as_version=4).metadata["elens"].get("appendix")]
+    return "ABCDEFGH"[appendices.index(ch.stem)] if ch.stem in appendices else str(int(ch.stem.split("_")[0]))
+
+
+def test_every_chapter_opens_with_front_matter_and_numbers_its_exercises():
+    import re
+
+    for ch in chapters.chapters():
+        nb = nbformat.read(ch.path, as_version=4)
+        front = nb.cells[1]
+        assert front.cell_type == "markdown" and ":class: elens-front-matter" in front.source, ch.stem
+        for part in ("**You will**", "**Prerequisites**", "**In the paper**", "**Run time**: {{ run_time }}"):
+            assert part in front.source, (ch.stem, part)
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        numbers = re.findall(r"^::::\{admonition\} Exercise (\w+)\.(\d+)$", text, re.M)
+        assert numbers, f"{ch.stem} has no labelled exercises"
+        assert {n for n, _ in numbers} == {_chapter_number(ch)}, ch.stem
+        assert [int(i) for _, i in numbers] == list(range(1, len(numbers) + 1)), ch.stem
+        names = re.findall(r"^:name: (ex-[\w-]+)$", text, re.M)
+        assert names == [f"ex-{ch.name.replace('_', '-')}-{i}" for _, i in numbers], ch.stem
+        assert "**Exercise" not in text, f"{ch.stem}: an exercise outside an admonition"
+        # prose names a value through a substitution, never a parameter's variable name as a number
+        params = set(ch.parameters) | {"run_time"}
+        for name in re.findall(r"\{\{ *(\w+) *\}\}", text):
+            assert name in params, (ch.stem, name)
+
+
+def test_the_intro_table_pastes_every_result_chapter_headline():
+    import re
+
+    intro = (REPO / "book" / "intro.md").read_text()
+    pasted = re.findall(r"\{glue\}`(\d\d_\w+)\.ipynb::headline`", intro)
+    results = [c.stem for c in chapters.chapters() if not nbformat.read(c.path, as_version=4).metadata["elens"].get("appendix")]
+    assert pasted == results
+    for stem in results:
+        source = (REPO / "notebooks" / f"{stem}.ipynb").read_text()
+        assert "publish(" in source, f"{stem} glues no headline"
