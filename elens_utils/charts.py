@@ -299,6 +299,7 @@ def _is_p_value_column(name: object) -> bool:
 
 # Text columns whose longest value exceeds this many characters wrap in the book's tables.
 _WRAP_CHARS = 28
+_NO_WRAP = ("model", "models")  # a model's name reads as one word (Hub ids are long)
 
 
 def summary_table(table: pd.DataFrame, digits: int = 2):
@@ -313,19 +314,20 @@ def summary_table(table: pd.DataFrame, digits: int = 2):
     # columns of long text (notes, verdicts) wrap in the book; numbers and names do not
     text_cols = [
         c for c, dtype in table.dtypes.items()
-        if (dtype == object or pd.api.types.is_string_dtype(dtype)) and table.columns.is_unique
+        if (dtype == object or pd.api.types.is_string_dtype(dtype)) and table.columns.is_unique and c not in _NO_WRAP
         and table[c].astype(str).str.len().max() > _WRAP_CHARS
     ]
-    classes = pd.DataFrame("", index=table.index, columns=table.columns)
-    if table.columns.is_unique and table.index.is_unique:
-        classes[text_cols] = "elens-text"
-    return (
+    styled = (
         table.style.format(precision=digits, na_rep="–")
         .format("{:.2g}", subset=p_cols, na_rep="–")
         .hide(axis="index")
         .set_table_attributes('class="dataframe elens-summary"')
-        .set_td_classes(classes)
     )
+    if text_cols and table.index.is_unique:  # pandas styles cells by label: only unique ones
+        classes = pd.DataFrame("", index=table.index, columns=table.columns)
+        classes[text_cols] = "elens-text"
+        styled = styled.set_td_classes(classes)
+    return styled
 
 
 def fmt_range(values: Sequence[float] | pd.Series | np.ndarray, spec: str = ".2f") -> str:

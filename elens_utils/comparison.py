@@ -31,6 +31,7 @@ __all__ = [
     "knn_comparison",
     "knn_findings",
     "knn_verdict",
+    "knn_verdict_names",
     "family_comparison",
     "model_group",
     "quantization_caveat",
@@ -264,6 +265,12 @@ AUC_CEILING = 0.99
 
 #: The verdicts of :func:`knn_verdict` (LEVEL: the paper's AUC, 0.9), from the best to none.
 KNN_VERDICTS = ("at ceiling", "above LEVEL", "above chance but below LEVEL", "at chance", "no evidence")
+
+
+def knn_verdict_names(level: float = 0.9) -> tuple[str, ...]:
+    """:data:`KNN_VERDICTS` as :func:`knn_verdict` writes them at ``level``: ``("at ceiling",
+    "above 0.9", "above chance but below 0.9", "at chance", "no evidence")``."""
+    return tuple(v.replace("LEVEL", f"{level:g}") for v in KNN_VERDICTS)
 
 
 def knn_verdict(

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
-    "duration_text", "format_value", "machine_text", "page_substitutions", "rerun_command", "run_footer",
+    "duration_text", "format_value", "machine_text", "markdown_escape", "page_substitutions", "rerun_command", "run_footer",
     "software_versions",
 ]
 
@@ -54,12 +54,22 @@ def page_substitutions(params: Mapping[str, Any], seconds: float, param_set: str
     """The MyST substitutions of an executed chapter: every parameter by name (its value as
     :func:`format_value` writes it) and ``run_time``, one sentence on how long the chapter ran,
     on what machine, with which parameter set."""
-    subs = {str(k): format_value(v) for k, v in params.items()}
+    subs = {str(k): markdown_escape(format_value(v)) for k, v in params.items()}
     subs["run_time"] = (
-        f"{duration_text(seconds)} for this page in this build (parameter set `{param_set}`, "
-        f"{machine_text()}); profiles an earlier chapter computed come from the cache."
+        f"{duration_text(seconds)} for this page in this build (parameter set "
+        f"{markdown_escape(param_set)}, {markdown_escape(machine_text())})."
     )
     return subs
+
+
+# MyST reads a substitution's value as Markdown: these characters would become formatting or math
+_MARKDOWN_SPECIAL = set("\\`*_[]<>$|~#{}")
+
+
+def markdown_escape(text: str) -> str:
+    """``text`` with Markdown's special characters backslash-escaped, so that MyST shows it as
+    written: ``"a_b $1"`` -> ``"a\\_b \\$1"``."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text))
 
 
 def rerun_command(chapter: str, param_set: str, overrides: Mapping[str, str] | None = None) -> str:

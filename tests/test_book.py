@@ -376,14 +376,23 @@ def test_a_sets_thread_count_reaches_the_kernel_unless_the_user_set_one(tmp_path
 
 
 def _chapter_number(ch) -> str:
-    """The number a chapter's exercises carry: 1-7 for the paper's results, A, B, C for the appendices."""
-    appendices = [c.stem for c in chapters.chapters() if nbformat.read(c.path, as_version=4).metadata["elens"].get("appendix")]
-    return "ABCDEFGH"[appendices.index(ch.stem)] if ch.stem in appendices else str(int(ch.stem.split("_")[0]))
+    """The number a chapter's exercises carry: its number for the paper's results (01_... -> 1),
+    the letter of its title for an appendix ("# Appendix A: ..." -> A)."""
+    import re
+
+    nb = nbformat.read(ch.path, as_version=4)
+    if nb.metadata["elens"].get("appendix"):
+        found = re.match(r"# Appendix ([A-Z]): ", nb.cells[0].source)
+        assert found, f"{ch.stem}: an appendix's title names its letter ('# Appendix A: ...')"
+        return found.group(1)
+    return str(int(ch.stem.split("_")[0]))
 
 
 def test_every_chapter_opens_with_front_matter_and_numbers_its_exercises():
     import re
 
+    letters = [_chapter_number(c) for c in chapters.chapters() if not _chapter_number(c).isdigit()]
+    assert letters == sorted(letters) == list("ABCDEFGH"[: len(letters)])  # in the book's order
     for ch in chapters.chapters():
         nb = nbformat.read(ch.path, as_version=4)
         front = nb.cells[1]

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from elens_utils.comparison import AUC_CEILING
 from elens_utils import ElensError, charts, load_model, prompt_lens
 
 
@@ -312,6 +313,13 @@ def test_skip_accuracy_spec():
     assert spec["spec"]["layer"][2]["encoding"]["color"]["scale"]["domain"] == ["expansion", "pruning", "random"]
 
 
+def _ceiling_band_of(spec) -> list[float]:
+    """The x range of a chart's shaded ceiling band (its first layer, a rect)."""
+    band = spec["layer"][0]
+    row = spec["datasets"][band["data"]["name"]][0]
+    return [row["x"], row["x2"]]
+
+
 def test_correctness_charts_specs():
     nan = float("nan")
     table = pd.DataFrame(
@@ -321,9 +329,10 @@ def test_correctness_charts_specs():
          "accuracy": [0.3, 0.3, 0.03, 0.03], "knn_accuracy": [0.7, 0.7, nan, nan], "p_value": [0.01, 0.02, nan, nan]}  # fmt: skip
     )
     spec = charts.chart_spec(charts.correctness_auc_chart(table))
-    assert _layer_marks(spec) == ["rule", "rule", "point", "text", "rule"]
-    assert spec["layer"][2]["encoding"]["x"]["field"] == "auc_mean" and spec["layer"][2]["encoding"]["yOffset"]["field"] == "features"
-    assert spec["layer"][3]["encoding"]["text"]["field"] == "label" and "too few" in json.dumps(spec)
+    assert _layer_marks(spec) == ["rect", "rule", "rule", "point", "text", "rule"]  # rect: the ceiling band
+    assert spec["layer"][3]["encoding"]["x"]["field"] == "auc_mean" and spec["layer"][3]["encoding"]["yOffset"]["field"] == "features"
+    assert spec["layer"][4]["encoding"]["text"]["field"] == "label" and "too few" in json.dumps(spec)
+    assert _ceiling_band_of(spec) == [AUC_CEILING, 1.0]
     spec = charts.chart_spec(charts.mc_accuracy_bars(table, chance=0.25))
     assert _layer_marks(spec) == ["bar", "rule"]
     bars = spec["datasets"][spec["layer"][0]["data"]["name"]]
@@ -364,8 +373,9 @@ def test_families_and_robustness_charts_specs(depth):
          "n_train": 10, "n_test": 5, "detail": "m", "status": ["ok", "ok", "ok", "skipped"], "note": ["", "", "", "one class"]}  # fmt: skip
     )
     spec = charts.chart_spec(charts.auc_tests_chart(table))
-    assert _layer_marks(spec) == ["rule", "rule", "point", "text"]
-    assert spec["layer"][2]["encoding"]["yOffset"]["field"] == "variant" and "zero-padding (the paper's code)" in json.dumps(spec)
+    assert _layer_marks(spec) == ["rect", "rule", "rule", "point", "text"]  # rect: the ceiling band
+    assert spec["layer"][3]["encoding"]["yOffset"]["field"] == "variant" and "zero-padding (the paper's code)" in json.dumps(spec)
+    assert _ceiling_band_of(spec) == [AUC_CEILING, 1.0]
     assert "not scored: skipped" in json.dumps(spec)
     assert "NaN" not in charts.to_html(charts.auc_tests_chart(table))  # strict JSON on the page
     # the robustness sweep: one panel per factor, every fold a tick
@@ -415,10 +425,11 @@ def test_knn_scores_by_model_spec():
     _, table = _knn_table()
     rows = table.summary[table.summary["features"] == "both"]
     spec = charts.chart_spec(charts.knn_scores_by_model(rows, table.folds, color="k"))
-    assert _layer_marks(spec) == ["rule", "tick", "tick", "point", "rule"]
-    point = spec["layer"][3]["encoding"]
+    assert _layer_marks(spec) == ["rect", "rule", "tick", "tick", "point", "rule"]  # rect: the ceiling band
+    assert _ceiling_band_of(spec) == [AUC_CEILING, 1.0]
+    point = spec["layer"][4]["encoding"]
     assert point["x"]["field"] == "mean" and point["y"]["sort"] == ["a", "b"] and point["yOffset"]["field"] == "group"
-    data = pd.DataFrame(spec["datasets"][spec["layer"][0]["data"]["name"]])
+    data = pd.DataFrame(spec["datasets"][spec["layer"][1]["data"]["name"]])
     ticks = data[data["kind"] == "fold"]
     assert len(ticks) == 2 * 2 * 5 and set(ticks["group"]) == {"k = 3", "k = 5"}  # only the folds of the rows drawn
     summary = data[data["kind"] == "summary"].set_index(["model", "group"])
@@ -610,3 +621,8 @@ def test_summary_table_lets_long_text_columns_wrap_and_nothing_else():
     assert html.count("elens-text") == 2  # both cells of the long "note" column, none elsewhere
     assert "white-space: nowrap" not in html  # the stylesheet decides
     assert "elens-text" not in charts.summary_table(table[["model", "AUC"]]).to_html()
+    # repeated labels render as before, without the classes
+    twice = pd.concat([table, table])
+    assert twice.index.tolist() == [0, 1, 0, 1] and "elens-text" not in charts.summary_table(twice).to_html()
+    dup = table.set_axis(["model", "x", "x"], axis=1)
+    assert "<table" in charts.summary_table(dup).to_html()

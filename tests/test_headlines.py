@@ -28,8 +28,6 @@ def test_headline_html_escapes_and_refuses_an_empty_verdict():
 
 
 def test_publish_glues_html_under_the_headline_key(monkeypatch):
-    shown = []
-    monkeypatch.setattr("IPython.display.display", lambda *a, **k: shown.append((a, k)))
     import IPython.display
 
     glued = []
@@ -39,3 +37,18 @@ def test_publish_glues_html_under_the_headline_key(monkeypatch):
     ((key, value, display),) = glued
     assert key == headlines.HEADLINE_KEY and display is False
     assert isinstance(value, IPython.display.HTML) and value.data == text
+
+
+def test_knn_verdicts_tally_in_the_order_of_their_rule():
+    from elens_utils.comparison import knn_verdict, knn_verdict_names
+
+    made_up = [  # (AUC, sd, dummy, p): at ceiling, above 0.9, below 0.9, at chance, no evidence
+        (0.995, 0.004, 0.5, 1e-9), (0.95, 0.02, 0.5, 1e-6), (0.95, 0.02, 0.5, 1e-6), (0.7, 0.05, 0.5, 1e-3),
+        (0.51, 0.05, 0.5, 0.7), (0.62, 0.05, 0.5, 0.2),
+    ]  # fmt: skip
+    verdicts = [knn_verdict(*row) for row in made_up]
+    assert set(verdicts) <= set(knn_verdict_names())
+    assert headlines.tally(reversed(verdicts), order=knn_verdict_names()) == (
+        "1 at ceiling, 2 above 0.9, 1 above chance but below 0.9, 1 at chance, 1 no evidence"
+    )
+    assert knn_verdict_names(0.8)[1:3] == ("above 0.8", "above chance but below 0.8")

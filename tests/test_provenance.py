@@ -15,6 +15,7 @@ from elens_utils.provenance import (
     duration_text,
     format_value,
     machine_text,
+    markdown_escape,
     page_substitutions,
     rerun_command,
     run_footer,
@@ -54,8 +55,12 @@ def test_values_and_durations_read_as_a_reader_expects():
 def test_page_substitutions_give_every_parameter_and_the_run_time():
     subs = page_substitutions({"k_alpha": 5, "alphas": [0.5, 1.0, float("inf")], "models": ["zoo/a", "zoo/b"]}, 577.0, "default")
     assert subs["k_alpha"] == "5" and subs["alphas"] == "0.5, 1.0, ∞" and subs["models"] == "zoo/a, zoo/b"
-    assert subs["run_time"].startswith("9.6 min for this page in this build (parameter set `default`, ")
-    assert machine_text() in subs["run_time"]
+    assert subs["run_time"].startswith("9.6 min for this page in this build (parameter set default, ")
+    assert markdown_escape(machine_text()) in subs["run_time"]
+    # MyST reads the values as Markdown: what would turn into math or emphasis is escaped
+    odd = page_substitutions({"prompt": "2+2 = $4 *now* `x`_y"}, 1.0, "my_set")
+    assert odd["prompt"] == "2+2 = \\$4 \\*now\\* \\`x\\`\\_y" and "parameter set my\\_set" in odd["run_time"]
+    assert markdown_escape("plain text, 0.5-1.0") == "plain text, 0.5-1.0"
 
 
 @pytest.mark.slow
@@ -78,7 +83,7 @@ def test_a_chapter_page_shows_its_overrides_and_footer(tmp_path):
     # the prose's {{ prompt }} and {{ run_time }} come from the notebook's MyST substitutions
     subs = out.metadata["myst"]["substitutions"]
     assert subs["prompt"] == "The capital of France is" and subs["seed"] == "0"
-    assert re.match(r"\d+ s for this page in this build \(parameter set `t`, ", subs["run_time"])
+    assert re.match(r"\d+ s for this page in this build \(parameter set t, ", subs["run_time"])
     # the same parameters with and without an override are two pages (their notes differ)
     chapters.run_chapter("mini", "t", None, **run)
     logs = []
