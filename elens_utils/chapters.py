@@ -757,8 +757,10 @@ def run_chapter(
         "cache_key": key,
         "seconds": round(elapsed, 1),
     }
-    # the page's prose shows parameter values and the run time through MyST substitutions
-    executed.metadata["myst"] = {"substitutions": page_substitutions(params, elapsed, pset["name"])}
+    # the page's prose shows parameter values and the run time through MyST substitutions (every
+    # declared parameter: those the set leaves alone keep the notebook's default)
+    shown_values = {**chapter.parameters, **params}
+    executed.metadata["myst"] = {"substitutions": page_substitutions(shown_values, elapsed, pset["name"])}
     _atomic_write_nb(executed, target)
     failed.unlink(missing_ok=True)
     log(f"{chapter.name}: executed in {elapsed:.1f} s -> {target}")
