@@ -461,7 +461,7 @@ def shannon_vs_renyi(
     base = alt.Chart(frame).encode(
         x=x_enc,
         y=alt.Y("entropy:Q", title="entropy (nats)", scale=alt.Scale(zero=True)),
-        color=alt.Color("order:N", sort=orders, title="order", legend=alt.Legend(orient="right")),
+        color=alt.Color("order:N", sort=orders, title="order", legend=alt.Legend(orient="bottom")),
         opacity=alt.condition(sel, alt.value(1.0), alt.value(0.15)),
     )
     layers: list[Any] = [
@@ -517,7 +517,7 @@ def expansion_pruning(frame: pd.DataFrame, *, alpha: float = 1.0, title: str | N
         alt.Tooltip("phase:N"),
     ]
     y = alt.Y("entropy:Q", title=f"entropy (nats), {order_label(alpha)}", scale=alt.Scale(zero=True))
-    colour = alt.Color("phase:N", scale=phases, title="block", legend=alt.Legend(orient="right"))
+    colour = alt.Color("phase:N", scale=phases, title="block", legend=alt.Legend(orient="bottom"))
     steps = data.dropna(subset=["prev_layer"])
     segments = (
         alt.Chart(steps)
