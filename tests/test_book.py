@@ -352,6 +352,52 @@ def test_smoke_book_charts_draw_in_chromium(smoke_book, tmp_path):
             assert found.math > 0, f"{page}: MathJax typeset nothing"
 
 
+# Written into a copy of a page: once the charts have drawn, it records on <body> each chart's
+# drawn width against its column's, and whether the page is wider than the window.
+_FIT_PROBE = """<script>
+window.addEventListener("load", function () { setTimeout(function () {
+  var out = [];
+  document.querySelectorAll("div.elens-chart").forEach(function (el) {
+    var svg = el.querySelector("svg"), col = el.parentElement.getBoundingClientRect().width;
+    out.push([el.id, svg ? Math.round(svg.getBoundingClientRect().width) : -1, Math.round(col)]);
+  });
+  document.body.setAttribute("data-fit", JSON.stringify({charts: out,
+    page: [document.documentElement.scrollWidth, window.innerWidth]}));
+}, 3000); });
+</script>"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [1200, 500])  # desktop; Chromium's narrowest window (a phone's is ~400)
+def test_smoke_book_charts_fit_the_column(smoke_book, tmp_path, width):
+    import html as html_lib
+    import json
+    import re
+
+    _need(CHROMIUM, "chromium")
+    html_dir, pages, _ = smoke_book
+    checked = 0
+    for page in pages:
+        path = html_dir / f"{page}.html"
+        text = path.read_text()
+        probe = path.with_name(f"_fit_{path.name}")  # beside the page, so its relative assets load
+        probe.write_text(text.replace("</body>", _FIT_PROBE + "</body>"))
+        try:
+            cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--window-size={width},900",
+                   f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=20000", "--dump-dom", probe.as_uri()]  # fmt: skip
+            dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False).stdout
+        finally:
+            probe.unlink()
+        found = re.search(r'data-fit="([^"]*)"', dom)
+        assert found, f"{page}: the probe did not run"
+        fit = json.loads(html_lib.unescape(found.group(1)))
+        wide = [c for c in fit["charts"] if c[1] > c[2] + 1 or c[1] < 0]
+        assert not wide, f"{page} at {width} px: charts wider than their column or not drawn: {wide}"
+        assert fit["page"][0] <= fit["page"][1], f"{page} at {width} px scrolls sideways: {fit['page']}"
+        checked += 1
+    assert checked == len(pages)
+
+
 def test_a_sets_thread_count_reaches_the_kernel_unless_the_user_set_one(tmp_path, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("ELENS_SMALL_MODEL_THREADS", raising=False)
