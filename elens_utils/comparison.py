@@ -282,6 +282,7 @@ def knn_verdict(
     level: float = 0.9,
     ceiling: float = AUC_CEILING,
     alpha: float = 0.05,
+    chance_sd: float = 0.1,
 ) -> str:
     """What one model's cross-validated kNN AUC says, in words (one of :data:`KNN_VERDICTS`).
 
@@ -290,9 +291,10 @@ def knn_verdict(
     the t-test gives when the fold differences do not vary, counts when the gap is positive).
     Then the verdict is ``"at ceiling"`` (AUC >= ``ceiling``), ``"above LEVEL"`` (AUC >
     ``level``, the paper's 0.9) or ``"above chance but below LEVEL"``. An AUC that does not beat
-    the dummy is ``"at chance"`` when the t-test finds no difference and the AUC lies within one
-    fold standard deviation of 0.5, and ``"no evidence"`` otherwise (the two criteria disagree:
-    away from 0.5 but not significant, or significant but within the spread over folds).
+    the dummy is ``"at chance"`` when the t-test finds no difference, the AUC lies within one
+    fold standard deviation of 0.5 and that deviation is at most ``chance_sd`` (folds that
+    spread wider cannot place the AUC near 0.5), and ``"no evidence"`` otherwise (away from 0.5
+    but not significant, significant but within the spread over folds, or too spread to say).
     """
     values = [float(v) for v in (auc_mean, auc_std, dummy_auc_mean)]
     if any(math.isnan(v) for v in values):
@@ -305,7 +307,7 @@ def knn_verdict(
         if auc >= ceiling:
             return "at ceiling"
         return f"above {level:g}" if auc > level else f"above chance but below {level:g}"
-    return "at chance" if not significant and abs(auc - 0.5) <= sd else "no evidence"
+    return "at chance" if not significant and abs(auc - 0.5) <= sd <= chance_sd else "no evidence"
 
 
 def knn_comparison(
@@ -418,8 +420,10 @@ def knn_findings(table: pd.DataFrame, *, level: float = 0.9, what: str = "task t
     for name, g in groups:
         above = int((g["AUC"] > level).sum())
         word = "agree with" if above == len(g) else "fall short of" if above == 0 else "partly agree with"
+        if above == len(g) and 2 * int((g["verdict"] == "at ceiling").sum()) >= len(g):
+            word = "meet"  # mostly at ceiling: the threshold is met, agreement would say more
         if len(g) == 1:  # one model: "the real model falls short of it"
-            word = word.replace("agree ", "agrees ").replace("fall ", "falls ")
+            word = word.replace("agree ", "agrees ").replace("fall ", "falls ").replace("meet", "meets")
         order = [v.replace("LEVEL", f"{level:g}") for v in KNN_VERDICTS]
         counts = pd.Series(g["verdict"]).value_counts()
         spelled = ", ".join(f"{counts[v]} {v}" for v in order if v in counts)
@@ -810,7 +814,9 @@ def correctness_findings(
         if verdicts is None:
             which = "right" if k < n - k else "wrong"
             text += (
-                f" **Not scored**: only {minority} {which} answer{'s' if minority != 1 else ''}, and {folds}-fold "
+                f" **Not scored**: no {which} answer, so there is nothing to tell apart."
+                if minority == 0
+                else f" **Not scored**: only {minority} {which} answer{'s' if minority != 1 else ''}, and {folds}-fold "
                 f"stratified cross-validation needs at least {folds} right and {folds} wrong."
             )
             lines.append(text)

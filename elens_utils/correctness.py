@@ -219,11 +219,17 @@ def correctness_auc(
             if minority < folds:
                 which = "right" if n_right < len(y) - n_right else "wrong"
                 row["status"] = "too few"
-                row["note"] = (
-                    f"{row['model']} answers {n_right} of {len(y)} questions correctly, so only "
-                    f"{minority} are {which}: {folds}-fold stratified cross-validation needs at "
-                    f"least {folds} of each class. No AUC: score more questions, or lower the folds."
-                )
+                if minority == 0:  # every answer right (or wrong): nothing to classify, however many questions
+                    row["note"] = (
+                        f"{row['model']} answers {n_right} of {len(y)} questions correctly: with no "
+                        f"{which} answer there is nothing to tell apart. No AUC."
+                    )
+                else:
+                    row["note"] = (
+                        f"{row['model']} answers {n_right} of {len(y)} questions correctly, so only "
+                        f"{minority} are {which}: {folds}-fold stratified cross-validation needs at "
+                        f"least {folds} of each class. No AUC: score more questions, or lower the folds."
+                    )
             else:
                 res = knn_cv(
                     _features(prof, name, alpha), y, k=k, folds=folds, seed=seed

@@ -47,6 +47,7 @@ __all__ = [
     "block_ranking",
     "candidate_check",
     "first_tokens",
+    "gap_se",
     "loaded_models",
     "SKIP_VERDICTS",
     "skip_comparison",
@@ -399,7 +400,7 @@ def skip_summary(results: pd.DataFrame) -> pd.DataFrame:
             e, q = float(exp["accuracy"].iloc[0]), float(pru["accuracy"].iloc[0])
             b, n_q = float(base["accuracy"].iloc[0]), int(base["n_questions"].iloc[0])
             se = math.sqrt(b * (1 - b) / n_q)
-            se_gap = _gap_se(e, q, n_q)
+            se_gap = gap_se(e, q, n_q)
             rows.append(
                 {
                     "model": model,
@@ -436,7 +437,7 @@ SKIP_VERDICTS: tuple[str, ...] = (
 )
 
 
-def _gap_se(e: float, q: float, n: int) -> float:
+def gap_se(e: float, q: float, n: int) -> float:
     """Standard error of the difference of two accuracies ``e``, ``q`` over ``n`` questions each."""
     return math.sqrt(e * (1 - e) / n + q * (1 - q) / n)
 
@@ -457,7 +458,7 @@ def skip_verdict(baseline: float, chance: float, expansion: float, pruning: floa
     se = math.sqrt(baseline * (1 - baseline) / n_questions)
     if baseline <= chance + 2 * se:
         return "at chance without skipping"
-    if abs(expansion - pruning) <= 2 * _gap_se(expansion, pruning, n_questions):
+    if abs(expansion - pruning) <= 2 * gap_se(expansion, pruning, n_questions):
         return "no clear difference"
     return "expansion more critical" if expansion < pruning else "pruning more critical"
 
@@ -486,7 +487,7 @@ def skip_comparison(summary: pd.DataFrame) -> pd.DataFrame:
             "expansion": summary["expansion"].to_numpy(dtype=float),
             "pruning": summary["pruning"].to_numpy(dtype=float),
             "random": summary["random_mean"].to_numpy(dtype=float),
-            "2 se": [2 * _gap_se(r.expansion, r.pruning, int(r.n_questions)) for r in summary.itertuples()],
+            "2 se": [2 * gap_se(r.expansion, r.pruning, int(r.n_questions)) for r in summary.itertuples()],
             "verdict": [
                 skip_verdict(r.baseline, r.chance, r.expansion, r.pruning, int(r.n_questions))
                 for r in summary.itertuples()

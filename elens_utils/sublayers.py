@@ -72,7 +72,7 @@ from tqdm.auto import tqdm
 
 from .entropy import normalize_alphas
 from .errors import ElensError
-from .expansion import _check_model_profiles, first_tokens, loaded_models
+from .expansion import _check_model_profiles, first_tokens, gap_se, loaded_models
 from .generation import left_pad
 from .interventions import (
     _check_batch_size,
@@ -989,10 +989,12 @@ def sublayer_summary(results: pd.DataFrame) -> pd.DataFrame:
     blocks; NaN without draws), for heads also ``expansion_random_heads`` and
     ``pruning_random_heads`` (mean accuracy with random heads in the same blocks; NaN for
     other kinds), ``chance``, ``n_questions``, ``se`` (binomial standard error of the
-    baseline, ``sqrt(b (1 - b) / n)``), ``expansion_blocks``, ``pruning_blocks``,
+    baseline, ``sqrt(b (1 - b) / n)``), ``se_gap`` (standard error of the gap between the
+    expansion and pruning accuracies, :func:`elens_utils.expansion.gap_se`),
+    ``expansion_blocks``, ``pruning_blocks``,
     ``expansion_heads``, ``pruning_heads`` (text), ``more_critical`` (``"expansion"`` when the
     intervention in the expansion blocks costs more accuracy than in the pruning blocks,
-    ``"pruning"`` for the reverse, ``"tie"``) and ``clear`` (the gap exceeds ``2 se``; a rough
+    ``"pruning"`` for the reverse, ``"tie"``) and ``clear`` (the gap exceeds ``2 se_gap``; a rough
     yardstick, not a test: both are measured on the same questions).
     """
     need = [
@@ -1047,12 +1049,15 @@ def sublayer_summary(results: pd.DataFrame) -> pd.DataFrame:
                     "chance": float(base["chance"].iloc[0]),
                     "n_questions": n_q,
                     "se": se,
+                    "se_gap": gap_se(e, p, n_q),
                     "expansion_blocks": exp["blocks_text"].iloc[0],
                     "pruning_blocks": pru["blocks_text"].iloc[0],
                     "expansion_heads": exp["heads_text"].iloc[0],
                     "pruning_heads": pru["heads_text"].iloc[0],
                     "more_critical": "expansion" if e < p else "pruning" if p < e else "tie",
-                    "clear": abs(e - p) > 2 * se,
+                    # the gap's own standard error, as for whole blocks (expansion.skip_summary):
+                    # the baseline's is 0 at 100% and would call any gap clear
+                    "clear": abs(e - p) > 2 * gap_se(e, p, n_q),
                 }
             )
     return pd.DataFrame(rows)

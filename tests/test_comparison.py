@@ -181,7 +181,7 @@ def test_knn_comparison_and_findings_by_hand():
     assert lines[3] == (
         "- **Beside the paper**: its headline claim is a kNN AUC above 0.9 for task type (TinyStories, 2400 prompts); "
         "it gives no per-model number to set beside these. The real models fall short of it (0 of 2 above 0.9; "
-        "verdicts: 1 above chance but below 0.9, 1 at chance); the zoo models agree with it (2 of 2 above 0.9; "
+        "verdicts: 1 above chance but below 0.9, 1 at chance); the zoo models meet it (2 of 2 above 0.9; "
         "verdicts: 1 at ceiling, 1 above 0.9), 1 of 2 at ceiling, where the run can say no more than that the "
         "threshold is met."
     )
@@ -452,3 +452,23 @@ def test_correctness_outcomes_follow_the_findings_rules():
     assert "Not scored" in text and "**at ceiling**" in text and "**at chance**" in text
     with pytest.raises(ElensError, match="'nope' has no accuracy"):
         correctness_outcomes(scores, accuracy, models=["nope"])
+
+
+def test_knn_verdict_calls_a_wide_fold_spread_no_evidence_not_chance():
+    from elens_utils.comparison import knn_verdict
+
+    assert knn_verdict(0.52, 0.05, 0.5, 0.6) == "at chance"  # near 0.5, folds agree
+    assert knn_verdict(0.669, 0.188, 0.5, 0.28) == "no evidence"  # within 1 sd of 0.5, but the sd is wide
+    assert knn_verdict(0.55, 0.12, 0.5, 0.5, chance_sd=0.15) == "at chance"
+
+
+def test_a_model_with_no_wrong_answer_is_not_scored_without_advice_to_score_more():
+    import pandas as pd
+
+    from elens_utils.comparison import correctness_findings
+
+    scores = pd.DataFrame([dict(model="m", n_layers=8, features="mean", n=400, n_correct=400, status="too few",
+                                auc_mean=float("nan"), auc_std=float("nan"), dummy_auc_mean=float("nan"), p_value=float("nan"))])  # fmt: skip
+    accuracy = pd.DataFrame([dict(model="m", accuracy=1.0, n_correct=400, n=400, chance=0.25)])
+    (line, _) = correctness_findings(scores, accuracy, models=["m"], baseline=None)
+    assert "**Not scored**: no wrong answer, so there is nothing to tell apart." in line and "needs at least" not in line

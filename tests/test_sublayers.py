@@ -687,7 +687,8 @@ def test_sublayer_sweep_against_direct_scoring(story_model):
             assert math.isnan(s.expansion_random_heads) and s.expansion_heads == ""
         assert s.se == pytest.approx(math.sqrt(base * (1 - base) / 16))
         assert s.more_critical == ("expansion" if e < p else "pruning" if p < e else "tie")
-        assert s.clear == (abs(e - p) > 2 * s.se)
+        assert s.se_gap == pytest.approx(math.sqrt(e * (1 - e) / 16 + p * (1 - p) / 16))
+        assert s.clear == (abs(e - p) > 2 * s.se_gap)
 
 
 def test_sweep_and_summary_errors(story_model):
