@@ -278,7 +278,7 @@ def depth_summary(frame: pd.DataFrame, n_points: int = 20) -> tuple[pd.DataFrame
                 "L": int(g["n_layers"].iloc[0]),
                 "H block 1": h[0],
                 "H block L": h[-1],
-                "peak H (l/L)": d[int(np.argmax(h))],
+                "peak at l/L": d[int(np.argmax(h))],
                 "max expansion (l/L)": d[1 + int(np.argmax(dh))] if len(dh) and dh.max() > 0 else np.nan,
                 "max pruning (l/L)": d[1 + int(np.argmin(dh))] if len(dh) and dh.min() < 0 else np.nan,
             }
@@ -299,7 +299,13 @@ def _is_p_value_column(name: object) -> bool:
 
 # Text columns whose longest value exceeds this many characters wrap in the book's tables.
 _WRAP_CHARS = 28
-_NO_WRAP = ("model", "models")  # a model's name reads as one word (Hub ids are long)
+
+
+def _holds_counts(values: pd.Series) -> bool:
+    """Whole numbers, one of them at least 2 (so that AUCs and shares of exactly 0 or 1 are not
+    taken for counts)."""
+    v = values.dropna().to_numpy(float)
+    return bool(v.size) and bool(np.all(np.isfinite(v))) and bool(np.all(v == np.round(v))) and float(v.max()) >= 2
 
 
 def summary_table(table: pd.DataFrame, digits: int = 2):
@@ -307,19 +313,29 @@ def summary_table(table: pd.DataFrame, digits: int = 2):
     named ``p``, ``p (...)``, ``p_...``) in two significant digits, so that a small one reads
     ``2e-17`` and not ``0.00``. A named index becomes the first column(s); an unnamed one
     (0, 1, 2...) is hidden. Cells of text columns longer than ``_WRAP_CHARS`` characters get
-    the class ``elens-text`` (the book's stylesheet lets them wrap)."""
+    the class ``elens-text`` (the book's stylesheet lets them wrap). Float columns of whole
+    numbers (counts that a missing value made floats) print without decimals, booleans as
+    yes/no."""
     if any(name is not None for name in table.index.names):  # a named index is data: show it
         table = table.reset_index()
     p_cols = [c for c in table.columns if _is_p_value_column(c)]
     # columns of long text (notes, verdicts) wrap in the book; numbers and names do not
     text_cols = [
         c for c, dtype in table.dtypes.items()
-        if (dtype == object or pd.api.types.is_string_dtype(dtype)) and table.columns.is_unique and c not in _NO_WRAP
+        if (dtype == object or pd.api.types.is_string_dtype(dtype)) and table.columns.is_unique
         and table[c].astype(str).str.len().max() > _WRAP_CHARS
     ]
+    # counts stored as floats (a NaN made them so) read as counts; True/False as yes/no
+    count_cols = [
+        c for c, dtype in table.dtypes.items()
+        if table.columns.is_unique and c not in p_cols and pd.api.types.is_float_dtype(dtype) and _holds_counts(table[c])
+    ]
+    bool_cols = [c for c, dtype in table.dtypes.items() if table.columns.is_unique and pd.api.types.is_bool_dtype(dtype)]
     styled = (
         table.style.format(precision=digits, na_rep="–")
         .format("{:.2g}", subset=p_cols, na_rep="–")
+        .format("{:.0f}", subset=count_cols, na_rep="–")
+        .format(lambda v: "yes" if v else "no", subset=bool_cols)
         .hide(axis="index")
         .set_table_attributes('class="dataframe elens-summary"')
     )

@@ -56,7 +56,7 @@ def page_substitutions(params: Mapping[str, Any], seconds: float, param_set: str
     on what machine, with which parameter set."""
     subs = {str(k): markdown_escape(format_value(v)) for k, v in params.items()}
     subs["run_time"] = (
-        f"{duration_text(seconds)} for this page in this build (parameter set "
+        f"{duration_text(seconds)} for this page in this build, the kernel's start included (parameter set "
         f"{markdown_escape(param_set)}, {markdown_escape(machine_text())})."
     )
     return subs
@@ -130,4 +130,4 @@ def run_footer(started: float, *, now: float | None = None) -> str:
     took = duration_text((time.time() if now is None else now) - float(started))
     versions = ", ".join(f"{k} {v}" for k, v in software_versions().items())
     day = _dt.datetime.now(_dt.timezone.utc).date().isoformat()
-    return f"*This page ran in {took} on {machine_text()}, with {versions}, on {day}.*"
+    return f"*The cells of this page ran in {took} on {machine_text()}, with {versions}, on {day}.*"

@@ -626,3 +626,13 @@ def test_summary_table_lets_long_text_columns_wrap_and_nothing_else():
     assert twice.index.tolist() == [0, 1, 0, 1] and "elens-text" not in charts.summary_table(twice).to_html()
     dup = table.set_axis(["model", "x", "x"], axis=1)
     assert "<table" in charts.summary_table(dup).to_html()
+
+
+def test_summary_table_prints_counts_as_counts_and_booleans_as_words():
+    import pandas as pd
+
+    table = pd.DataFrame({"n models": [12.0, float("nan")], "AUC": [1.0, 0.0], "above 0.9": [True, False], "p": [0.5, 0.01]})
+    html = charts.summary_table(table, digits=3).to_html()
+    assert ">12<" in html and "12.000" not in html  # a count, though NaN made it a float
+    assert "1.000" in html and "0.000" in html  # AUCs of exactly 1 and 0 stay scores
+    assert ">yes<" in html and ">no<" in html and "True" not in html

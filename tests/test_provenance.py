@@ -35,7 +35,7 @@ def test_rerun_command_reproduces_the_overrides():
 
 def test_footer_names_time_machine_and_versions():
     line = run_footer(100.0, now=100.0 + 42.4)
-    assert line.startswith("*This page ran in 42 s on ") and line.endswith(".*")
+    assert line.startswith("*The cells of this page ran in 42 s on ") and line.endswith(".*")
     assert f"{os.cpu_count()} CPU core" in line and machine_text() in line
     for name, version in software_versions().items():
         assert f"{name} {version}" in line
@@ -55,7 +55,7 @@ def test_values_and_durations_read_as_a_reader_expects():
 def test_page_substitutions_give_every_parameter_and_the_run_time():
     subs = page_substitutions({"k_alpha": 5, "alphas": [0.5, 1.0, float("inf")], "models": ["zoo/a", "zoo/b"]}, 577.0, "default")
     assert subs["k_alpha"] == "5" and subs["alphas"] == "0.5, 1.0, ∞" and subs["models"] == "zoo/a, zoo/b"
-    assert subs["run_time"].startswith("9.6 min for this page in this build (parameter set default, ")
+    assert subs["run_time"].startswith("9.6 min for this page in this build, the kernel's start included (parameter set default, ")
     assert markdown_escape(machine_text()) in subs["run_time"]
     # MyST reads the values as Markdown: what would turn into math or emphasis is escaped
     odd = page_substitutions({"prompt": "2+2 = $4 *now* `x`_y"}, 1.0, "my_set")
@@ -79,7 +79,7 @@ def test_a_chapter_page_shows_its_overrides_and_footer(tmp_path):
     assert "--set &#x27;prompt=The capital of France is&#x27;" in text or "--set 'prompt=The capital of France is'" in text
     footer = out.cells[-1]
     assert "elens-run-footer" in footer.metadata["tags"] and "remove-input" in footer.metadata["tags"]
-    assert "This page ran in" in footer.outputs[0]["data"]["text/markdown"]
+    assert "The cells of this page ran in" in footer.outputs[0]["data"]["text/markdown"]
     # the prose's {{ prompt }} and {{ run_time }} come from the notebook's MyST substitutions
     subs = out.metadata["myst"]["substitutions"]
     assert subs["prompt"] == "The capital of France is" and subs["seed"] == "0"
