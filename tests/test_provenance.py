@@ -83,7 +83,7 @@ def test_a_chapter_page_shows_its_overrides_and_footer(tmp_path):
     # the prose's {{ prompt }} and {{ run_time }} come from the notebook's MyST substitutions
     subs = out.metadata["myst"]["substitutions"]
     assert subs["prompt"] == "The capital of France is" and subs["seed"] == "0"
-    assert re.match(r"\d+ s for this page in this build \(parameter set t, ", subs["run_time"])
+    assert re.match(r"\d+ s for this page in this build, the kernel's start included \(parameter set t, ", subs["run_time"])
     # the same parameters with and without an override are two pages (their notes differ)
     chapters.run_chapter("mini", "t", None, **run)
     logs = []
