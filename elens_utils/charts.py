@@ -319,18 +319,16 @@ def summary_table(table: pd.DataFrame, digits: int = 2):
     if any(name is not None for name in table.index.names):  # a named index is data: show it
         table = table.reset_index()
     p_cols = [c for c in table.columns if _is_p_value_column(c)]
-    # columns of long text (notes, verdicts) wrap in the book; numbers and names do not
+    # per-column formats need one column per label
+    dtypes = list(table.dtypes.items()) if table.columns.is_unique else []
+    # columns of long text (notes, verdicts) wrap in the book; numbers do not
     text_cols = [
-        c for c, dtype in table.dtypes.items()
-        if (dtype == object or pd.api.types.is_string_dtype(dtype)) and table.columns.is_unique
-        and table[c].astype(str).str.len().max() > _WRAP_CHARS
+        c for c, dtype in dtypes
+        if (dtype == object or pd.api.types.is_string_dtype(dtype)) and table[c].astype(str).str.len().max() > _WRAP_CHARS
     ]
     # counts stored as floats (a NaN made them so) read as counts; True/False as yes/no
-    count_cols = [
-        c for c, dtype in table.dtypes.items()
-        if table.columns.is_unique and c not in p_cols and pd.api.types.is_float_dtype(dtype) and _holds_counts(table[c])
-    ]
-    bool_cols = [c for c, dtype in table.dtypes.items() if table.columns.is_unique and pd.api.types.is_bool_dtype(dtype)]
+    count_cols = [c for c, dtype in dtypes if c not in p_cols and pd.api.types.is_float_dtype(dtype) and _holds_counts(table[c])]
+    bool_cols = [c for c, dtype in dtypes if pd.api.types.is_bool_dtype(dtype)]
     styled = (
         table.style.format(precision=digits, na_rep="–")
         .format("{:.2g}", subset=p_cols, na_rep="–")

@@ -424,9 +424,8 @@ def knn_findings(table: pd.DataFrame, *, level: float = 0.9, what: str = "task t
             word = "meet"  # mostly at ceiling: the threshold is met, agreement would say more
         if len(g) == 1:  # one model: "the real model falls short of it"
             word = word.replace("agree ", "agrees ").replace("fall ", "falls ").replace("meet", "meets")
-        order = [v.replace("LEVEL", f"{level:g}") for v in KNN_VERDICTS]
         counts = pd.Series(g["verdict"]).value_counts()
-        spelled = ", ".join(f"{counts[v]} {v}" for v in order if v in counts)
+        spelled = ", ".join(f"{counts[v]} {v}" for v in knn_verdict_names(level) if v in counts)
         models = "models" if len(g) > 1 else "model"
         if counts.get("at ceiling", 0) == len(g):
             # every AUC at ceiling: agreement with a threshold, but no measure of the profile
