@@ -509,7 +509,7 @@ def real_profile_chart(frame: pd.DataFrame, title: str | None = None) -> alt.Lay
     keys = [k for k in _REAL_PROFILE_TEXT if k in set(f["key"])]
     colour = alt.Color("key:N", scale=alt.Scale(domain=keys, range=[_REAL_COLOURS[k] for k in keys]), legend=None)
     base = alt.Chart(f).encode(
-        y=alt.Y("contender:N", sort=alt.EncodingSortField("time_s"), title=None, axis=alt.Axis(labelLimit=280)),
+        y=alt.Y("contender:N", sort=alt.EncodingSortField("time_s"), title=None, axis=alt.Axis(labelLimit=330)),
         tooltip=[
             alt.Tooltip("contender:N"),
             alt.Tooltip("time_s:Q", title="time (s)", format=".2f"),

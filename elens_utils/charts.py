@@ -38,6 +38,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from . import chart_reflow
 from .atomic import atomic_file
 from .comparison import AUC_CEILING
 from .errors import ElensError
@@ -633,6 +634,7 @@ _SCRIPT = """(function () {
   function draw() {
     var el = document.getElementById(id);
     var src = document.getElementById(id + "-spec");
+    var narrow = document.getElementById(id + "-narrow");
     if (!el || !src || el.getAttribute("data-state")) { return; }
     if (typeof window.vegaEmbed !== "function") {
       el.setAttribute("data-state", "no-library");
@@ -640,7 +642,17 @@ _SCRIPT = """(function () {
       return;
     }
     el.setAttribute("data-state", "drawing");
-    window.vegaEmbed(el, JSON.parse(src.textContent), {mode: "vega-lite", renderer: "svg", actions: false})
+    var spec = JSON.parse(src.textContent);
+    // a phone's column: the same chart laid out for it (chart_reflow.narrow_spec), same data
+    if (narrow && el.clientWidth < %(breakpoint)d) {
+      var wide = spec;
+      spec = JSON.parse(narrow.textContent);
+      spec.datasets = wide.datasets;
+      el.setAttribute("data-layout", "narrow");
+    } else {
+      el.setAttribute("data-layout", "wide");
+    }
+    window.vegaEmbed(el, spec, {mode: "vega-lite", renderer: "svg", actions: false})
       .then(function () { el.setAttribute("data-state", "drawn"); })
       .catch(function (err) {
         el.setAttribute("data-state", "error");
@@ -656,20 +668,26 @@ def to_html(chart: alt.TopLevelMixin) -> str:
     """An HTML snippet that draws ``chart`` with the page's ``vegaEmbed`` (no library inside).
 
     The snippet is a ``div.elens-chart`` container, the spec in a ``<script
-    type="application/json">`` and a small script in its own function scope that draws once
-    the page has loaded (the bundle is loaded with ``defer``). The container gets
-    ``data-state="drawn"`` when done, ``"error"`` or ``"no-library"`` otherwise. Ids are
-    derived from the spec (and a counter), so re-running a notebook gives the same HTML.
+    type="application/json">``, its phone layout (:func:`elens_utils.chart_reflow.narrow_spec`,
+    without the data) in another, and a small script in its own function scope that draws once
+    the page has loaded (the bundle is loaded with ``defer``): the phone layout when the
+    container is narrower than :data:`~elens_utils.chart_reflow.NARROW_BREAK` px, the spec
+    otherwise (``data-layout`` says which). The container gets ``data-state="drawn"`` when done,
+    ``"error"`` or ``"no-library"`` otherwise. Ids are derived from the spec (and a counter), so
+    re-running a notebook gives the same HTML.
     """
     spec = chart_spec(chart)
     spec.pop("$schema", None)  # a URL nothing fetches; the mode is given to vegaEmbed instead
     body = _json_for_script(spec)
     digest = hashlib.sha1(body.encode()).hexdigest()[:10]
     cid = f"elens-chart-{digest}-{next(_counter)}"
+    narrow = _json_for_script(chart_reflow.narrow_spec(spec))
+    script = _SCRIPT % {"id": json.dumps(cid), "breakpoint": chart_reflow.NARROW_BREAK}
     return (
         f'<div class="{CHART_CLASS}" id="{cid}" style="max-width:100%"></div>\n'
         f'<script type="application/json" id="{cid}-spec">{body}</script>\n'
-        f"<script>{_SCRIPT % {'id': json.dumps(cid)}}</script>"
+        f'<script type="application/json" id="{cid}-narrow">{narrow}</script>\n'
+        f"<script>{script}</script>"
     )
 
 

@@ -6,12 +6,13 @@ import math
 import re
 from html.parser import HTMLParser
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import pytest
 
 from elens_utils.comparison import AUC_CEILING
-from elens_utils import ElensError, charts, load_model, prompt_lens
+from elens_utils import ElensError, chart_reflow, charts, load_model, prompt_lens
 
 
 @pytest.fixture(scope="module")
@@ -184,19 +185,23 @@ def test_to_html_is_small_offline_and_self_contained(lens, gpt2):
     parser = _Tags()
     parser.feed(html)
     kinds = [(t, a.get("type")) for t, a in parser.tags]
-    assert kinds == [("div", None), ("script", "application/json"), ("script", None)]
+    assert kinds == [("div", None), ("script", "application/json"), ("script", "application/json"), ("script", None)]
     div = parser.tags[0][1]
     assert div["class"] == charts.CHART_CLASS
-    assert html.count("</script>") == 2  # the hostile text did not close a script
+    assert [a["id"] for _, a in parser.tags[1:3]] == [f"{div['id']}-spec", f"{div['id']}-narrow"]
+    assert html.count("</script>") == 3  # the hostile text did not close a script
     assert all("src" not in a for _, a in parser.tags)
     spec_text = re.search(r'<script type="application/json"[^>]*>(.*?)</script>', html, re.DOTALL).group(1)
     spec = json.loads(spec_text)
     assert "$schema" not in spec and spec["layer"][0]["mark"]["type"] == "rect"
     assert spec_text.find("alert(1)") > 0
+    narrow = json.loads(re.search(r'id="[^"]*-narrow">(.*?)</script>', html, re.DOTALL).group(1))
+    assert "datasets" not in narrow and narrow["width"] <= chart_reflow.PLOT_WIDTH  # the data is the wide spec's
     # the drawing script keeps to itself: one IIFE, the container id, nothing global
     script = html.rsplit("<script>", 1)[1]
     assert script.startswith("(function () {") and div["id"] in script
     assert "vegaEmbed" in script and "data-state" in script
+    assert f"el.clientWidth < {chart_reflow.NARROW_BREAK}" in script and "data-layout" in script
 
 
 def test_to_html_ids_are_unique_and_stable(lens):
@@ -636,3 +641,39 @@ def test_summary_table_prints_counts_as_counts_and_booleans_as_words():
     assert ">12<" in html and "12.000" not in html  # a count, though NaN made it a float
     assert "1.000" in html and "0.000" in html  # AUCs of exactly 1 and 0 stay scores
     assert ">yes<" in html and ">no<" in html and "True" not in html
+
+
+def test_every_kind_of_chart_has_a_phone_layout_that_fits_a_phone(lens, gpt2, depth):
+    """The narrow layout of each shape of chart the book draws (single, layered, stacked, wrapped
+    facet, facet across, facet by row) is valid Vega-Lite and, drawn, at most ~440 px wide: at a
+    phone's ~370-px column its 12-px labels stay above 10 px (the wide layouts are up to 870 px)."""
+    import vl_convert as vlc
+
+    from elens_utils import knn_tables
+
+    profiles, table = _knn_table()
+    sweep = pd.DataFrame(
+        {"factor": ["baseline", "k", "k"], "setting": ["baseline", "3", "11"], "baseline": [True, False, True],
+         "auc_mean": [0.9, 0.8, 0.9], "auc_std": 0.05, "auc_min": [0.85, 0.7, 0.85], "auc_max": [0.95, 0.9, 0.95],
+         "fold_auc": [[0.85, 0.95], [0.7, 0.9], [0.85, 0.95]], "dummy_auc_mean": 0.5, "accuracy_mean": 0.7, "k": [11, 3, 11],
+         "p_value": 0.01}  # fmt: skip
+    )
+    meta = pd.DataFrame({"model": ["a", "a", "b"], "n_layers": [2, 2, 4]})
+    embedded = charts.embedding_frame(meta, ["f", "f", "g"], {"t-SNE": np.zeros((3, 2)), "PCA": np.ones((3, 2))})
+    drawn = {
+        "heat-map": charts.profile_heatmap(charts.lens_frame(lens, gpt2.tokenizer)),
+        "layered": charts.shannon_vs_renyi(charts.curve_frame(lens)),
+        "stacked": charts.expansion_pruning(charts.curve_frame(lens)),
+        "by depth": charts.profiles_by_depth(depth),
+        "per model": charts.knn_scores_by_model(table.summary[table.summary["features"] == "both"], table.folds, color="k"),
+        "wrapped facet": charts.profiles_by_label(knn_tables.label_depth_frame(profiles), legend_title="task"),
+        "facet across": charts.embedding_scatter(embedded),
+        "facet by row": charts.auc_by_setting(sweep),
+    }
+    for name, chart in drawn.items():
+        spec = charts.chart_spec(chart)
+        narrow = chart_reflow.narrow_spec(spec) | {"datasets": spec.get("datasets", {})}
+        alt.TopLevelSpec.validate(narrow)
+        svg = vlc.vegalite_to_svg(narrow, vl_version=charts.VEGALITE_VERSION)
+        width = float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1))
+        assert width <= chart_reflow.NARROW_WIDTH + 100, f"{name}: the phone layout is {width:.0f} px wide"
