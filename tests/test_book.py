@@ -26,7 +26,7 @@ import pytest
 from helpers import write_mini_book
 import yaml
 
-from elens_utils import ElensError, chapters, charts
+from elens_utils import ElensError, chapters, chart_reflow, charts
 
 REPO = chapters.REPO
 REQUIRE = os.environ.get("ELENS_REQUIRE_BROWSER", "0") not in ("0", "", "false")
@@ -353,13 +353,15 @@ def test_smoke_book_charts_draw_in_chromium(smoke_book, tmp_path):
 
 
 # Written into a copy of a page: once the charts have drawn, it records on <body> each chart's
-# drawn width against its column's, and whether the page is wider than the window.
+# drawn width against its column's, its natural width and layout, and whether the page is wider
+# than the window.
 _FIT_PROBE = """<script>
 window.addEventListener("load", function () { setTimeout(function () {
   var out = [];
   document.querySelectorAll("div.elens-chart").forEach(function (el) {
     var svg = el.querySelector("svg"), col = el.parentElement.getBoundingClientRect().width;
-    out.push([el.id, svg ? Math.round(svg.getBoundingClientRect().width) : -1, Math.round(col)]);
+    out.push([el.id, svg ? Math.round(svg.getBoundingClientRect().width) : -1, Math.round(col),
+              svg ? Math.round(parseFloat(svg.getAttribute("width"))) : -1, el.getAttribute("data-layout")]);
   });
   document.body.setAttribute("data-fit", JSON.stringify({charts: out,
     page: [document.documentElement.scrollWidth, window.innerWidth]}));
@@ -393,6 +395,12 @@ def test_smoke_book_charts_fit_the_column(smoke_book, tmp_path, width):
         fit = json.loads(html_lib.unescape(found.group(1)))
         wide = [c for c in fit["charts"] if c[1] > c[2] + 1 or c[1] < 0]
         assert not wide, f"{page} at {width} px: charts wider than their column or not drawn: {wide}"
+        # a phone's column gets the phone layout, which is drawn at (nearly) its natural size
+        layout = "narrow" if width < chart_reflow.NARROW_BREAK else "wide"
+        assert all(c[4] == layout for c in fit["charts"]), f"{page} at {width} px: not all charts are {layout}: {fit['charts']}"
+        if layout == "narrow":
+            small = [c for c in fit["charts"] if c[3] > chart_reflow.NARROW_WIDTH + 100]
+            assert not small, f"{page} at {width} px: phone layouts wider than {chart_reflow.NARROW_WIDTH + 100} px: {small}"
         assert fit["page"][0] <= fit["page"][1], f"{page} at {width} px scrolls sideways: {fit['page']}"
         checked += 1
     assert checked == len(pages)
@@ -457,6 +465,22 @@ def test_every_chapter_opens_with_front_matter_and_numbers_its_exercises():
         params = set(ch.parameters) | {"run_time"}
         for name in re.findall(r"\{\{ *(\w+) *\}\}", text):
             assert name in params, (ch.stem, name)
+
+
+def test_the_api_appendix_opens_with_front_matter_and_documents_the_modules_it_lists():
+    import importlib
+    import re
+
+    api = (REPO / "book" / "api.md").read_text()
+    head = api.split("```{eval-rst}")[0]
+    assert api.startswith("# Appendix D: ") and ":class: elens-front-matter" in head
+    for part in ("**You will**", "**Prerequisites**", "**In the paper**", "**Run time**"):
+        assert part in head, part
+    listed = [name for row in re.findall(r"^\| (`.*?) \|", head, re.M) for name in re.findall(r"`(\w+)`", row)]
+    assert len(listed) > 30 and "chart_reflow" in listed
+    for name in listed:
+        importlib.import_module(f"elens_utils.{name}")  # the table names modules that exist
+        assert f".. automodule:: elens_utils.{name}\n" in api, f"{name} is in the table but has no section"
 
 
 def test_the_intro_table_pastes_every_result_chapter_headline():
