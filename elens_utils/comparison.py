@@ -141,34 +141,47 @@ def blank_prompt_comparison(
     return table.astype({"L": "Int64", "samples": "Int64", "tokens": "Int64"})
 
 
-def quantization_caveat(path: str | Path | None = None, qtype: str = "Q4_1") -> str:
+def quantization_caveat(path: str | Path | None = None, qtype: str = "Q4_1", experiment: str = "family") -> str:
     """One sentence, from the measured file, on how far ``qtype`` moves the zoo's profiles.
 
     The real models are 4-bit quantized; the zoo's unquantized weights let the project measure
     what that does (``benchmarks/quantization_zoo.py``, which writes the file read here: by
-    default :data:`QUANTIZATION_RESULTS`). The sentence quotes the family run's mean ``|dH|`` at the
-    same tokens (range over models, share of log V) and the family kNN AUC with float and with
-    quantized weights, against a float re-run with another seed.
+    default :data:`QUANTIZATION_RESULTS`). The sentence quotes the run's mean ``|dH|`` at the
+    same tokens (range over models, share of log V) and what quantization does to the run's kNN
+    AUC: for the ``"family"`` run (one kNN over all models) the AUC with float and with quantized
+    weights; for the ``"task"`` run (one kNN per model) the mean and largest change over the
+    models, beside the change a float re-run with another seed makes.
 
     Raises:
-        ElensError: the file is missing or holds no family run of ``qtype``.
+        ElensError: the file is missing or holds no ``experiment`` run of ``qtype``.
     """
     path = Path(path) if path is not None else QUANTIZATION_RESULTS
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise ElensError(f"No quantization results at {path}: run `python benchmarks/quantization_zoo.py`.") from err
-    run = next((r for r in results.get("runs", []) if r.get("experiment") == "family" and r.get("qtype") == qtype), None)
+    run = next((r for r in results.get("runs", []) if r.get("experiment") == experiment and r.get("qtype") == qtype), None)
     if run is None:
-        raise ElensError(f"{path} has no family run of {qtype}: re-run benchmarks/quantization_zoo.py.")
+        raise ElensError(f"{path} has no {experiment} run of {qtype}: re-run benchmarks/quantization_zoo.py.")
     summary = run["summary"]
-    auc = {row["weights"]: row["auc_mean"] for row in run["knn"]}
+    auc = {(row["scope"], row["weights"]): row["auc_mean"] for row in run["knn"]}
+    scopes = list(dict.fromkeys(row["scope"] for row in run["knn"]))
+    what = {"family": "family", "task": "task-type"}.get(experiment, experiment)
+    if len(scopes) == 1:
+        moved = f"the {what} kNN AUC from {auc[scopes[0], 'float']:.3f} to {auc[scopes[0], 'quantized']:.3f}"
+    else:
+        quantized = [abs(auc[s, "quantized"] - auc[s, "float"]) for s in scopes]
+        reseeded = [abs(auc[s, "float, seed 1"] - auc[s, "float"]) for s in scopes if (s, "float, seed 1") in auc]
+        moved = (
+            f"the {what} kNN AUC by {np.mean(quantized):.3f} on average over the {len(scopes)} models "
+            f"(at most {max(quantized):.3f}" + (f"; a re-run with another seed: {np.mean(reseeded):.3f}" if reseeded else "") + ")"
+        )
     lo, hi = summary["token_dh_mean_range"]
     return (
         f"On the zoo's {len(results['models'])} models, {qtype} quantization (the scheme of the SmolLM2 "
         f"file) moves the lens entropy by {summary['token_dh_mean']:.3f} nats on average at the same "
         f"tokens ({lo:.3f}-{hi:.3f} per model, {100 * summary['token_dh_mean_rel']:.1f}% of log V), and "
-        f"the family kNN AUC from {auc['float']:.3f} to {auc['quantized']:.3f}; sampling again "
+        f"{moved}; sampling again "
         f"with another seed moves the kNN features {summary['resample_feature_dh_mean'] / summary['feature_dh_mean']:.1f} "
         "times as far as quantization does (benchmarks/quantization-zoo.json)."
     )
@@ -310,6 +323,15 @@ def knn_verdict(
     return "at chance" if not significant and abs(auc - 0.5) <= sd <= chance_sd else "no evidence"
 
 
+def knn_verdicts(rows: pd.DataFrame, *, level: float = 0.9) -> list[str]:
+    """:func:`knn_verdict` of each row of a kNN summary (columns ``auc_mean``, ``auc_std``,
+    ``dummy_auc_mean``, ``p_value``), in the rows' order."""
+    need = ["auc_mean", "auc_std", "dummy_auc_mean", "p_value"]
+    if not isinstance(rows, pd.DataFrame) or any(c not in rows.columns for c in need):
+        raise ElensError(f"knn_verdicts() takes rows of a knn_tables summary (columns {need}).")
+    return [knn_verdict(r.auc_mean, r.auc_std, r.dummy_auc_mean, r.p_value, level=level) for r in rows[need].itertuples()]
+
+
 def knn_comparison(
     summary: pd.DataFrame,
     profiles: Sequence[Profiles] | None = None,
@@ -331,11 +353,12 @@ def knn_comparison(
         level: the AUC the paper's claim names (0.9).
 
     Returns:
-        Columns ``group`` (real / zoo / other / paper), ``model``, ``L``, ``prompts``,
-        ``tokens``, ``k`` (used), ``folds``, ``classes`` (these six as nullable integers),
-        ``AUC`` (mean over folds), ``AUC sd``, ``dummy AUC``, ``accuracy``, ``p`` (paired
-        t-test against the dummy) and ``verdict`` (:func:`knn_verdict`). Rows: real, zoo,
-        other (each in the summary's order), then paper.
+        Columns ``group`` (real / zoo / other / paper), ``model``, ``verdict``
+        (:func:`knn_verdict`; beside the model, so a table too wide for the page still shows
+        it), ``AUC`` (mean over folds), ``AUC sd``, ``dummy AUC``, ``p`` (paired t-test against
+        the dummy), ``accuracy``, then ``L``, ``prompts``, ``tokens``, ``k`` (used), ``folds``
+        and ``classes`` (these six as nullable integers). Rows: real, zoo, other (each in the
+        summary's order), then paper.
     """
     from .knn_tables import ALL_SUBSET
 
@@ -355,21 +378,18 @@ def knn_comparison(
         {
             "group": [model_group(str(m)) for m in rows["model"]],
             "model": rows["model"].astype(str).to_numpy(),
+            "verdict": knn_verdicts(rows, level=level),
+            "AUC": rows["auc_mean"].to_numpy(dtype=float),
+            "AUC sd": rows["auc_std"].to_numpy(dtype=float),
+            "dummy AUC": rows["dummy_auc_mean"].to_numpy(dtype=float),
+            "p": rows["p_value"].to_numpy(dtype=float),
+            "accuracy": rows["accuracy_mean"].to_numpy(dtype=float),
             "L": rows["n_layers"].astype(int).to_numpy(),
             "prompts": rows["n"].astype(int).to_numpy(),
             "tokens": [tokens.get(str(m), np.nan) for m in rows["model"]],
             "k": rows["k"].astype(int).to_numpy(),
             "folds": rows["folds"].astype(int).to_numpy(),
             "classes": rows["n_classes"].astype(int).to_numpy(),
-            "AUC": rows["auc_mean"].to_numpy(dtype=float),
-            "AUC sd": rows["auc_std"].to_numpy(dtype=float),
-            "dummy AUC": rows["dummy_auc_mean"].to_numpy(dtype=float),
-            "accuracy": rows["accuracy_mean"].to_numpy(dtype=float),
-            "p": rows["p_value"].to_numpy(dtype=float),
-            "verdict": [
-                knn_verdict(r["auc_mean"], r["auc_std"], r["dummy_auc_mean"], r["p_value"], level=level)
-                for _, r in rows.iterrows()
-            ],
         }
     )
     table = sort_by_group(table)

@@ -72,6 +72,14 @@ def test_quantization_caveat_quotes_the_measured_file(tmp_path):
     assert f"{run['summary']['token_dh_mean']:.3f} nats" in text
     auc = {row["weights"]: row["auc_mean"] for row in run["knn"]}
     assert f"from {auc['float']:.3f} to {auc['quantized']:.3f}" in text
+    # the task run has one kNN per model: the sentence gives the mean and largest change over them
+    task = next(r for r in json.loads(QUANTIZATION_RESULTS.read_text())["runs"] if r["experiment"] == "task" and r["qtype"] == "Q4_1")
+    by = {(row["scope"], row["weights"]): row["auc_mean"] for row in task["knn"]}
+    scopes = sorted({row["scope"] for row in task["knn"]})
+    changes = [abs(by[s, "quantized"] - by[s, "float"]) for s in scopes]
+    text = quantization_caveat(experiment="task")
+    assert f"task-type kNN AUC by {np.mean(changes):.3f} on average over the {len(scopes)} models (at most {max(changes):.3f}; " in text
+    assert f"{task['summary']['token_dh_mean']:.3f} nats" in text and "family" not in text
     with pytest.raises(ElensError, match="quantization_zoo.py"):
         quantization_caveat(tmp_path / "none.json")
     with pytest.raises(ElensError, match="no family run of Q2_K"):
@@ -158,6 +166,7 @@ def test_knn_comparison_and_findings_by_hand():
     real = make_profiles(np.ones((3, 8, 30, 1)), "real/smollm2-135m-instruct")
     table = knn_comparison(pd_concat([summary, extra]), [real], paper="TinyStories, 2400 prompts")
     assert list(table["group"]) == ["real", "real", "zoo", "zoo", "paper"]
+    assert list(table.columns[:4]) == ["group", "model", "verdict", "AUC"]  # the verdict shows on a narrow page
     assert list(table["model"][:4]) == ["real/smollm2-135m-instruct", "real/gemma3-270m", "zoo/llama-2L", "zoo/llama-8L"]
     assert list(table["verdict"]) == [
         "above chance but below 0.9", "at chance", "above 0.9", "at ceiling", "claims AUC above 0.9",
@@ -198,6 +207,20 @@ def test_knn_comparison_and_findings_by_hand():
         "perfectly, so the run meets the threshold but cannot say how much the profile tells about task type, nor "
         "rank feature sets."
     )
+
+
+def test_knn_verdicts_reads_each_row():
+    import pandas as pd
+
+    from elens_utils.comparison import knn_verdict, knn_verdicts
+
+    rows = pd.DataFrame({"model": ["a", "b", "c"], "auc_mean": [1.0, 0.5, 0.95], "auc_std": [0.0, 0.02, 0.01],
+                         "dummy_auc_mean": [0.5, 0.5, 0.5], "p_value": [1e-9, 0.8, 1e-6]})  # fmt: skip
+    assert knn_verdicts(rows) == ["at ceiling", "at chance", "above 0.9"]
+    assert knn_verdicts(rows, level=0.96)[2] == "above chance but below 0.96" == knn_verdict(0.95, 0.01, 0.5, 1e-6, level=0.96)
+    assert knn_verdicts(rows.iloc[:0]) == []
+    with pytest.raises(ElensError, match="columns"):
+        knn_verdicts(rows.drop(columns="p_value"))
 
 
 def test_knn_comparison_bad_input():
