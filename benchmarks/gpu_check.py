@@ -45,9 +45,9 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from elens_utils.atomic import atomic_file  # noqa: E402
-from elens_utils.bench import _cuda_ms, lens_inputs, machine_info  # noqa: E402
-from elens_utils.entropy import finalize_stats, lens_entropy, power_alphas  # noqa: E402
+from elens_utils.core.atomic import atomic_file  # noqa: E402
+from elens_utils.bench.suite import _cuda_ms, lens_inputs, machine_info  # noqa: E402
+from elens_utils.entropy.streaming import finalize_stats, lens_entropy, power_alphas  # noqa: E402
 
 SHAPES = (  # label, rows, d, vocab, softcap
     ("gemma3-270m", 4096, 640, 262144, None),
@@ -135,7 +135,7 @@ def step_lens(shapes, device: str, dtype: torch.dtype) -> tuple[list[dict], dict
 
 def step_tune(grid, shape, device: str, dtype: torch.dtype) -> tuple[list[dict], dict]:
     """Every configuration of ``grid`` at one shape; checks each against the default's result."""
-    from elens_utils.entropy_triton import triton_logit_stats
+    from elens_utils.entropy.triton_kernel import triton_logit_stats
 
     cuda = device == "cuda"
     label, rows, d, vocab = shape[:4]
@@ -163,8 +163,8 @@ def step_e2e(device: str, tiny: bool) -> list[dict]:
     import importlib.util
 
     from elens_utils import load_model
-    from elens_utils.generation import generate_profiles
-    from elens_utils.real_models import REAL_MODELS
+    from elens_utils.lens.generation import generate_profiles
+    from elens_utils.models.real_models import REAL_MODELS
 
     out = []
     names = ["real/smollm2-135m-instruct"] if tiny else ["real/gemma3-270m", "real/smollm2-135m-instruct"]

@@ -2,7 +2,7 @@
 
 Every zoo model (12: GPT-2, Llama, Gemma-2, Qwen3 at 2, 4 and 8 blocks) is profiled in float32
 and again after its weights went through a GGUF type and back
-(:func:`elens_utils.quantization.quantization_shift`), on the chapters' own data:
+(:func:`elens_utils.analysis.quantization.quantization_shift`), on the chapters' own data:
 
 * ``family``: the blank prompt, 32 tokens sampled at T = 0.7 (the families chapter), one kNN of
   the model family over all 12 models (k = 11, 10 folds, relative-depth interpolation);
@@ -42,9 +42,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from elens_utils import blank_prompt, data
-from elens_utils.atomic import atomic_file
-from elens_utils.quantization import QuantizationShift, gguf_tensor_types, quantization_shift
+from elens_utils import blank_prompt
+from elens_utils.data import prompts as data
+from elens_utils.core.atomic import atomic_file
+from elens_utils.analysis.quantization import QuantizationShift, gguf_tensor_types, quantization_shift
 
 ZOO = [f"zoo/{family}-{n}L" for family in ("gpt2", "llama", "gemma2", "qwen3") for n in (2, 4, 8)]
 HERE = Path(__file__).resolve().parent
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     runs += [_run("task", q, args) for q in args.task_qtypes.split(",") if q]
     result = {
         "description": "Entropy-profile shift and kNN AUCs of the zoo's models with GGUF-quantized weights "
-        "(elens_utils.quantization.quantization_shift); |dH| in nats, *_rel divided by log V.",
+        "(elens_utils.analysis.quantization.quantization_shift); |dH| in nats, *_rel divided by log V.",
         "command": "OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/quantization_zoo.py "
         + " ".join(argv if argv is not None else sys.argv[1:]),
         "models": ZOO,

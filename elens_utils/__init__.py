@@ -10,15 +10,23 @@ The library behind the Entropy-Lens book (a reproducible companion to arXiv 2502
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .adapters import KNOWN_ARCHITECTURES, LensParts, LensSpec
-from .cache import ProfileCache
-from .entropy import dense_entropy, lens_entropy
-from .errors import ElensError
-from .generation import GenerationSettings, generate_profiles
-from .lens import prompt_lens
-from .loading import LensModel, load_model
-from .profiles import Profiles
-from .sweep import blank_prompt, profile_models
+from elens_utils import _moved
+from elens_utils.core.errors import ElensError
+from elens_utils.entropy.profiles import Profiles
+from elens_utils.entropy.streaming import dense_entropy, lens_entropy
+from elens_utils.lens.adapters import KNOWN_ARCHITECTURES, LensParts, LensSpec
+from elens_utils.lens.capture import prompt_lens
+from elens_utils.lens.generation import GenerationSettings, generate_profiles
+from elens_utils.lens.loading import LensModel, load_model
+from elens_utils.sweeps.cache import ProfileCache
+from elens_utils.sweeps.sweep import blank_prompt, profile_models
+
+_moved.install()  # the modules' old flat paths (elens_utils.charts, ...) keep importing
+
+
+def __getattr__(name: str):
+    """``from elens_utils import charts`` and the like: modules under their old flat names."""
+    return _moved.old_module(name)
 
 try:
     __version__ = version("elens-utils")

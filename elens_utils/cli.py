@@ -5,8 +5,8 @@
   JSON object.
 * ``python -m elens_utils sweep MODEL... --prompts FILE --out DIR``: profiles of many prompts,
   ``DIR/<model>.parquet``, on one process or, under ``torchrun``/``accelerate launch``, on many
-  (:mod:`elens_utils.dist_sweep`).
-* ``python -m elens_utils bench [--quick]``: the benchmark of :mod:`elens_utils.bench` (JSON on
+  (:mod:`elens_utils.sweeps.dist_sweep`).
+* ``python -m elens_utils bench [--quick]``: the benchmark of :mod:`elens_utils.bench.suite` (JSON on
   stdout, a table on stderr).
 
 Bad input exits with status 2 and a one-line message.
@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .errors import ElensError, run_command
+from elens_utils.core.errors import ElensError, run_command
 
 __all__ = ["main"]
 
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"), help="the lens product's arithmetic (as for profile)")
     w.add_argument("--trust-remote-code", action="store_true", help="run code from the model repository (off by default)")
     w.add_argument("--no-progress", action="store_true", help="no progress bars")
-    from .bench import add_arguments
+    from elens_utils.bench.suite import add_arguments
 
     b = sub.add_parser("bench", help="benchmark: lens stage and end to end, against references and the hardware limit",
                        description="Time our lens against the naive way, chunked torch and the bare unembedding "
@@ -109,8 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _profile(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
-    from .loading import load_model
-    from .token_text import token_texts
+    from elens_utils.lens.loading import load_model
+    from elens_utils.core.token_text import token_texts
 
     hf_logging.set_verbosity_error()  # the quick look prints its table, not loading chatter
     hf_logging.disable_progress_bar()
@@ -165,8 +165,8 @@ def _profile(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from .dist_sweep import dist_context, read_prompt_file
-    from .threads import SMALL_MODEL_THREADS_ENV
+    from elens_utils.sweeps.dist_sweep import dist_context, read_prompt_file
+    from elens_utils.core.threads import SMALL_MODEL_THREADS_ENV
 
     sampling = args.temperature is not None
     if not sampling and (args.top_k is not None or args.top_p is not None):
@@ -175,7 +175,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if os.path.exists(out) and not os.path.isdir(out):
         raise ElensError(f"--out {out} is a file: give a directory.")
     prompts, labels = read_prompt_file(args.prompts)
-    # Small models on one thread, as in the book (elens_utils.threads), and as torchrun's
+    # Small models on one thread, as in the book (elens_utils.core.threads), and as torchrun's
     # workers run anyway: a one-process sweep then equals a torchrun one bit for bit.
     before = os.environ.get(SMALL_MODEL_THREADS_ENV)
     os.environ.setdefault(SMALL_MODEL_THREADS_ENV, "1")
@@ -192,7 +192,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _run_sweep(args: argparse.Namespace, prompts: list, labels: list | None, sampling: bool, out: str) -> dict:
-    from .dist_sweep import sweep
+    from elens_utils.sweeps.dist_sweep import sweep
 
     return sweep(
         args.models, prompts, labels, out=out, cache=args.cache, shard_size=args.shard_size,
@@ -246,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "bench":
-            from .bench import run_from_args
+            from elens_utils.bench.suite import run_from_args
 
             return run_from_args(args)
         parser.error(f"unknown command {args.command}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from elens_utils.profiles import Profiles
+from elens_utils.entropy.profiles import Profiles
 
 
 def make_profiles(entropy: np.ndarray, model: str = "m") -> Profiles:

@@ -40,7 +40,7 @@ h = hidden state divided before the unembedding), plus two variants: ``gemma3_te
     sarvam_moe seed_oss smollm3 solar_open stablelm starcoder2 vaultgemma(s) xglm xlstm(s) youtu
     zamba2 zaya
 
-With every transform dropped from :data:`elens_utils.adapters.LOGIT_TRANSFORMS`, exactly the 23
+With every transform dropped from :data:`elens_utils.lens.adapters.LOGIT_TRANSFORMS`, exactly the 23
 marked ones fail (checked by hand); dropping a transform moves their entropies by 0.1 to 4 nats.
 
 The skipped ones, with their reasons, are :data:`SKIPPED` (``pytest -rs`` lists them). A model
@@ -61,8 +61,8 @@ import pytest
 import torch
 
 from elens_utils import ElensError
-from elens_utils.adapters import LensSpec, check_parity, find_lens_parts
-from elens_utils.entropy import lens_entropy
+from elens_utils.lens.adapters import LensSpec, check_parity, find_lens_parts
+from elens_utils.entropy.streaming import lens_entropy
 from transformers import CONFIG_MAPPING, AutoModelForCausalLM
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
@@ -432,7 +432,7 @@ def test_dory_per_token_logit_scale_fails_loudly() -> None:
 @torch.no_grad()
 def test_unknown_config_transform_is_named_in_the_error() -> None:
     """Granite's scaling with the table emptied: the parity error names the suspect attribute."""
-    from elens_utils import adapters
+    from elens_utils.lens import adapters
 
     model = build_tiny("granite", OVERRIDES["granite"])
     saved = dict(adapters.LOGIT_TRANSFORMS)
@@ -454,7 +454,7 @@ def test_transform_chain_reduces_to_scale_and_cap() -> None:
     """multiply, soft-cap, then multiply: the post-cap factor moves inside (b C tanh(z/C))."""
     from types import SimpleNamespace
 
-    from elens_utils.adapters import _resolve_transforms
+    from elens_utils.lens.adapters import _resolve_transforms
 
     config = SimpleNamespace(model_type="x", a=0.5, cap=3.0, b=2.0, off=None)
     steps = (("a", "multiply"), ("off", "softcap"), ("cap", "softcap"), ("b", "multiply"))

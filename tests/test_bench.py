@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from elens_utils import bench, dense_entropy, lens_entropy
-from elens_utils.entropy import _tile_shape
+from elens_utils import dense_entropy, lens_entropy
+from elens_utils.bench import suite as bench
+from elens_utils.entropy.streaming import _tile_shape
 
 ALPHAS = (1.0, 0.5, 2.0, math.inf, 0.0)
 
@@ -59,7 +60,7 @@ def test_triton_backend_agrees_under_the_interpreter():
 
 
 def test_matmul_limit_walks_exactly_our_tiles(monkeypatch):
-    import elens_utils.entropy as ent
+    import elens_utils.entropy.streaming as ent
 
     monkeypatch.setattr(ent, "_TILE_ELEMENTS", 3000)
     h, w, _ = _inputs(10, 2500)
@@ -74,7 +75,7 @@ def test_optimised_torch_path_matches_dense_reference_across_tiles(monkeypatch, 
     """The in-place tile loop of the CPU path (running merge, reused buffers, special-cased
     powers, both tile orientations) against float64, with tiles small enough for many row
     blocks and chunks, bias and soft-cap."""
-    import elens_utils.entropy as ent
+    import elens_utils.entropy.streaming as ent
 
     monkeypatch.setattr(ent, "_TRANSPOSE_MAX_ROWS", transpose_max_rows)
     h, w, b = _inputs(23, 5000, scale=8.0)

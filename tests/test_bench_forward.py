@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from elens_utils.bench import SECTIONS, format_table
-from elens_utils.bench_forward import bench_model_bf16, forward_dtype_effect
-from elens_utils.tiny_models import tiny_prompts
+from elens_utils.bench.suite import SECTIONS, format_table
+from elens_utils.bench.forward import bench_model_bf16, forward_dtype_effect
+from elens_utils.models.tiny import tiny_prompts
 from helpers import make_profiles
 
 
@@ -55,7 +55,7 @@ def test_bench_model_bf16_on_a_tiny_model(tiny_model_dirs):
 
 
 def test_missing_real_model_is_a_row_not_an_error(monkeypatch):
-    from elens_utils import bench_real
+    from elens_utils.bench import real as bench_real
 
     monkeypatch.setattr(bench_real, "_installed", lambda _name: False)
     rows, head = bench_model_bf16(["real/gemma3-270m"])

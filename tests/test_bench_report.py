@@ -3,8 +3,9 @@
 import json
 
 import pytest
-from elens_utils import ElensError, bench, bench_report
-from elens_utils.charts import chart_spec
+from elens_utils import ElensError
+from elens_utils.bench import suite as bench, report as bench_report
+from elens_utils.viz.charts import chart_spec
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +205,7 @@ def _bf16_rows(step1_max):
 
 
 def test_model_bf16_frame_and_verdict():
-    from elens_utils.bench_report import model_bf16_frame, model_bf16_verdict
+    from elens_utils.bench.report import model_bf16_frame, model_bf16_verdict
 
     frame = model_bf16_frame(_bf16_rows(0.5))
     assert frame["model"].tolist() == ["real/gemma3-270m", "real/smollm2-135m-instruct"]

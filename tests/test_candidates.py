@@ -13,15 +13,16 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from elens_utils import ElensError, Profiles, candidates
-from elens_utils.candidates import (
+from elens_utils import ElensError, Profiles
+from elens_utils.analysis import candidates
+from elens_utils.analysis.candidates import (
     CandidateSets,
     candidate_set_sizes,
     jaccard,
     spearman_delta_vs_size,
     top_p_sets,
 )
-from elens_utils.tiny_models import tiny_prompts
+from elens_utils.models.tiny import tiny_prompts
 from helpers import make_profiles
 
 ARCHS = ("gpt2", "llama", "gemma2", "qwen3")

@@ -2,8 +2,8 @@
 
 import json
 
-from elens_utils import chapters
-from elens_utils.chapter_times import TIMES_FILE, collect_times, estimate_line, executed_seconds, write_times
+from elens_utils.book import chapters
+from elens_utils.book.chapter_times import TIMES_FILE, collect_times, estimate_line, executed_seconds, write_times
 
 
 def _executed(path, chapter, params_set, seconds):

@@ -4,7 +4,7 @@ import copy
 
 import altair as alt
 
-from elens_utils import chart_reflow as cr
+from elens_utils.viz import chart_reflow as cr
 
 
 def _field(name: str, kind: str = "quantitative", **extra) -> dict:

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from elens_utils.comparison import AUC_CEILING
-from elens_utils import ElensError, chart_reflow, charts, load_model, prompt_lens
+from elens_utils.analysis.comparison import AUC_CEILING
+from elens_utils import ElensError, load_model, prompt_lens
+from elens_utils.viz import chart_reflow, charts
 
 
 @pytest.fixture(scope="module")
@@ -409,8 +410,8 @@ def test_families_and_robustness_charts_specs(depth):
 
 def _knn_table():
     """A small knn_tables.KnnTable (two models, two feature sets, two ks) for chart tests."""
-    from elens_utils import knn_tables
-    from elens_utils.profiles import Profiles
+    from elens_utils.analysis import knn_tables
+    from elens_utils.entropy.profiles import Profiles
 
     rng = np.random.default_rng(0)
     out = []
@@ -451,7 +452,7 @@ def test_knn_scores_by_model_spec():
 
 
 def test_profiles_by_label_and_entropy_by_window_specs():
-    from elens_utils import knn_tables
+    from elens_utils.analysis import knn_tables
 
     profiles, _ = _knn_table()
     frame = knn_tables.label_depth_frame(profiles)
@@ -515,9 +516,9 @@ def test_summary_table_shows_a_named_index_and_hides_a_range():
 def sublayer_results(tmp_path_factory):
     """A real sublayer_sweep result: two untrained models of the story world, every kind, k = 1
     and 2, two random draws (a few seconds on CPU)."""
-    from elens_utils import data
-    from elens_utils.sublayers import sublayer_sweep
-    from elens_utils.tiny_models import build_untrained_model
+    from elens_utils.data import prompts as data
+    from elens_utils.analysis.sublayers import sublayer_sweep
+    from elens_utils.models.tiny import build_untrained_model
 
     root = tmp_path_factory.mktemp("sublayer_chart")
     names = [str(build_untrained_model(family, root / f"{family}-3L", n_layers=3)) for family in ("llama", "gpt2")]
@@ -559,7 +560,7 @@ def test_sublayer_accuracy_spec(sublayer_results):
     assert marks["baseline"] == marks["chance"] == len(models)
     assert marks["chosen"] == ((res["strategy"].isin(["expansion", "pruning"])) & (res["heads_from"] != "random")).sum()
     # the grey mean and the hollow ring are the means of the draws (as sublayer_summary has them)
-    from elens_utils.sublayers import sublayer_summary
+    from elens_utils.analysis.sublayers import sublayer_summary
 
     summary = sublayer_summary(res)
     for s in summary.itertuples():
@@ -649,7 +650,7 @@ def test_every_kind_of_chart_has_a_phone_layout_that_fits_a_phone(lens, gpt2, de
     phone's ~370-px column its 12-px labels stay above 10 px (the wide layouts are up to 870 px)."""
     import vl_convert as vlc
 
-    from elens_utils import knn_tables
+    from elens_utils.analysis import knn_tables
 
     profiles, table = _knn_table()
     sweep = pd.DataFrame(

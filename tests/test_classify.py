@@ -1,4 +1,4 @@
-"""Tests of elens_utils.classify: the CV pipeline against a brute-force kNN written here with numpy
+"""Tests of elens_utils.analysis.classify: the CV pipeline against a brute-force kNN written here with numpy
 distances and a pair-counting AUC, statistical sanity on synthetic data, profiles -> features
 with both depth alignments, and every user error."""
 
@@ -13,7 +13,7 @@ from scipy import stats
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
-from elens_utils.classify import (
+from elens_utils.analysis.classify import (
     CVResult,
     embed_2d,
     family_of,
@@ -23,8 +23,8 @@ from elens_utils.classify import (
     permutation_test,
     profile_features,
 )
-from elens_utils.errors import ElensError
-from elens_utils.profiles import Profiles
+from elens_utils.core.errors import ElensError
+from elens_utils.entropy.profiles import Profiles
 
 # ---------------------------------------------------------------------------------------------
 # data and brute-force references

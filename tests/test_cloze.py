@@ -1,4 +1,4 @@
-"""Cloze scoring (elens_utils.cloze) against a float64 brute force, under skipping, and in mc_accuracy.
+"""Cloze scoring (elens_utils.analysis.cloze) against a float64 brute force, under skipping, and in mc_accuracy.
 
 The reference shares nothing with the code under test but the model: a deep float64 copy, one
 unpadded, uncached forward pass over ``prompt + " " + option`` per pair, and the sum of the
@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from elens_utils import ElensError
-from elens_utils.cloze import answer_cloze, option_logprobs
-from elens_utils.interventions import mc_accuracy, skip_blocks, skip_experiment
-from elens_utils.tiny_models import ARCHS, tiny_prompts
+from elens_utils.analysis.cloze import answer_cloze, option_logprobs
+from elens_utils.analysis.interventions import mc_accuracy, skip_blocks, skip_experiment
+from elens_utils.models.tiny import ARCHS, tiny_prompts
 from helpers import make_profiles
 
 PROMPTS = tiny_prompts()[1:5]  # 3 to 10 words; the gemma2 model's sliding window is 8 tokens
@@ -71,7 +71,7 @@ def test_matches_float64_brute_force(arch, share_prompt, lens_model):
 
 @pytest.mark.parametrize("arch", ["llama", "gemma2"])
 def test_option_passes_split_under_the_logit_budget(arch, lens_model, monkeypatch):
-    from elens_utils import cloze
+    from elens_utils.analysis import cloze
 
     lm, lm64 = lens_model(arch), lens_model(arch, "float64")
     want = reference(lm64, lm64.model, PROMPTS, OPTIONS)

@@ -10,7 +10,7 @@ import pytest
 from helpers import make_profiles
 
 from elens_utils import ElensError
-from elens_utils.comparison import blank_prompt_comparison, model_group
+from elens_utils.analysis.comparison import blank_prompt_comparison, model_group
 
 
 def test_model_groups():
@@ -46,7 +46,7 @@ def test_blank_prompt_comparison_by_hand():
 
 def test_vocab_sizes_from_config(tiny_model_dirs):
     from elens_utils import load_model
-    from elens_utils.comparison import unembedding_rows
+    from elens_utils.analysis.comparison import unembedding_rows
 
     for arch in ("qwen3", "gpt2"):  # qwen3's unembedding has more rows than its tokenizer
         assert unembedding_rows(str(tiny_model_dirs[arch])) == load_model(tiny_model_dirs[arch]).parts.vocab_size
@@ -65,7 +65,7 @@ def test_blank_prompt_comparison_bad_input():
 def test_quantization_caveat_quotes_the_measured_file(tmp_path):
     import json
 
-    from elens_utils.comparison import QUANTIZATION_RESULTS, quantization_caveat
+    from elens_utils.analysis.comparison import QUANTIZATION_RESULTS, quantization_caveat
 
     text = quantization_caveat()
     run = next(r for r in json.loads(QUANTIZATION_RESULTS.read_text())["runs"] if r["experiment"] == "family" and r["qtype"] == "Q4_1")
@@ -87,7 +87,7 @@ def test_quantization_caveat_quotes_the_measured_file(tmp_path):
 
 
 def test_blank_prompt_findings():
-    from elens_utils.comparison import blank_prompt_findings
+    from elens_utils.analysis.comparison import blank_prompt_findings
 
     rng = np.random.default_rng(1)
     table = blank_prompt_comparison(
@@ -103,8 +103,8 @@ def test_blank_prompt_findings():
 
 
 def test_family_comparison_rows_are_the_cv_results():
-    from elens_utils.classify import knn_cv
-    from elens_utils.comparison import family_comparison
+    from elens_utils.analysis.classify import knn_cv
+    from elens_utils.analysis.comparison import family_comparison
 
     rng = np.random.default_rng(0)
     fam = np.repeat(["a", "b", "c"], 20)
@@ -133,7 +133,7 @@ def _knn_summary(rows):
 
 
 def test_knn_verdicts():
-    from elens_utils.comparison import knn_verdict
+    from elens_utils.analysis.comparison import knn_verdict
 
     assert knn_verdict(0.995, 0.004, 0.50, 1e-12) == "at ceiling"
     assert knn_verdict(0.93, 0.02, 0.50, 1e-9) == "above 0.9"
@@ -152,7 +152,7 @@ def test_knn_verdicts():
 def test_knn_comparison_and_findings_by_hand():
     import pandas as pd
 
-    from elens_utils.comparison import knn_comparison, knn_findings
+    from elens_utils.analysis.comparison import knn_comparison, knn_findings
 
     summary = _knn_summary(
         [
@@ -212,7 +212,7 @@ def test_knn_comparison_and_findings_by_hand():
 def test_knn_verdicts_reads_each_row():
     import pandas as pd
 
-    from elens_utils.comparison import knn_verdict, knn_verdicts
+    from elens_utils.analysis.comparison import knn_verdict, knn_verdicts
 
     rows = pd.DataFrame({"model": ["a", "b", "c"], "auc_mean": [1.0, 0.5, 0.95], "auc_std": [0.0, 0.02, 0.01],
                          "dummy_auc_mean": [0.5, 0.5, 0.5], "p_value": [1e-9, 0.8, 1e-6]})  # fmt: skip
@@ -224,7 +224,7 @@ def test_knn_verdicts_reads_each_row():
 
 
 def test_knn_comparison_bad_input():
-    from elens_utils.comparison import knn_comparison
+    from elens_utils.analysis.comparison import knn_comparison
 
     summary = _knn_summary([("zoo/a-2L", 2, 100, 0.7, 0.05, 0.5, 0.5, 0.01)])
     with pytest.raises(ElensError, match="several rows per model"):
@@ -244,7 +244,7 @@ def pd_concat(frames):
 def test_transfer_findings_by_hand():
     import pandas as pd
 
-    from elens_utils.comparison import transfer_findings
+    from elens_utils.analysis.comparison import transfer_findings
 
     rows = [
         ("m", "cv", 0.9, "ok"), ("m", "phrasing", 0.8, "ok"), ("m", "phrasing", 0.6, "ok"),
@@ -291,8 +291,8 @@ def _correctness_frames():
 
 
 def test_correctness_findings_by_hand():
-    from elens_utils.comparison import correctness_findings
-    from elens_utils.fact_questions import wilson_interval
+    from elens_utils.analysis.comparison import correctness_findings
+    from elens_utils.data.fact_questions import wilson_interval
 
     scores, accuracy = _correctness_frames()
     lines = correctness_findings(scores, accuracy)
@@ -329,7 +329,7 @@ def test_correctness_findings_by_hand():
 
 
 def test_correctness_findings_flags_a_model_at_chance_that_beats_the_dummy():
-    from elens_utils.comparison import correctness_findings
+    from elens_utils.analysis.comparison import correctness_findings
 
     scores, accuracy = _correctness_frames()
     row = (scores["model"] == "real/c") & (scores["features"] == "mean")
@@ -343,7 +343,7 @@ def test_correctness_findings_flags_a_model_at_chance_that_beats_the_dummy():
 
 
 def test_correctness_findings_options_and_errors():
-    from elens_utils.comparison import correctness_findings
+    from elens_utils.analysis.comparison import correctness_findings
 
     scores, accuracy = _correctness_frames()
     lines = correctness_findings(scores, accuracy, models=["zoo/llama-8L", "real/c"], scoring="letter logits", folds=5)
@@ -377,8 +377,8 @@ def _answers(model, correct):
 
 
 def test_subject_baseline_auc():
-    from elens_utils.classify import knn_cv
-    from elens_utils.comparison import subject_baseline_auc
+    from elens_utils.analysis.classify import knn_cv
+    from elens_utils.analysis.comparison import subject_baseline_auc
 
     rng = np.random.default_rng(0)
     subject = np.repeat(["capitals", "arithmetic", "colours", "feelings"], 30)
@@ -412,7 +412,7 @@ def test_subject_baseline_auc():
 def test_feature_set_findings_ranks_only_what_the_folds_can_tell():
     import pandas as pd
 
-    from elens_utils.comparison import feature_set_findings
+    from elens_utils.analysis.comparison import feature_set_findings
 
     def frame(rows):
         return pd.DataFrame(rows, columns=["model", "features", "k", "auc_mean", "auc_std"])
@@ -437,13 +437,13 @@ def test_feature_set_findings_ranks_only_what_the_folds_can_tell():
      (0.5, 2.0, "partly overlap"), (1.0, 2.0, "partly overlap"), (float("nan"), 2.0, "one model: nothing to compare")],
 )  # fmt: skip
 def test_overlap_verdict_rules(gap, spread, verdict):
-    from elens_utils.comparison import overlap_verdict
+    from elens_utils.analysis.comparison import overlap_verdict
 
     assert overlap_verdict(gap, spread) == verdict
 
 
 def test_overlap_verdict_needs_a_spread():
-    from elens_utils.comparison import overlap_verdict
+    from elens_utils.analysis.comparison import overlap_verdict
 
     with pytest.raises(ElensError, match="spread along depth"):
         overlap_verdict(0.1, 0.0)
@@ -452,7 +452,7 @@ def test_overlap_verdict_needs_a_spread():
 def test_correctness_outcomes_follow_the_findings_rules():
     import pandas as pd
 
-    from elens_utils.comparison import correctness_findings, correctness_outcomes
+    from elens_utils.analysis.comparison import correctness_findings, correctness_outcomes
 
     def row(model, features, auc, sd, dummy, p, n_correct, n=200, status="ok"):
         return dict(model=model, n_layers=4, features=features, n=n, n_correct=n_correct, status=status,
@@ -478,7 +478,7 @@ def test_correctness_outcomes_follow_the_findings_rules():
 
 
 def test_knn_verdict_calls_a_wide_fold_spread_no_evidence_not_chance():
-    from elens_utils.comparison import knn_verdict
+    from elens_utils.analysis.comparison import knn_verdict
 
     assert knn_verdict(0.52, 0.05, 0.5, 0.6) == "at chance"  # near 0.5, folds agree
     assert knn_verdict(0.669, 0.188, 0.5, 0.28) == "no evidence"  # within 1 sd of 0.5, but the sd is wide
@@ -488,7 +488,7 @@ def test_knn_verdict_calls_a_wide_fold_spread_no_evidence_not_chance():
 def test_a_model_with_no_wrong_answer_is_not_scored_without_advice_to_score_more():
     import pandas as pd
 
-    from elens_utils.comparison import correctness_findings
+    from elens_utils.analysis.comparison import correctness_findings
 
     scores = pd.DataFrame([dict(model="m", n_layers=8, features="mean", n=400, n_correct=400, status="too few",
                                 auc_mean=float("nan"), auc_std=float("nan"), dummy_auc_mean=float("nan"), p_value=float("nan"))])  # fmt: skip

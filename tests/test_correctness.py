@@ -5,17 +5,18 @@ import pandas as pd
 import pytest
 from helpers import make_profiles
 
-from elens_utils import ElensError, data, load_model
-from elens_utils.classify import knn_cv
-from elens_utils.correctness import (
+from elens_utils import ElensError, load_model
+from elens_utils.data import prompts as data
+from elens_utils.analysis.classify import knn_cv
+from elens_utils.analysis.correctness import (
     FEATURE_SETS,
     accuracy_by_model,
     correctness_auc,
     mc_correctness,
     outcome_depth_frame,
 )
-from elens_utils.interventions import mc_accuracy
-from elens_utils.tiny_models import build_untrained_model
+from elens_utils.analysis.interventions import mc_accuracy
+from elens_utils.models.tiny import build_untrained_model
 
 
 @pytest.fixture(scope="module")

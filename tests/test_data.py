@@ -12,9 +12,9 @@ import datasets
 import pandas as pd
 import pytest
 
-from elens_utils import data
-from elens_utils.errors import ElensError
-from elens_utils.synthetic import LETTERS, TASK_FAMILIES, VARIANTS, StoryWorld
+from elens_utils.data import prompts as data
+from elens_utils.core.errors import ElensError
+from elens_utils.data.synthetic import LETTERS, TASK_FAMILIES, VARIANTS, StoryWorld
 
 STORIES = [
     "Tom had a red ball. He went to the park. He was happy.",

@@ -13,7 +13,7 @@ import pytest
 
 from elens_utils import ElensError, Profiles
 from elens_utils.cli import main
-from elens_utils.dist_sweep import FAULT_ENV, assign_shards, read_prompt_file, sweep_file_name
+from elens_utils.sweeps.dist_sweep import FAULT_ENV, assign_shards, read_prompt_file, sweep_file_name
 
 PROMPTS = [
     "one day , tom found a white boat .",
@@ -167,7 +167,7 @@ def test_profile_models_on_two_processes_equals_one(tmp_path, monkeypatch):
     import torch
 
     from elens_utils import ProfileCache, profile_models
-    from elens_utils.dist_sweep import PROCESSES_ENV
+    from elens_utils.sweeps.dist_sweep import PROCESSES_ENV
 
     monkeypatch.setenv("ELENS_CACHE", str(tmp_path / "elens"))
     settings = dict(max_new_tokens=4, do_sample=True, temperature=1.0, seed=2, alphas=(1.0, 2.0), progress=False)
@@ -190,7 +190,7 @@ def test_profile_models_on_two_processes_equals_one(tmp_path, monkeypatch):
 
 
 def test_parameter_set_processes(tmp_path):
-    from elens_utils.chapters import load_param_set
+    from elens_utils.book.chapters import load_param_set
 
     good = tmp_path / "good.yml"
     good.write_text("processes: 2\ndefaults: {}\n")
@@ -206,7 +206,7 @@ def test_run_processes_spec_and_failures(tmp_path, monkeypatch):
     # failed worker's own error line reaches the message.
     import subprocess as sp
 
-    from elens_utils import dist_sweep
+    from elens_utils.sweeps import dist_sweep
 
     seen = {}
 

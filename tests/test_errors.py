@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from elens_utils import ElensError, LensSpec, lens_entropy, load_model
-from elens_utils.adapters import find_lens_parts
-from elens_utils.tiny_models import build_tiny_model
+from elens_utils.lens.adapters import find_lens_parts
+from elens_utils.models.tiny import build_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def test_non_finite_logits(tiny_model_dirs):
 
 def test_non_finite_logits_name_the_step_when_the_lens_reads_several_steps(tiny_model_dirs, monkeypatch):
     """A NaN that appears at step 3 is reported at step 3, whichever group of steps the lens reads."""
-    import elens_utils.generation as gen
+    import elens_utils.lens.generation as gen
 
     lm = load_model(tiny_model_dirs["llama"])
     n_layers = lm.n_layers

@@ -8,9 +8,10 @@ import pytest
 from helpers import make_profiles
 from scipy.stats import spearmanr
 
-from elens_utils import ElensError, data, load_model
-from elens_utils.candidates import candidate_set_sizes
-from elens_utils.expansion import (
+from elens_utils import ElensError, load_model
+from elens_utils.data import prompts as data
+from elens_utils.analysis.candidates import candidate_set_sizes
+from elens_utils.analysis.expansion import (
     block_ranking,
     candidate_check,
     first_tokens,
@@ -18,8 +19,8 @@ from elens_utils.expansion import (
     skip_summary,
     skip_sweep,
 )
-from elens_utils.interventions import rank_blocks, skip_experiment
-from elens_utils.tiny_models import build_untrained_model
+from elens_utils.analysis.interventions import rank_blocks, skip_experiment
+from elens_utils.models.tiny import build_untrained_model
 
 
 @pytest.fixture(scope="module")
@@ -260,14 +261,14 @@ def test_skip_summary():
     ],
 )
 def test_skip_verdict_rules(baseline, expansion, pruning, n, verdict):
-    from elens_utils.expansion import skip_verdict
+    from elens_utils.analysis.expansion import skip_verdict
 
     assert skip_verdict(baseline, 0.25, expansion, pruning, n) == verdict
 
 
 def test_skip_comparison_and_findings_put_real_models_first():
     import pandas as pd
-    from elens_utils.expansion import skip_comparison, skip_findings
+    from elens_utils.analysis.expansion import skip_comparison, skip_findings
 
     summary = pd.DataFrame(
         {
@@ -296,7 +297,7 @@ def test_skip_comparison_and_findings_put_real_models_first():
 def test_expansion_sign_findings_says_when_expansion_means_prunes_least():
     import pandas as pd
 
-    from elens_utils.expansion import expansion_sign_findings
+    from elens_utils.analysis.expansion import expansion_sign_findings
 
     ranks = pd.DataFrame(
         {
@@ -318,7 +319,7 @@ def test_expansion_sign_findings_says_when_expansion_means_prunes_least():
 def test_skip_family_findings_splits_the_verdicts():
     import pandas as pd
 
-    from elens_utils.expansion import skip_family_findings
+    from elens_utils.analysis.expansion import skip_family_findings
 
     table = pd.DataFrame(
         {

@@ -1,4 +1,4 @@
-"""The project's own question set (elens_utils.fact_bank, elens_utils.fact_questions) and its frame."""
+"""The project's own question set (elens_utils.data.fact_bank, elens_utils.data.fact_questions) and its frame."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from elens_utils import ElensError, data
-from elens_utils.fact_bank import LICENCE, SHOTS, SUBJECT_KIND, SUBJECTS, fact_bank
-from elens_utils.fact_questions import (
+from elens_utils import ElensError
+from elens_utils.data import prompts as data
+from elens_utils.data.fact_bank import LICENCE, SHOTS, SUBJECT_KIND, SUBJECTS, fact_bank
+from elens_utils.data.fact_questions import (
     FACT_COLUMNS,
     LETTER_HEADER,
     SHOT_LETTERS,

@@ -27,13 +27,14 @@ import numpy as np
 import pytest
 from helpers import write_mini_book
 
-from elens_utils import cache as cache_mod
-from elens_utils import chapters, load_model
-from elens_utils.atomic import atomic_file
-from elens_utils.cache import ProfileCache
-from elens_utils.errors import ElensError, run_command
-from elens_utils.generation import GenerationSettings
-from elens_utils.loading import resolve_device
+from elens_utils.sweeps import cache as cache_mod
+from elens_utils import load_model
+from elens_utils.book import chapters
+from elens_utils.core.atomic import atomic_file
+from elens_utils.sweeps.cache import ProfileCache
+from elens_utils.core.errors import ElensError, run_command
+from elens_utils.lens.generation import GenerationSettings
+from elens_utils.lens.loading import resolve_device
 
 PROMPTS = ["the cat sat on the", "a dog", "the bird", "one day the dog ran", "the tree", "hello"]
 
@@ -104,7 +105,7 @@ def test_negative_seed_and_unusable_devices():
 
 
 def test_cache_root_that_is_a_file(tmp_path, monkeypatch):
-    from elens_utils.models import cache_dir
+    from elens_utils.models.registry import cache_dir
 
     (tmp_path / "f").write_text("")
     monkeypatch.setenv("ELENS_CACHE", str(tmp_path / "f"))
@@ -137,7 +138,7 @@ def test_output_closed_by_its_reader_is_not_an_error():
     """``elens ... | head -1``: the reader goes away while the command still writes (1 MB here,
     more than a pipe holds, so the writer meets the closed pipe for sure)."""
     script = (
-        "import sys\nfrom elens_utils.errors import run_command\n"
+        "import sys\nfrom elens_utils.core.errors import run_command\n"
         "def body():\n    for i in range(100000):\n        print('entropy row', i)\n    return 0\n"
         "sys.exit(run_command(body))\n"
     )
@@ -194,7 +195,7 @@ def test_full_disk_keeps_finished_shards_and_resumes(tmp_path, tiny_model_dirs, 
 _WORKER = textwrap.dedent(
     """
     import pathlib, sys, time
-    from elens_utils.cache import ProfileCache
+    from elens_utils.sweeps.cache import ProfileCache
     from elens_utils import load_model
     prompts = {prompts!r}
     lm = load_model({model!r})  # every import and the load done before the start
@@ -448,7 +449,7 @@ def test_errors_that_are_not_about_the_files_keep_their_own_words(llama_copy, mo
 def test_a_broken_pipe_to_a_child_is_an_error_not_silence():
     """Only our own stdout closed by its reader is silence; a pipe to a child that died is not."""
     script = (
-        "import subprocess, sys\nfrom elens_utils.errors import run_command\n"
+        "import subprocess, sys\nfrom elens_utils.core.errors import run_command\n"
         "child = subprocess.Popen([sys.executable, '-c', 'pass'], stdin=subprocess.PIPE)\nchild.wait()\n"
         "def body():\n    child.stdin.write(b'x' * 1_000_000)\n    child.stdin.flush()\n"
         "sys.exit(run_command(body))\n"
@@ -538,7 +539,7 @@ def test_cli_refuses_a_prompt_of_unknown_words(capsys):
     ],
 )
 def test_prompt_files_that_cannot_be_read(tmp_path, name, content, match):
-    from elens_utils.dist_sweep import read_prompt_file
+    from elens_utils.sweeps.dist_sweep import read_prompt_file
 
     (tmp_path / name).write_bytes(content)
     with pytest.raises(ElensError, match=match):
@@ -573,7 +574,7 @@ def test_override_text_is_taken_as_text_and_numbers_as_numbers():
 
 
 def test_truncated_gguf_files_are_named(tmp_path):
-    from elens_utils.gguf_convert import convert_gguf
+    from elens_utils.models.gguf_convert import convert_gguf
 
     (tmp_path / "hdr.gguf").write_bytes(b"GGUF\x03\x00\x00\x00")
     with pytest.raises(ElensError, match=r"'.*hdr\.gguf' is truncated or not a valid GGUF file"):
@@ -581,7 +582,7 @@ def test_truncated_gguf_files_are_named(tmp_path):
 
 
 def test_sweep_started_by_hand_with_a_world_size(tmp_path, monkeypatch):
-    from elens_utils.dist_sweep import sweep
+    from elens_utils.sweeps.dist_sweep import sweep
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")
@@ -616,7 +617,7 @@ def test_known_values_are_checked_before_a_kernel_starts(tmp_path, no_kernel, ov
 @pytest.mark.parametrize("name", ["OMP_NUM_THREADS", "ELENS_SMALL_MODEL_THREADS"])
 @pytest.mark.parametrize("value", ["abc", "0", "-2"])
 def test_thread_counts_that_are_not_counts(name, value):
-    from elens_utils.threads import model_threads
+    from elens_utils.core.threads import model_threads
 
     with pytest.raises(ElensError, match=rf"{name}='{value}' must be an integer >= 1"):
         model_threads(64, 384, env={name: value})
@@ -642,8 +643,8 @@ def test_entropy_range_mask_and_the_heat_map_check(lens_model, monkeypatch):
 
     import torch
 
-    from elens_utils.entropy import entropy_outside_range
-    from elens_utils.lens import prompt_lens
+    from elens_utils.entropy.streaming import entropy_outside_range
+    from elens_utils.lens.capture import prompt_lens
 
     v = 100
     h = torch.tensor([0.0, -0.0005, math.log(v), math.log(v) + 0.0005, -0.01, math.log(v) + 0.01, float("nan"), float("inf")])

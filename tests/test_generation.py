@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from elens_utils.entropy import dense_entropy
-from elens_utils.errors import ElensError
-from elens_utils.lens import prompt_lens
-from elens_utils.tiny_models import ARCHS, tiny_prompts
+from elens_utils.entropy.streaming import dense_entropy
+from elens_utils.core.errors import ElensError
+from elens_utils.lens.capture import prompt_lens
+from elens_utils.models.tiny import ARCHS, tiny_prompts
 
 ALPHAS = (1.0, 0.5, 2.0, math.inf)
 TOL = 1e-4  # nats, fp32 pipeline against float64 reference
@@ -196,7 +196,7 @@ def test_shards_with_index_offset_equal_one_run(lens_model):
 def test_deferred_lens_reads_equal_one_read_per_step(lens_model, monkeypatch, lens_rows):
     """The lens reads pending steps in groups of up to ``_LENS_ROWS`` rows; the grouping
     changes no value and no token (``L * B = 6`` rows per step here: 7 makes ragged groups)."""
-    import elens_utils.generation as gen
+    import elens_utils.lens.generation as gen
 
     lm = lens_model("llama")
     prompts = ["one day the", "a cat"]

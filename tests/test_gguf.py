@@ -22,11 +22,11 @@ from test_generation import reference_profile
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
 
 from elens_utils import ElensError, load_model
-from elens_utils import gguf_convert
+from elens_utils.models import gguf_convert
 from elens_utils.cli import main as cli_main
-from elens_utils.gguf_convert import MANIFEST, convert_gguf, file_sha256, verify_converted
-from elens_utils.real_models import REAL_MODELS, resolve_real_model
-from elens_utils.tiny_models import tiny_prompts
+from elens_utils.models.gguf_convert import MANIFEST, convert_gguf, file_sha256, verify_converted
+from elens_utils.models.real_models import REAL_MODELS, resolve_real_model
+from elens_utils.models.tiny import tiny_prompts
 
 ALPHAS = (1.0, 0.5, float("inf"))
 TOL = 1e-4  # nats
@@ -217,7 +217,7 @@ def test_unknown_and_missing_real_models(monkeypatch):
 
 
 def test_real_model_file_must_match_its_pin(monkeypatch, tmp_path):
-    from elens_utils import real_models
+    from elens_utils.models import real_models
 
     model = REAL_MODELS["real/smollm2-135m-instruct"]
     (tmp_path / model.file_name).write_bytes(b"GGUF" + b"\0" * 64)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from elens_utils import headlines
-from elens_utils.errors import ElensError
+from elens_utils.book import headlines
+from elens_utils.core.errors import ElensError
 
 
 def test_tally_counts_in_the_given_order_then_by_frequency():
@@ -40,7 +40,7 @@ def test_publish_glues_html_under_the_headline_key(monkeypatch):
 
 
 def test_knn_verdicts_tally_in_the_order_of_their_rule():
-    from elens_utils.comparison import knn_verdict, knn_verdict_names
+    from elens_utils.analysis.comparison import knn_verdict, knn_verdict_names
 
     made_up = [  # (AUC, sd, dummy, p): at ceiling, above 0.9, below 0.9, at chance, no evidence
         (0.995, 0.004, 0.5, 1e-9), (0.95, 0.02, 0.5, 1e-6), (0.95, 0.02, 0.5, 1e-6), (0.7, 0.05, 0.5, 1e-3),

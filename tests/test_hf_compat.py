@@ -5,9 +5,9 @@ import warnings
 
 import pytest
 from elens_utils import generate_profiles
-from elens_utils.bench import plain_generation
-from elens_utils.hf_compat import cache_kwargs, returned_cache
-from elens_utils.tiny_models import ARCHS
+from elens_utils.bench.suite import plain_generation
+from elens_utils.core.hf_compat import cache_kwargs, returned_cache
+from elens_utils.models.tiny import ARCHS
 
 
 class _OldForward:

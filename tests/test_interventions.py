@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from elens_utils import ElensError, Profiles
-from elens_utils.interventions import (
+from elens_utils.analysis.interventions import (
     answer_multiple_choice,
     expansion_blocks,
     mc_accuracy,
@@ -26,8 +26,8 @@ from elens_utils.interventions import (
     skip_blocks,
     skip_experiment,
 )
-from elens_utils.lens import BlockCapture
-from elens_utils.tiny_models import tiny_prompts
+from elens_utils.lens.capture import BlockCapture
+from elens_utils.models.tiny import tiny_prompts
 from helpers import make_profiles
 
 ARCHS = ("gpt2", "llama", "gemma2", "qwen3")
@@ -374,7 +374,7 @@ def test_mc_accuracy(lens_model):
         mc_accuracy(lm, right.assign(answer_letter=4), letters=WORD_LETTERS)
     with pytest.raises(ElensError, match="no column 'answer'"):
         mc_accuracy(lm, right.drop(columns="answer_letter"), letters=WORD_LETTERS)
-    # The frames of elens_utils.data name the column "answer"; it wins over "answer_letter".
+    # The frames of elens_utils.data.prompts name the column "answer"; it wins over "answer_letter".
     as_data = pd.DataFrame({"prompt": prompts, "answer": half})
     assert mc_accuracy(lm, as_data, letters=WORD_LETTERS).accuracy == 0.5
     assert mc_accuracy(lm, as_data.assign(answer_letter=pred), letters=WORD_LETTERS).accuracy == 0.5

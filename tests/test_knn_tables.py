@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import StratifiedKFold
 
-from elens_utils import ElensError, Profiles, classify, knn_tables
+from elens_utils import ElensError, Profiles
+from elens_utils.analysis import classify, knn_tables
 
 LABELS = ("chat", "poem", "science")
 
@@ -194,7 +195,7 @@ def test_with_prompt_columns_per_model_frames():
     """A function model -> frame lines up models that read different renderings of the same rows
     (a zoo model and a real one, via data.for_model), and a single frame gives the same result
     as before, bit for bit."""
-    from elens_utils import data
+    from elens_utils.data import prompts as data
 
     frame = data.task_prompts("synthetic", 1)  # 24 prompts, the zoo rendering
     zoo_name, real_name = "zoo/llama-2L", "real/smollm2-135m-instruct"

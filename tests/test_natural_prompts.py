@@ -13,9 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pandas as pd
 import pytest
 
-from elens_utils import data, prompting
-from elens_utils.errors import ElensError
-from elens_utils.synthetic import (
+from elens_utils.data import prompts as data, prompting
+from elens_utils.core.errors import ElensError
+from elens_utils.data.synthetic import (
     LETTERS,
     NAMES,
     PUNCTUATION,
@@ -153,7 +153,7 @@ def test_natural_is_idempotent_and_deterministic(zoo_texts):
 
 def test_names_are_never_common_words():
     """natural() capitalises a name wherever it stands: no name may be an ordinary word too."""
-    from elens_utils import synthetic
+    from elens_utils.data import synthetic
 
     template_words = {w for group in synthetic._TEMPLATE_GROUPS for t in group for w in synthetic._SLOT.sub(" ", t).split()}
     other_lists = {*synthetic.OBJECTS, *synthetic.COLOURS, *synthetic.PLACES, *synthetic.ANIMALS}
@@ -247,8 +247,8 @@ def test_prompt_style_by_name(tmp_path):
 
 
 def test_prompt_style_of_directories(tmp_path):
-    from elens_utils.tiny_models import build_untrained_model
-    from elens_utils.zoo import METADATA_FILE
+    from elens_utils.models.tiny import build_untrained_model
+    from elens_utils.zoo.training import METADATA_FILE
 
     assert METADATA_FILE in prompting.ZOO_MARKERS
     shipped = Path(__file__).resolve().parent.parent / "zoo" / "llama-2L"

@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from elens_utils import entropy as entropy_mod
-from elens_utils import precision as precision_mod
-from elens_utils.entropy import dense_entropy, lens_entropy
-from elens_utils.errors import ElensError
+from elens_utils.entropy import streaming as entropy_mod
+from elens_utils.entropy import precision as precision_mod
+from elens_utils.entropy.streaming import dense_entropy, lens_entropy
+from elens_utils.core.errors import ElensError
 
 ALPHAS = (1.0, 0.5, 2.0, 3.0, math.inf)
 
@@ -142,7 +142,7 @@ def test_bf16_weight_copy_is_reused_and_invalidated_by_an_edit():
 
 def test_generation_and_cache_take_the_precision(lens_model, tmp_path):
     """precision reaches the lens from generate_profiles and is part of the cache key."""
-    from elens_utils.cache import ProfileCache
+    from elens_utils.sweeps.cache import ProfileCache
 
     lm = lens_model("llama")
     prompts = ["the cat sat", "a dog"]
@@ -162,7 +162,7 @@ def test_generation_and_cache_take_the_precision(lens_model, tmp_path):
 
 
 def test_the_cache_keys_auto_by_what_it_means_on_the_machine(lens_model, tmp_path, monkeypatch):
-    from elens_utils.cache import ProfileCache
+    from elens_utils.sweeps.cache import ProfileCache
 
     name = str(lens_model("llama").name)
     cache = ProfileCache(tmp_path)
@@ -186,8 +186,8 @@ def test_bf16_error_on_real_models_block_outputs(monkeypatch):
     import importlib.util
 
     from elens_utils import load_model
-    from elens_utils.bench_real import REAL_ERROR_MODELS, _float64_entropy, real_block_outputs
-    from elens_utils.real_models import REAL_MODELS
+    from elens_utils.bench.real import REAL_ERROR_MODELS, _float64_entropy, real_block_outputs
+    from elens_utils.models.real_models import REAL_MODELS
 
     monkeypatch.delenv("ELENS_CACHE", raising=False)  # real models convert once per machine
     ran = 0

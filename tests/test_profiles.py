@@ -1,4 +1,4 @@
-"""Tests of elens_utils.profiles: every numeric method against a brute-force float64 reference
+"""Tests of elens_utils.entropy.profiles: every numeric method against a brute-force float64 reference
 written here with plain loops, the storage round trips bit for bit, and each user error."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from elens_utils import profiles as profiles_module
-from elens_utils.errors import ElensError
-from elens_utils.profiles import FORMAT_VERSION, Profiles
+from elens_utils.entropy import profiles as profiles_module
+from elens_utils.core.errors import ElensError
+from elens_utils.entropy.profiles import FORMAT_VERSION, Profiles
 
 ALPHAS = (1.0, math.inf, 0.5, 0.0)
 

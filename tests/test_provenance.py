@@ -10,8 +10,8 @@ import nbformat
 import pytest
 from helpers import write_mini_book
 
-from elens_utils import chapters
-from elens_utils.provenance import (
+from elens_utils.book import chapters
+from elens_utils.core.provenance import (
     duration_text,
     format_value,
     machine_text,
@@ -28,7 +28,7 @@ def test_rerun_command_reproduces_the_overrides():
     overrides = {"prompt": "The capital of France is", "models": "zoo/llama-8L,zoo/qwen3-8L", "q": "it's"}
     cmd = rerun_command("profile", "default", overrides)
     argv = shlex.split(cmd)
-    assert argv[:6] == ["python", "-m", "elens_utils.chapters", "run", "profile", "--params"]
+    assert argv[:6] == ["python", "-m", "elens_utils.book.chapters", "run", "profile", "--params"]
     sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
     assert chapters.parse_overrides(sets) == overrides  # what the shell hands the runner is what ran
 

@@ -1,4 +1,4 @@
-"""GGUF-style weight quantization (elens_utils.quantization): the round trip against a float64
+"""GGUF-style weight quantization (elens_utils.analysis.quantization): the round trip against a float64
 brute force, which tensors are touched, the parity rule after quantizing, determinism, the lens
 on given tokens, and the measurement on small zoo models."""
 
@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from elens_utils import ElensError, load_model
-from elens_utils.adapters import check_parity
-from elens_utils.quantization import (
+from elens_utils.lens.adapters import check_parity
+from elens_utils.analysis.quantization import (
     QTYPES,
     bits_per_weight,
     entropy_on_tokens,
@@ -26,7 +26,7 @@ from elens_utils.quantization import (
     quantized_copy,
     split_qtype_suffix,
 )
-from elens_utils.tiny_models import ARCHS
+from elens_utils.models.tiny import ARCHS
 
 BLOCK = 32
 

@@ -1,4 +1,4 @@
-"""The real models' card (elens_utils.real_card): evaluation, schema, writing, and the shipped card."""
+"""The real models' card (elens_utils.zoo.real_card): evaluation, schema, writing, and the shipped card."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from elens_utils import ElensError, load_model
-from elens_utils.fact_questions import fact_questions
-from elens_utils.real_card import (
+from elens_utils.data.fact_questions import fact_questions
+from elens_utils.zoo.real_card import (
     CARD_JSON,
     CARD_MD,
     MODEL_FIELDS,
@@ -29,8 +29,8 @@ from elens_utils.real_card import (
     validate_card,
     write_card,
 )
-from elens_utils.real_models import REAL_MODELS
-from elens_utils.synthetic import StoryWorld
+from elens_utils.models.real_models import REAL_MODELS
+from elens_utils.data.synthetic import StoryWorld
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "real" / CARD_JSON
@@ -103,7 +103,7 @@ def test_command_line(tmp_path, capsys):
 
 
 def test_compare_scorings_on_a_tiny_model(monkeypatch, tmp_path):
-    from elens_utils import interventions
+    from elens_utils.analysis import interventions
 
     plain = interventions.answer_multiple_choice
     # The tiny word-level vocabulary has no letters: score the letter prompts on four words.
@@ -132,7 +132,7 @@ def test_compare_scorings_on_a_tiny_model(monkeypatch, tmp_path):
 
 def test_shipped_card_follows_the_schema():
     if not SHIPPED.is_file():
-        pytest.skip("real/card.json not generated yet (python -m elens_utils.real_card)")
+        pytest.skip("real/card.json not generated yet (python -m elens_utils.zoo.real_card)")
     card = json.loads(SHIPPED.read_text())
     validate_card(card)
     assert [m["name"] for m in card["models"]] == list(REAL_MODELS)
@@ -145,7 +145,7 @@ def test_shipped_card_follows_the_schema():
 def test_shipped_scoring_comparison():
     path = ROOT / "real" / SCORING_JSON
     if not path.is_file():
-        pytest.skip("real/scoring.json not generated yet (python -m elens_utils.real_card --compare)")
+        pytest.skip("real/scoring.json not generated yet (python -m elens_utils.zoo.real_card --compare)")
     doc = json.loads(path.read_text())
     assert (ROOT / "real" / SCORING_MD).read_text() == scoring_markdown(doc)
     for r in doc["rows"]:
@@ -161,7 +161,7 @@ def test_shipped_accuracy_is_reproduced_for_smollm2():
     card = json.loads(SHIPPED.read_text())
     entry = next(m for m in card["models"] if m["name"] == name)
     q = card["question_set"]
-    from elens_utils.interventions import mc_accuracy
+    from elens_utils.analysis.interventions import mc_accuracy
 
     lm = load_model(name)
     questions = fact_questions(q["n_questions"], seed=q["seed"], shots=q["shots"])

@@ -1,4 +1,4 @@
-"""Tests of the families / robustness tables of elens_utils.classify (size ranks, held-out
+"""Tests of the families / robustness tables of elens_utils.analysis.classify (size ranks, held-out
 sweeps, depth rescaling, transfer across prompt groups, one-factor-at-a-time sweeps) against
 a brute-force kNN and pair-counting AUC written here with plain numpy, and of
 sweep.profile_seeds against profile_models."""
@@ -14,7 +14,7 @@ import pytest
 from sklearn.model_selection import StratifiedKFold
 
 from elens_utils import profile_models
-from elens_utils.classify import (
+from elens_utils.analysis.classify import (
     TEST_COLUMNS,
     depth_rescaling,
     holdout_group_auc,
@@ -26,9 +26,9 @@ from elens_utils.classify import (
     size_rank,
     transfer_sweep,
 )
-from elens_utils.errors import ElensError
-from elens_utils.profiles import Profiles
-from elens_utils.sweep import profile_seeds
+from elens_utils.core.errors import ElensError
+from elens_utils.entropy.profiles import Profiles
+from elens_utils.sweeps.sweep import profile_seeds
 
 # ---------------------------------------------------------------------------------------------
 # brute-force references (float64, plain numpy)

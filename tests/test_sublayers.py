@@ -20,17 +20,18 @@ import pytest
 import torch
 from torch import nn
 
-from elens_utils import ElensError, LensSpec, data, load_model
-from elens_utils.adapters import find_lens_parts
-from elens_utils.interventions import (
+from elens_utils import ElensError, LensSpec, load_model
+from elens_utils.data import prompts as data
+from elens_utils.lens.adapters import find_lens_parts
+from elens_utils.analysis.interventions import (
     expansion_blocks,
     mc_accuracy,
     pruning_blocks,
     random_blocks,
     skip_blocks,
 )
-from elens_utils.lens import BlockCapture, prompt_lens
-from elens_utils.sublayers import (
+from elens_utils.lens.capture import BlockCapture, prompt_lens
+from elens_utils.analysis.sublayers import (
     SUBLAYER_ARCHITECTURES,
     SublayerSpec,
     ablate,
@@ -45,7 +46,7 @@ from elens_utils.sublayers import (
     sublayer_sweep,
     top_heads,
 )
-from elens_utils.tiny_models import ARCHS, build_untrained_model, tiny_prompts
+from elens_utils.models.tiny import ARCHS, build_untrained_model, tiny_prompts
 
 EXTRA = ("gemma3_text", "phi")  # built from configs below; phi: parallel attention + MLP
 ALL = (*ARCHS, *EXTRA)

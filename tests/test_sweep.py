@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 from elens_utils import ElensError, blank_prompt, load_model, profile_models
-from elens_utils.classify import family_of
-from elens_utils.models import resolve_model
+from elens_utils.analysis.classify import family_of
+from elens_utils.models.registry import resolve_model
 
 
 def test_profiles_of_several_models_equal_one_model_at_a_time(tmp_path, tiny_model_dirs):

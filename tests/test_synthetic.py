@@ -11,8 +11,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 
-from elens_utils.errors import ElensError
-from elens_utils.synthetic import (
+from elens_utils.core.errors import ElensError
+from elens_utils.data.synthetic import (
     ANIMALS,
     COLOURS,
     FORMATS,

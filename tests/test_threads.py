@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from elens_utils import load_model, threads
-from elens_utils.errors import ElensError
-from elens_utils.threads import LARGE_LENS_MACS, SMALL_MODEL_THREADS_ENV, model_threads
+from elens_utils import load_model
+from elens_utils.core import threads
+from elens_utils.core.errors import ElensError
+from elens_utils.core.threads import LARGE_LENS_MACS, SMALL_MODEL_THREADS_ENV, model_threads
 
 
 def test_small_models_get_the_cap_and_large_ones_every_thread(monkeypatch):

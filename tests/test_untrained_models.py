@@ -7,12 +7,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from elens_utils import ElensError, data, load_model
-from elens_utils.interventions import mc_accuracy
-from elens_utils.models import resolve_model
-from elens_utils.synthetic import LETTERS, build_tokenizer
-from elens_utils.tiny_models import UNTRAINED_INIT_RANGE, build_untrained_model
-from elens_utils.zoo import ZOO_FAMILIES, zoo_config
+from elens_utils import ElensError, load_model
+from elens_utils.data import prompts as data
+from elens_utils.analysis.interventions import mc_accuracy
+from elens_utils.models.registry import resolve_model
+from elens_utils.data.synthetic import LETTERS, build_tokenizer
+from elens_utils.models.tiny import UNTRAINED_INIT_RANGE, build_untrained_model
+from elens_utils.zoo.training import ZOO_FAMILIES, zoo_config
 
 
 @pytest.mark.parametrize("family", ZOO_FAMILIES)

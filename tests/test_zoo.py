@@ -1,4 +1,4 @@
-"""Tests of the model zoo's recipe, evaluation and card (elens_utils.zoo).
+"""Tests of the model zoo's recipe, evaluation and card (elens_utils.zoo.training).
 
 Micro models (width 32, 2 blocks, a few thousand tokens) stand in for the zoo: the recipe is the
 zoo's with a smaller shape, so training, saving, loading, scoring and the card are all exercised
@@ -20,10 +20,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from elens_utils.errors import ElensError
-from elens_utils.loading import load_model
-from elens_utils.synthetic import LETTERS, StoryWorld, build_tokenizer
-from elens_utils.zoo import (
+from elens_utils.core.errors import ElensError
+from elens_utils.lens.loading import load_model
+from elens_utils.data.synthetic import LETTERS, StoryWorld, build_tokenizer
+from elens_utils.zoo.training import (
     CARD_FIELDS,
     ZOO_DEPTHS,
     ZOO_FAMILIES,
@@ -487,8 +487,8 @@ def test_shipped_model_matches_its_card(entry: dict) -> None:
 
 
 def test_zoo_report_frames_and_charts(micro_models: dict[str, Path], tmp_path: Path) -> None:
-    from elens_utils import zoo_report
-    from elens_utils.charts import chart_spec
+    from elens_utils.zoo import report as zoo_report
+    from elens_utils.viz.charts import chart_spec
 
     with pytest.raises(ElensError, match="No zoo card.*make zoo"):
         zoo_report.load_card(tmp_path)
@@ -520,8 +520,8 @@ def test_zoo_report_frames_and_charts(micro_models: dict[str, Path], tmp_path: P
 
 
 def test_validation_frame_appends_the_extension_rounds_and_marks_the_look_up_phase(tmp_path: Path) -> None:
-    from elens_utils import zoo_report
-    from elens_utils.charts import chart_spec
+    from elens_utils.zoo import report as zoo_report
+    from elens_utils.viz.charts import chart_spec
 
     history = [
         {"step": 0, "tokens": 0, "loss": 5.0, "val_mc": 0.25, "val_readout": 0.2},
@@ -557,7 +557,7 @@ def test_validation_frame_appends_the_extension_rounds_and_marks_the_look_up_pha
 def test_reading_without_readout_picks_story_readers_at_chance() -> None:
     import pandas as pd
 
-    from elens_utils import zoo_report
+    from elens_utils.zoo import report as zoo_report
 
     frame = pd.DataFrame(
         {"name": ["reads", "answers", "lost", "letters-only"], "task_accuracy": [0.8, 0.9, 0.3, 0.8],
@@ -568,7 +568,7 @@ def test_reading_without_readout_picks_story_readers_at_chance() -> None:
 
 
 def test_world_examples_come_from_the_held_out_split() -> None:
-    from elens_utils import zoo_report
+    from elens_utils.zoo import report as zoo_report
 
     ex = zoo_report.world_examples(0)
     assert {"story", "task: semantic", "format: poem", "multiple choice"} <= set(ex)
@@ -581,7 +581,7 @@ def test_mc_extension_rounds_are_recorded_and_deterministic(micro_models: dict[s
     import dataclasses
     import shutil
 
-    from elens_utils.zoo import extend_mc
+    from elens_utils.zoo.training import extend_mc
 
     rec = dataclasses.replace(MICRO, mc_extend_min_layers=2, mc_extend_target=1.01, mc_extend_round_tokens=3_000, mc_extend_max_rounds=2)
     a, b = tmp_path / "a", tmp_path / "b"

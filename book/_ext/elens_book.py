@@ -1,7 +1,7 @@
 """Sphinx extension of the Entropy-Lens book: local chart library and MathJax, page by page.
 
 * Pages that hold a chart (an element of class ``elens-chart``, emitted by
-  ``elens_utils.charts.to_html``) get the book's single local Vega bundle
+  ``elens_utils.viz.charts.to_html``) get the book's single local Vega bundle
   (``_static/elens/vega-bundle.js``), loaded once with ``defer``; other pages load nothing.
 * The build fails early, with the command that fixes it, when a local asset the pages refer to
   (the Vega bundle, the MathJax file of ``mathjax_path``) is missing from ``html_static_path``:
@@ -23,8 +23,8 @@ from pathlib import Path
 from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 
-CHART_CLASS = "elens-chart"  # = elens_utils.charts.CHART_CLASS
-VEGA_BUNDLE = "elens/vega-bundle.js"  # = elens_utils.charts.VEGA_BUNDLE
+CHART_CLASS = "elens-chart"  # = elens_utils.viz.charts.CHART_CLASS
+VEGA_BUNDLE = "elens/vega-bundle.js"  # = elens_utils.viz.charts.VEGA_BUNDLE
 _HERE = Path(__file__).parent
 
 

@@ -15,7 +15,7 @@ import argparse
 import dataclasses
 import json
 
-from elens_utils import zoo
+from elens_utils.zoo import training as zoo
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ machine gives the same numbers. Examples (the rows of README.md give each run's 
 The variants reach into the zoo's private document generators on purpose: they are experiments
 on the recipe, kept to make the README's numbers reproducible, not part of the library. They all
 start from :data:`BASE`, the recipe before session 7. Rows 20-25 (the recipe's look-up phase)
-were run with ``python -m elens_utils.zoo train`` instead.
+were run with ``python -m elens_utils.zoo.training train`` instead.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from elens_utils import zoo
-from elens_utils.synthetic import LETTERS, NEWLINE, Document, StoryWorld
+from elens_utils.zoo import training as zoo
+from elens_utils.data.synthetic import LETTERS, NEWLINE, Document, StoryWorld
 
 #: The recipe every run of README.md starts from: the recipe's defaults before session 7 (no
 #: look-up phase, no look-ups in the mix, one question per focus document, unit query/key norm

@@ -1,0 +1,1 @@
+"""The book's machinery: the chapter runner, chapter times, the headlines the introduction pastes."""

@@ -1,0 +1,1 @@
+"""The foundation: the error type, atomic files, thread settings, token text, transformers compatibility, provenance."""

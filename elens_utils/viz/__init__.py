@@ -1,0 +1,1 @@
+"""Charts of the book (Altair, offline) and their phone layouts."""
