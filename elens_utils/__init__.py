@@ -8,10 +8,9 @@ The library behind the Entropy-Lens book (a reproducible companion to arXiv 2502
     profiles.entropy.shape                       # [N prompts, T tokens, L blocks, A alphas], nats
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from elens_utils import _moved
 from elens_utils.core.errors import ElensError
+from elens_utils.core.version import __version__
 from elens_utils.entropy.profiles import Profiles
 from elens_utils.entropy.streaming import dense_entropy, lens_entropy
 from elens_utils.lens.adapters import KNOWN_ARCHITECTURES, LensParts, LensSpec
@@ -28,10 +27,6 @@ def __getattr__(name: str):
     """``from elens_utils import charts`` and the like: modules under their old flat names."""
     return _moved.old_module(name)
 
-try:
-    __version__ = version("elens-utils")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0+unknown"
 
 __all__ = [
     "KNOWN_ARCHITECTURES",

@@ -44,20 +44,16 @@ LAYER = {pkg: i for i, pkgs in enumerate(LAYERS) for pkg in pkgs}
 # What is not yet as the rules want it: each entry is a debt, and the list only shrinks.
 KNOWN_UPWARD: set[tuple[str, str]] = {
     ("elens_utils.analysis.knn_tables", "elens_utils.viz.charts"),
-    ("elens_utils.book.chapters", "elens_utils"),
-    ("elens_utils.core.provenance", "elens_utils"),
     ("elens_utils.entropy.cpu", "elens_utils.models.registry"),
     ("elens_utils.entropy.precision", "elens_utils.models.registry"),
     ("elens_utils.models.registry", "elens_utils.zoo.training"),
     ("elens_utils.models.tiny", "elens_utils.zoo.training"),
-    ("elens_utils.sweeps.cache", "elens_utils"),
 }
 _E, _L, _M = "elens_utils.entropy.", "elens_utils.lens.", "elens_utils.models."
 KNOWN_CYCLES: list[set[str]] = [
     {_E + "cpu", _E + "precision", _E + "streaming", _E + "triton_kernel", _L + "adapters", _L + "capture",
      _L + "generation", _L + "loading", _M + "gguf_convert", _M + "real_models", _M + "registry", _M + "tiny",
      "elens_utils.zoo.training"},
-    {"elens_utils", "elens_utils.sweeps.cache", "elens_utils.sweeps.dist_sweep", "elens_utils.sweeps.sweep"},
     {"elens_utils.bench.forward", "elens_utils.bench.real", "elens_utils.bench.suite"},
     {"elens_utils.analysis.cloze", "elens_utils.analysis.interventions"},
     {"elens_utils.analysis.comparison", "elens_utils.analysis.knn_tables", "elens_utils.viz.charts"},
@@ -198,7 +194,8 @@ def test_no_import_cycles():
     cycles = [c for c in _cycles(edges) if not all(MODULES[m].name == "__init__.py" for m in c)]
     new = [c for c in cycles if c not in KNOWN_CYCLES]
     assert not new, f"import cycles: {[sorted(c) for c in new]}"
-    assert all(c in cycles for c in KNOWN_CYCLES), "a known cycle is gone: take it off KNOWN_CYCLES"
+    gone = [sorted(c) for c in KNOWN_CYCLES if c not in cycles]
+    assert not gone, f"known cycles that are gone or changed: take them off KNOWN_CYCLES: {gone}"
 
 
 def test_no_private_name_is_used_outside_its_module():

@@ -556,7 +556,7 @@ def cache_key(
 def _table_cell(names: Sequence[str], set_name: str, chapter: Chapter, overrides: Mapping[str, str] | None = None):
     import nbformat
 
-    from elens_utils import __version__
+    from elens_utils.core.version import __version__
     from elens_utils.core.provenance import rerun_command
 
     given = f" with {', '.join(f'{k}={v}' for k, v in overrides.items())}" if overrides else ""
@@ -676,7 +676,7 @@ def run_chapter(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from elens_utils import __version__
+    from elens_utils.core.version import __version__
     from elens_utils.core.provenance import page_substitutions
 
     root_path = _repo(root)

@@ -90,7 +90,7 @@ def software_versions() -> dict[str, str]:
     import torch
     import transformers
 
-    from elens_utils import __version__
+    from elens_utils.core.version import __version__
 
     return {
         "python": platform.python_version(),

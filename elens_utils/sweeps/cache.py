@@ -223,7 +223,7 @@ def _sha256_json(obj: Any) -> str:
 
 
 def _library_version() -> str:
-    from elens_utils import __version__
+    from elens_utils.core.version import __version__
 
     return __version__
 
