@@ -105,7 +105,7 @@ def test_negative_seed_and_unusable_devices():
 
 
 def test_cache_root_that_is_a_file(tmp_path, monkeypatch):
-    from elens_utils.models.registry import cache_dir
+    from elens_utils.core.paths import cache_dir
 
     (tmp_path / "f").write_text("")
     monkeypatch.setenv("ELENS_CACHE", str(tmp_path / "f"))

@@ -29,7 +29,7 @@ from elens_utils.zoo.training import (
     ZOO_FAMILIES,
     Recipe,
     ZooShape,
-    _build_model,
+    build_model,
     _card_entry,
     _focus_docs,
     _init_qk_norms,
@@ -291,11 +291,11 @@ def test_lookup_phase_comes_first_within_the_budget() -> None:
 
 
 def test_qk_norm_gains_start_at_the_recipe_value() -> None:
-    qwen = _build_model(zoo_config("qwen3", 2, MICRO.shape), "qwen3")
+    qwen = build_model(zoo_config("qwen3", 2, MICRO.shape), "qwen3")
     assert _init_qk_norms(qwen, 2.0) == 4  # q_norm and k_norm of two blocks
     gains = [m.weight for n, m in qwen.named_modules() if n.endswith(("q_norm", "k_norm"))]
     assert all(torch.equal(g, torch.full_like(g, 2.0)) for g in gains)
-    assert _init_qk_norms(_build_model(zoo_config("llama", 2, MICRO.shape), "llama"), 2.0) == 0  # no such norms
+    assert _init_qk_norms(build_model(zoo_config("llama", 2, MICRO.shape), "llama"), 2.0) == 0  # no such norms
 
 
 def test_shipped_card_was_trained_by_the_default_recipe() -> None:

@@ -60,7 +60,8 @@ import yaml
 from elens_utils.core.atomic import atomic_file
 from elens_utils.core.errors import ElensError, first_line, run_command
 from elens_utils.sweeps.dist_sweep import PROCESSES_ENV
-from elens_utils.models.registry import cache_dir, check_model_name
+from elens_utils.core.paths import cache_dir
+from elens_utils.models.registry import check_model_name
 from elens_utils.core.threads import SMALL_MODEL_THREADS_ENV
 
 __all__ = [

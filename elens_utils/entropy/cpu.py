@@ -227,7 +227,7 @@ def _build():
     try:
         from torch.utils import cpp_extension
 
-        from elens_utils.models.registry import cache_dir
+        from elens_utils.core.paths import cache_dir
 
         cap, arch = _capability()
         build = cache_dir() / "kernels" / f"{_NAME}-torch{torch.__version__.split('+')[0]}-{cap}"

@@ -121,7 +121,7 @@ def auto_speedup() -> float:
     import json
 
     from elens_utils.core.atomic import atomic_file
-    from elens_utils.models.registry import cache_dir
+    from elens_utils.core.paths import cache_dir
 
     path = cache_dir() / "precision-auto.json"
     key = _machine_key()

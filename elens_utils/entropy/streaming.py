@@ -18,7 +18,7 @@ The min-entropy (``a = inf``) is ``log s`` and the Hartley entropy (``a = 0``) i
 (every softmax probability is positive) or, with a ``support_threshold``, the log of the number
 of tokens whose probability exceeds it. All entropies are in nats; all statistics are float32
 whatever the model dtype. The same statistics layout is produced by the Triton kernel in
-:mod:`elens_utils.entropy.triton_kernel`, and both are merged and finalised by the functions here.
+:mod:`elens_utils.entropy.triton_kernel`, and both are merged and finalised by :mod:`elens_utils.entropy.stats`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,18 @@ import torch
 from elens_utils.core.errors import ElensError
 from elens_utils.entropy import cpu as entropy_cpu
 from elens_utils.entropy.precision import bf16_weight, resolve_precision
+from elens_utils.entropy.stats import (  # re-exported: the statistics' old home
+    ENTROPY_RANGE_TOL,
+    M,
+    S,
+    T,
+    entropy_outside_range,
+    finalize_stats,
+    logit_stats,
+    merge_stats,
+    normalize_alphas,
+    power_alphas,
+)
 
 __all__ = [
     "normalize_alphas",
@@ -43,21 +55,6 @@ __all__ = [
     "entropy_outside_range",
 ]
 
-#: Slack of :func:`entropy_outside_range`, nats (float32 rounding of an entropy is ~1e-5).
-ENTROPY_RANGE_TOL = 1e-3
-
-
-def entropy_outside_range(h: torch.Tensor, vocab_size: int, tol: float = ENTROPY_RANGE_TOL) -> torch.Tensor:
-    """Boolean mask of the entries of ``h`` (entropies, nats, any shape) outside
-    ``[0, log V]`` by more than ``tol``, or not finite.
-
-    Every Rényi entropy of a distribution over ``V`` tokens lies in ``[0, log V]``: a value
-    outside is a broken computation, never a result.
-    """
-    bound = math.log(int(vocab_size))
-    return ~torch.isfinite(h) | (h < -tol) | (h > bound + tol)
-
-M, S, T = 0, 1, 2  # columns of a statistics tensor; power sums follow from column 3 on
 
 # Budget for one [rows x vocab] logits tile on the CPU path: 1M floats = 4 MB; three such buffers
 # (logits, exponentials, scratch) are reused for every tile. Large enough for the matmul to run at
@@ -89,113 +86,6 @@ _TOP_GATHER_ELEMENTS = 1 << 22
 _EXP_FLOOR = -87.0
 # Row blocks of at most this many rows use transposed [vocab, rows] tiles on the CPU.
 _TRANSPOSE_MAX_ROWS = 512
-
-
-def normalize_alphas(alphas: float | Sequence[float]) -> tuple[float, ...]:
-    """Validate Renyi orders: floats ``>= 0`` or ``math.inf``; ``1`` means Shannon.
-
-    Raises :class:`ElensError` for a negative, NaN or empty specification.
-    """
-    if isinstance(alphas, (int, float)):
-        alphas = (alphas,)
-    out = tuple(float(a) for a in alphas)
-    if not out:
-        raise ElensError("No entropy order given: pass at least one alpha (1.0 is Shannon).")
-    for a in out:
-        if math.isnan(a) or a < 0:
-            raise ElensError(
-                f"Renyi order alpha={a} is not allowed: use alpha >= 0 "
-                "(0 = log support size, 1 = Shannon, inf = min-entropy)."
-            )
-    return out
-
-
-def power_alphas(alphas: Sequence[float]) -> tuple[float, ...]:
-    """The orders among ``alphas`` that need a power-sum column (all but 0, 1 and inf), unique."""
-    seen: list[float] = []
-    for a in alphas:
-        if a not in (0.0, 1.0, math.inf) and a not in seen:
-            seen.append(a)
-    return tuple(seen)
-
-
-def logit_stats(z: torch.Tensor, powers: Sequence[float] = ()) -> torch.Tensor:
-    """Statistics of a block of logits.
-
-    Args:
-        z: logits ``[rows, V_chunk]``, float32.
-        powers: the Renyi orders needing a power sum (see :func:`power_alphas`).
-
-    Returns:
-        ``[rows, 3 + len(powers)]`` float32: ``m, s, t, s_1, ...`` as in the module docstring.
-    """
-    m = z.amax(dim=-1)
-    zc = z - m.unsqueeze(-1)  # <= 0; the max entry is exactly 0
-    e = torch.exp(zc)
-    cols = [m, e.sum(-1), torch.linalg.vecdot(zc, e)]
-    for a in powers:
-        cols.append(torch.exp(zc * a).sum(-1))
-    return torch.stack(cols, dim=-1)
-
-
-def merge_stats(parts: torch.Tensor, powers: Sequence[float] = ()) -> torch.Tensor:
-    """Merge statistics of disjoint vocabulary slices into those of their union.
-
-    Args:
-        parts: ``[K, rows, 3 + len(powers)]`` statistics of K slices (any K >= 1).
-        powers: the orders of the power-sum columns, in column order.
-
-    Returns:
-        ``[rows, 3 + len(powers)]``, exactly what :func:`logit_stats` gives on the union.
-    """
-    m_k = parts[..., M]
-    m = m_k.amax(dim=0)
-    shift = m_k - m  # <= 0
-    w = torch.exp(shift)
-    s_k = parts[..., S]
-    s = (w * s_k).sum(0)
-    # Re-centre each slice's sum of (z - m_k) e^(z - m_k) on the common max m.
-    t = (w * (parts[..., T] + shift * s_k)).sum(0)
-    cols = [m, s, t]
-    for j, a in enumerate(powers):
-        cols.append((torch.exp(a * shift) * parts[..., 3 + j]).sum(0))
-    return torch.stack(cols, dim=-1)
-
-
-def finalize_stats(
-    stats: torch.Tensor,
-    alphas: Sequence[float],
-    vocab_size: int,
-    support_size: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Entropies (nats) from merged statistics.
-
-    Args:
-        stats: ``[rows, 3 + len(power_alphas(alphas))]`` float32.
-        alphas: the requested orders (validated).
-        vocab_size: V, for the Hartley entropy when no support is counted.
-        support_size: optional ``[rows]`` count of tokens above a probability threshold.
-
-    Returns:
-        ``[rows, len(alphas)]`` float32 entropies in nats.
-    """
-    powers = power_alphas(alphas)
-    log_s = torch.log(stats[:, S])
-    out = []
-    for a in alphas:
-        if a == 1.0:
-            out.append(log_s - stats[:, T] / stats[:, S])
-        elif a == math.inf:
-            out.append(log_s)
-        elif a == 0.0:
-            if support_size is None:
-                out.append(torch.full_like(log_s, math.log(vocab_size)))
-            else:
-                out.append(torch.log(support_size.to(log_s.dtype)))
-        else:
-            j = powers.index(a)
-            out.append((torch.log(stats[:, 3 + j]) - a * log_s) / (1.0 - a))
-    return torch.stack(out, dim=-1)
 
 
 def _check_lens_inputs(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> None:

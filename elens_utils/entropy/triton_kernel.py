@@ -13,14 +13,14 @@ Design
   rounding is that of the fp32 sums; float32 inputs use IEEE precision, not TF32, to agree with the
   torch path). Bias and soft-capping ``c * tanh(z / c)`` are applied in float32.
 * **Online statistics.** The running ``m, s, t, s_j`` of the program's rows are updated per tile
-  with the same re-centring algebra as :func:`~elens_utils.entropy.streaming.merge_stats`: with the new
+  with the same re-centring algebra as :func:`~elens_utils.entropy.stats.merge_stats`: with the new
   maximum ``m'`` and ``delta = m - m' <= 0``, ``s <- e^delta s``, ``t <- e^delta (t + delta s)``
   and ``s_j <- e^(a_j delta) s_j`` before the tile's own sums are added. Vocabulary entries past
   ``V`` (the ragged tail, e.g. ``V = 50257``) are treated as ``-inf``: they contribute nothing.
 * **Split vocabulary.** The lens has few rows (layers x tokens, often 100-2000) and a huge
   vocabulary (50k-256k), so parallelism over rows alone would leave most of a GPU idle. The grid is
   ``(cdiv(M, BLOCK_M), n_splits)``: each program handles a contiguous range of vocabulary tiles and
-  writes partial statistics ``[n_splits, M, C]``, which :func:`~elens_utils.entropy.streaming.merge_stats`
+  writes partial statistics ``[n_splits, M, C]``, which :func:`~elens_utils.entropy.stats.merge_stats`
   merges exactly. ``n_splits`` aims at a few waves of programs on the device's multiprocessors, and
   every split owns at least one tile (an empty split would have ``m = -inf`` and break the merge).
   Row tiles vary fastest in launch order, so the programs running at the same time read the same
@@ -43,7 +43,7 @@ from collections.abc import Sequence
 
 import torch
 
-from elens_utils.entropy.streaming import merge_stats
+from elens_utils.entropy.stats import merge_stats
 from elens_utils.core.errors import ElensError
 
 try:

@@ -28,7 +28,7 @@ from elens_utils.entropy.streaming import entropy_outside_range, normalize_alpha
 from elens_utils.core.errors import ElensError
 from elens_utils.core.hf_compat import cache_kwargs, returned_cache
 from elens_utils.lens.capture import BlockCapture
-from elens_utils.lens.loading import LensModel
+from elens_utils.lens.loading import LensModel, register_profiler
 from elens_utils.entropy.profiles import Profiles
 
 __all__ = ["GenerationSettings", "generate_profiles", "left_pad", "row_seed"]
@@ -294,3 +294,6 @@ def generate_profiles(
         }
     )
     return Profiles(entropy=entropy, alphas=alphas, meta=meta)
+
+
+register_profiler(generate_profiles)  # what LensModel.profile calls

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -201,10 +201,23 @@ class LensModel:
             )
 
     def profile(self, prompts: Sequence[str | Sequence[int]], **kwargs) -> Profiles:
-        """Generate from ``prompts`` and record lens entropies: see :func:`generate_profiles`."""
-        from elens_utils.lens.generation import generate_profiles
+        """Generate from ``prompts`` and record lens entropies: see
+        :func:`~elens_utils.lens.generation.generate_profiles`."""
+        if _PROFILER is None:  # only when this module was loaded without the package
+            raise ElensError("LensModel.profile needs elens_utils.lens.generation: import elens_utils first.")
+        return _PROFILER(self, prompts, **kwargs)
 
-        return generate_profiles(self, prompts, **kwargs)
+
+# generate_profiles stands above this module (it takes a LensModel), so it registers itself here
+# when imported (the package imports it) instead of being imported: no import cycle.
+_PROFILER: Callable[..., Profiles] | None = None
+
+
+def register_profiler(fn: Callable[..., Profiles]) -> None:
+    """Make ``fn`` (:func:`~elens_utils.lens.generation.generate_profiles`) what
+    :meth:`LensModel.profile` calls."""
+    global _PROFILER
+    _PROFILER = fn
 
 
 def _looks_like_path(name: str) -> bool:

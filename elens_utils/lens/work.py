@@ -55,7 +55,7 @@ def lens_work(cache: str | os.PathLike[str] | None = None, models: list[str] | N
     Raises:
         ElensError: when the cache directory does not exist.
     """
-    from elens_utils.models.registry import cache_dir
+    from elens_utils.core.paths import cache_dir
 
     root = Path(cache) if cache is not None else cache_dir() / "profiles"
     if not root.is_dir():

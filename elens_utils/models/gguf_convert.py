@@ -11,7 +11,7 @@ tokenizer's ids equal the GGUF-loaded ones, and writes a normal directory that
 
 The cache
 ---------
-``$ELENS_CACHE/gguf/<stem>-<sha256[:16]>/`` (see :func:`elens_utils.models.registry.cache_dir`), keyed by
+``$ELENS_CACHE/gguf/<stem>-<sha256[:16]>/`` (see :func:`elens_utils.core.paths.cache_dir`), keyed by
 the SHA-256 of the GGUF file's bytes, so a changed file is converted again and a renamed or
 copied one is not. The directory is built beside its final place and renamed into it (an
 interrupted conversion leaves nothing behind), and its manifest ``elens_gguf.json`` records the
@@ -114,7 +114,7 @@ def gguf_summary(path: str | os.PathLike) -> dict[str, Any]:
 
 def converted_dir(sha256: str, stem: str) -> Path:
     """Where the conversion of a GGUF file with this hash is cached."""
-    from elens_utils.models.registry import cache_dir
+    from elens_utils.core.paths import cache_dir
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)[:64] or "model"
     return cache_dir() / "gguf" / f"{safe}-{sha256[:16]}"

@@ -31,24 +31,13 @@ import tempfile
 from pathlib import Path
 
 from elens_utils.core.errors import ElensError
+from elens_utils.core.paths import cache_dir  # re-exported: its old home
 
 __all__ = ["cache_dir", "check_model_name", "resolve_model", "zoo_dir"]
 
 _TINY = re.compile(r"^tiny/(?P<arch>[a-z0-9_]+?)(?:-(?P<layers>\d+)L)?$")
 _ZOO = re.compile(r"^zoo/(?P<name>[a-z0-9]+-\d+L)$")
 _UNTRAINED = re.compile(r"^untrained/(?P<family>[a-z0-9]+)-(?P<layers>\d+)L$")
-
-
-def cache_dir() -> Path:
-    """Root of the project's on-disk caches: ``$ELENS_CACHE`` or ``~/.cache/elens``.
-
-    Raises:
-        ElensError: when that path exists and is not a directory.
-    """
-    root = Path(os.environ.get("ELENS_CACHE") or Path.home() / ".cache" / "elens").expanduser()
-    if root.exists() and not root.is_dir():
-        raise ElensError(f"The cache directory {root} (ELENS_CACHE) is a file: point ELENS_CACHE at a directory.")
-    return root
 
 
 def zoo_dir() -> Path:
@@ -133,7 +122,7 @@ def check_model_name(name: str) -> None:
 
 
 def _check_untrained(name: str, family: str, layers: int) -> None:
-    from elens_utils.zoo.training import ZOO_FAMILIES
+    from elens_utils.models.zoo_arch import ZOO_FAMILIES
 
     if family not in ZOO_FAMILIES:
         raise ElensError(f"Unknown untrained model '{name}': use untrained/FAMILY-NL with FAMILY one of {', '.join(ZOO_FAMILIES)}.")

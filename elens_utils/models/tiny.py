@@ -573,7 +573,7 @@ def build_untrained_model(
     """Write the zoo's ``family`` model with ``n_layers`` blocks, **untrained**, into ``directory``.
 
     The architecture and the tokenizer are those of the embedded zoo
-    (:func:`elens_utils.zoo.training.zoo_config`, the story world's 341-word tokenizer, 512 positions),
+    (:func:`elens_utils.models.zoo_arch.zoo_config`, the story world's 341-word tokenizer, 512 positions),
     so the model reads the story world's prompts (multiple-choice letters ``A``-``D``
     included), which the :func:`build_tiny_model` vocabularies do not cover. The weights are
     random (``torch.manual_seed(seed)``, the caller's RNG untouched) with ``initializer_range``
@@ -589,7 +589,7 @@ def build_untrained_model(
     from transformers import GenerationConfig
 
     from elens_utils.data.synthetic import build_tokenizer
-    from elens_utils.zoo.training import _build_model, zoo_config
+    from elens_utils.models.zoo_arch import build_model, zoo_config
 
     config = zoo_config(family, n_layers)  # checks family and depth
     config.initializer_range = float(initializer_range)
@@ -597,7 +597,7 @@ def build_untrained_model(
     directory.mkdir(parents=True, exist_ok=True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = _build_model(config, family)  # float32; eager attention for Gemma-2's soft-cap
+        model = build_model(config, family)  # float32; eager attention for Gemma-2's soft-cap
     model.eval()
     model.generation_config = GenerationConfig(
         bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id

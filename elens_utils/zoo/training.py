@@ -16,8 +16,10 @@ Commands::
 
 The architectures
 -----------------
-All families share the shape of :class:`ZooShape` (width 64, 4 heads of 16, FFN width 256,
-context 512, tied unembedding, no dropout), so depth and architecture are the only differences.
+All families share the shape of :class:`~elens_utils.models.zoo_arch.ZooShape` (width 64, 4 heads of 16, FFN
+width 256, context 512, tied unembedding, no dropout), so at one depth the families differ in
+architecture alone (the depths also differ in training: the recipe gives the 8-block models more
+tokens and a look-up phase).
 (Width 64, not 128: the training steps, not the parameters, are what the CPU budget buys, and
 the in-context skills need thousands of steps; see the recipe.)
 What stays family-specific is what makes the family: GPT-2's learned positions, LayerNorm and
@@ -96,6 +98,16 @@ import torch
 
 from elens_utils.core.errors import ElensError
 from elens_utils.data.synthetic import LETTERS, NEWLINE, Document, StoryWorld, build_tokenizer, words
+from elens_utils.models.zoo_arch import (  # the architectures; re-exported from their old home
+    ZOO_DEPTHS,
+    ZOO_FAMILIES,
+    ZooShape,
+    build_model,
+    check_family,
+    check_layers,
+    model_name,
+    zoo_config,
+)
 
 __all__ = [
     "CARD_FIELDS",
@@ -122,8 +134,6 @@ __all__ = [
     "zoo_config",
 ]
 
-ZOO_FAMILIES: tuple[str, ...] = ("gpt2", "llama", "gemma2", "qwen3")
-ZOO_DEPTHS: tuple[int, ...] = (2, 4, 8)
 ZOO_SEED = 0
 METADATA_FILE = "zoo_model.json"
 CARD_JSON = "card.json"
@@ -148,107 +158,6 @@ CARD_FIELDS: dict[str, type | tuple[type, ...]] = {
     "task_accuracy_by_task": dict,
     "task_n": dict,
 }
-
-
-# ------------------------------------------------------------------------------------------
-# Architectures
-# ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ZooShape:
-    """The shape every family shares (where its architecture allows)."""
-
-    hidden: int = 64
-    heads: int = 4
-    kv_heads: int = 2  # grouped-query attention for llama / gemma2 / qwen3; gpt2 has MHA
-    ffn: int = 256
-    max_positions: int = 512
-    sliding_window: int = 64  # gemma2's local layers (every other layer, from the first)
-    qwen3_vocab: int = 384  # qwen3's unembedding rows (padded past the 341 tokens)
-    attn_softcap: float = 50.0  # gemma2, as the real model
-    final_softcap: float = 30.0  # gemma2, as the real model
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden // self.heads
-
-
-def _check_family(family: str) -> None:
-    if family not in ZOO_FAMILIES:
-        raise ElensError(f"Unknown zoo family {family!r}: use one of {', '.join(ZOO_FAMILIES)}.")
-
-
-def _check_layers(n_layers: Any) -> None:
-    if not isinstance(n_layers, int) or isinstance(n_layers, bool) or not 1 <= n_layers <= 64:
-        raise ElensError(f"The number of layers must be an integer in 1..64, got {n_layers!r}.")
-
-
-def model_name(family: str, n_layers: int) -> str:
-    """``"llama-8L"``: the model's directory name under the zoo root."""
-    return f"{family}-{n_layers}L"
-
-
-def zoo_config(family: str, n_layers: int, shape: ZooShape | None = None):
-    """The ``transformers`` config of the zoo's ``family`` model with ``n_layers`` blocks."""
-    from transformers import CONFIG_MAPPING
-
-    _check_family(family)
-    _check_layers(n_layers)
-    s = shape or ZooShape()
-    tok = build_tokenizer()
-    ids = {"bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id}
-    n_tokens = len(tok)
-    if family == "gpt2":
-        kw = {
-            "vocab_size": n_tokens,
-            "n_layer": n_layers,
-            "n_embd": s.hidden,
-            "n_head": s.heads,
-            "n_inner": s.ffn,
-            "n_positions": s.max_positions,
-            "activation_function": "gelu_new",
-            "resid_pdrop": 0.0,
-            "embd_pdrop": 0.0,
-            "attn_pdrop": 0.0,
-            "tie_word_embeddings": True,
-        }
-    else:
-        kw = {
-            "vocab_size": n_tokens,
-            "num_hidden_layers": n_layers,
-            "hidden_size": s.hidden,
-            "intermediate_size": s.ffn,
-            "num_attention_heads": s.heads,
-            "num_key_value_heads": s.kv_heads,
-            "head_dim": s.head_dim,
-            "max_position_embeddings": s.max_positions,
-            "attention_dropout": 0.0,
-            "tie_word_embeddings": True,
-        }
-        if family == "gemma2":
-            kw.update(
-                query_pre_attn_scalar=s.head_dim,
-                sliding_window=s.sliding_window,
-                layer_types=["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(n_layers)],
-                attn_logit_softcapping=s.attn_softcap,
-                final_logit_softcapping=s.final_softcap,
-            )
-        elif family == "qwen3":
-            kw.update(vocab_size=max(s.qwen3_vocab, n_tokens), layer_types=["full_attention"] * n_layers)
-        elif family == "llama":
-            kw.update(mlp_bias=False, attention_bias=False)
-    config = CONFIG_MAPPING[family](**kw, **ids)
-    if family == "gemma2":
-        config._attn_implementation = "eager"  # soft-capped attention: eager only
-    return config
-
-
-def _build_model(config, family: str):
-    from transformers import AutoModelForCausalLM
-
-    kwargs = {"attn_implementation": "eager"} if family == "gemma2" else {}
-    return AutoModelForCausalLM.from_config(config, dtype=torch.float32, **kwargs)
 
 
 def _init_qk_norms(model: torch.nn.Module, gain: float) -> int:
@@ -799,8 +708,8 @@ def train_model(
     Returns:
         The metadata written to ``out_dir/zoo_model.json`` (training tokens, time, losses...).
     """
-    _check_family(family)
-    _check_layers(n_layers)
+    check_family(family)
+    check_layers(n_layers)
     recipe = recipe or Recipe()
     if seed is not None:
         recipe = dataclasses.replace(recipe, seed=seed)
@@ -826,7 +735,7 @@ def train_model(
         checks = _validation_checks(StoryWorld(recipe.seed)) if eval_every else None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(recipe.seed)
-            model = _build_model(config, family)
+            model = build_model(config, family)
             _init_qk_norms(model, recipe.qk_norm_gain)
             model.train()
             opt = _optimizer(model, recipe)
@@ -1054,7 +963,7 @@ def measure_speed(
     with _threads(threads):
         data = _training_batches(recipe, (steps + warmup + 1) * recipe.batch_size * 60)
         torch.manual_seed(0)
-        model = _build_model(zoo_config(family, n_layers, recipe.shape), family)
+        model = build_model(zoo_config(family, n_layers, recipe.shape), family)
         model.train()
         opt = _optimizer(model, recipe)
         t0, n = 0.0, 0
@@ -1226,9 +1135,9 @@ def evaluate_model(
 
 def _zoo_models(families: Sequence[str], depths: Sequence[int]) -> list[tuple[str, int]]:
     for f in families:
-        _check_family(f)
+        check_family(f)
     for d in depths:
-        _check_layers(d)
+        check_layers(d)
     return [(f, d) for f in families for d in depths]
 
 

@@ -171,11 +171,11 @@ def main() -> None:
     if a.question_first or a.options_without_colons:
         for name in ("_mc_docs", "_lookup_docs", "_qa_docs", "_focus_docs"):
             setattr(zoo, name, _mapped(getattr(zoo, name), fmt))
-    build = zoo._build_model
+    build = zoo.build_model
     if a.init_from:
         from transformers import AutoModelForCausalLM
 
-        zoo._build_model = lambda config, family: AutoModelForCausalLM.from_pretrained(a.init_from, dtype=torch.float32)
+        zoo.build_model = lambda config, family: AutoModelForCausalLM.from_pretrained(a.init_from, dtype=torch.float32)
     elif a.position_init != "learned":
 
         def with_positions(config, family):
@@ -185,19 +185,19 @@ def main() -> None:
                 wpe.copy_(_position_table(*wpe.shape, a.position_init) * a.position_std)
             return model
 
-        zoo._build_model = with_positions
+        zoo.build_model = with_positions
 
     base = dataclasses.replace(
         BASE, answer_weight=a.answer_weight, shape=dataclasses.replace(BASE.shape, heads=a.heads), mc_phase_frac=a.mc_phase_frac
     )
     if a.init_seed is not None:
-        seeded_build = zoo._build_model
+        seeded_build = zoo.build_model
 
         def with_seed(config, family):
             torch.manual_seed(a.init_seed)
             return seeded_build(config, family)
 
-        zoo._build_model = with_seed
+        zoo.build_model = with_seed
     if a.pure:
         recipe = dataclasses.replace(base, mix={"lookup": 1.0}, mc_phase_frac=0.0, entity_warmup_steps=0, lr=a.lr)
     else:
