@@ -45,8 +45,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from elens_utils.core.atomic import atomic_file  # noqa: E402
 from elens_utils.bench.suite import _cuda_ms, lens_inputs, machine_info  # noqa: E402
+from elens_utils.core.atomic import atomic_file  # noqa: E402
 from elens_utils.entropy.streaming import finalize_stats, lens_entropy, power_alphas  # noqa: E402
 
 SHAPES = (  # label, rows, d, vocab, softcap

@@ -43,9 +43,9 @@ import pandas as pd
 import torch
 
 from elens_utils import blank_prompt
-from elens_utils.data import prompts as data
-from elens_utils.core.atomic import atomic_file
 from elens_utils.analysis.quantization import QuantizationShift, gguf_tensor_types, quantization_shift
+from elens_utils.core.atomic import atomic_file
+from elens_utils.data import prompts as data
 
 ZOO = [f"zoo/{family}-{n}L" for family in ("gpt2", "llama", "gemma2", "qwen3") for n in (2, 4, 8)]
 HERE = Path(__file__).resolve().parent

@@ -109,8 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _profile(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
-    from elens_utils.lens.loading import load_model
     from elens_utils.core.token_text import token_texts
+    from elens_utils.lens.loading import load_model
 
     hf_logging.set_verbosity_error()  # the quick look prints its table, not loading chatter
     hf_logging.disable_progress_bar()
@@ -165,8 +165,8 @@ def _profile(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from elens_utils.sweeps.dist_sweep import dist_context, read_prompt_file
     from elens_utils.core.threads import SMALL_MODEL_THREADS_ENV
+    from elens_utils.sweeps.dist_sweep import dist_context, read_prompt_file
 
     sampling = args.temperature is not None
     if not sampling and (args.top_k is not None or args.top_p is not None):

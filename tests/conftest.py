@@ -17,6 +17,7 @@ if not torch.cuda.is_available():
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+
 from elens_utils.models.tiny import ARCHS, build_all  # noqa: E402  (pytest puts tests/ on sys.path)
 
 

@@ -59,12 +59,12 @@ import warnings
 
 import pytest
 import torch
-
-from elens_utils import ElensError
-from elens_utils.lens.adapters import LensSpec, check_parity, find_lens_parts
-from elens_utils.entropy.streaming import lens_entropy
 from transformers import CONFIG_MAPPING, AutoModelForCausalLM
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+from elens_utils import ElensError
+from elens_utils.entropy.streaming import lens_entropy
+from elens_utils.lens.adapters import LensSpec, check_parity, find_lens_parts
 
 VOCAB = 96
 BOS, EOS, PAD = 1, 2, 0

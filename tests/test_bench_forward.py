@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from elens_utils.bench.suite import SECTIONS, format_table
-from elens_utils.bench.forward import bench_model_bf16, forward_dtype_effect
-from elens_utils.models.tiny import tiny_prompts
 from helpers import make_profiles
+
+from elens_utils.bench.forward import bench_model_bf16, forward_dtype_effect
+from elens_utils.bench.suite import SECTIONS, format_table
+from elens_utils.models.tiny import tiny_prompts
 
 
 def with_tokens(prof, tokens):

@@ -3,8 +3,10 @@
 import json
 
 import pytest
+
 from elens_utils import ElensError
-from elens_utils.bench import suite as bench, report as bench_report
+from elens_utils.bench import report as bench_report
+from elens_utils.bench import suite as bench
 from elens_utils.viz.charts import chart_spec
 
 

@@ -23,8 +23,8 @@ from typing import ClassVar
 
 import nbformat
 import pytest
-from helpers import write_mini_book
 import yaml
+from helpers import write_mini_book
 
 from elens_utils import ElensError
 from elens_utils.book import chapters

@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from elens_utils.sweeps import cache as cache_mod
 from elens_utils import load_model
-from elens_utils.sweeps.cache import ProfileCache, model_fingerprint
 from elens_utils.core.errors import ElensError
-from elens_utils.lens.generation import generate_profiles
 from elens_utils.entropy.profiles import Profiles
+from elens_utils.lens.generation import generate_profiles
 from elens_utils.models.tiny import build_tiny_model
+from elens_utils.sweeps import cache as cache_mod
+from elens_utils.sweeps.cache import ProfileCache, model_fingerprint
 
 PROMPTS = [
     "the cat sat on the",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import make_profiles
 from scipy.stats import spearmanr
 
 from elens_utils import ElensError, Profiles
@@ -23,7 +24,6 @@ from elens_utils.analysis.candidates import (
     top_p_sets,
 )
 from elens_utils.models.tiny import tiny_prompts
-from helpers import make_profiles
 
 ARCHS = ("gpt2", "llama", "gemma2", "qwen3")
 

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from elens_utils.analysis.comparison import AUC_CEILING
 from elens_utils import ElensError, load_model, prompt_lens
+from elens_utils.analysis.comparison import AUC_CEILING
 from elens_utils.viz import chart_reflow, charts
 
 
@@ -516,8 +516,8 @@ def test_summary_table_shows_a_named_index_and_hides_a_range():
 def sublayer_results(tmp_path_factory):
     """A real sublayer_sweep result: two untrained models of the story world, every kind, k = 1
     and 2, two random draws (a few seconds on CPU)."""
-    from elens_utils.data import prompts as data
     from elens_utils.analysis.sublayers import sublayer_sweep
+    from elens_utils.data import prompts as data
     from elens_utils.models.tiny import build_untrained_model
 
     root = tmp_path_factory.mktemp("sublayer_chart")

@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import make_profiles
 from torch import nn
 
 from elens_utils import ElensError
 from elens_utils.analysis.cloze import answer_cloze, option_logprobs
 from elens_utils.analysis.interventions import mc_accuracy, skip_blocks, skip_experiment
 from elens_utils.models.tiny import ARCHS, tiny_prompts
-from helpers import make_profiles
 
 PROMPTS = tiny_prompts()[1:5]  # 3 to 10 words; the gemma2 model's sliding window is 8 tokens
 OPTIONS = [

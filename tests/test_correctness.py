@@ -6,7 +6,6 @@ import pytest
 from helpers import make_profiles
 
 from elens_utils import ElensError, load_model
-from elens_utils.data import prompts as data
 from elens_utils.analysis.classify import knn_cv
 from elens_utils.analysis.correctness import (
     FEATURE_SETS,
@@ -16,6 +15,7 @@ from elens_utils.analysis.correctness import (
     outcome_depth_frame,
 )
 from elens_utils.analysis.interventions import mc_accuracy
+from elens_utils.data import prompts as data
 from elens_utils.models.tiny import build_untrained_model
 
 

@@ -12,8 +12,8 @@ import datasets
 import pandas as pd
 import pytest
 
-from elens_utils.data import prompts as data
 from elens_utils.core.errors import ElensError
+from elens_utils.data import prompts as data
 from elens_utils.data.synthetic import LETTERS, TASK_FAMILIES, VARIANTS, StoryWorld
 
 STORIES = [

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from elens_utils.entropy import streaming as entropy_mod
 from elens_utils.entropy import cpu as entropy_cpu
+from elens_utils.entropy import streaming as entropy_mod
 from elens_utils.entropy.streaming import lens_entropy
 
 needs_kernel = pytest.mark.skipif(not entropy_cpu.available(), reason="the fused CPU kernel could not be built here")

@@ -29,6 +29,7 @@ except ImportError:
         )
     pytest.skip("triton is not installed", allow_module_level=True)
 
+from elens_utils.core.errors import ElensError  # noqa: E402
 from elens_utils.entropy.streaming import (  # noqa: E402
     _torch_stats,
     dense_entropy,
@@ -37,7 +38,6 @@ from elens_utils.entropy.streaming import (  # noqa: E402
     power_alphas,
 )
 from elens_utils.entropy.triton_kernel import _launch, triton_logit_stats  # noqa: E402
-from elens_utils.core.errors import ElensError  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 ALL_ALPHAS = (0.0, 0.5, 1.0, 2.0, 5.0, math.inf)

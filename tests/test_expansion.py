@@ -9,7 +9,6 @@ from helpers import make_profiles
 from scipy.stats import spearmanr
 
 from elens_utils import ElensError, load_model
-from elens_utils.data import prompts as data
 from elens_utils.analysis.candidates import candidate_set_sizes
 from elens_utils.analysis.expansion import (
     block_ranking,
@@ -20,6 +19,7 @@ from elens_utils.analysis.expansion import (
     skip_sweep,
 )
 from elens_utils.analysis.interventions import rank_blocks, skip_experiment
+from elens_utils.data import prompts as data
 from elens_utils.models.tiny import build_untrained_model
 
 
@@ -268,6 +268,7 @@ def test_skip_verdict_rules(baseline, expansion, pruning, n, verdict):
 
 def test_skip_comparison_and_findings_put_real_models_first():
     import pandas as pd
+
     from elens_utils.analysis.expansion import skip_comparison, skip_findings
 
     summary = pd.DataFrame(

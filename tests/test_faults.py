@@ -27,14 +27,14 @@ import numpy as np
 import pytest
 from helpers import write_mini_book
 
-from elens_utils.sweeps import cache as cache_mod
 from elens_utils import load_model
 from elens_utils.book import chapters
 from elens_utils.core.atomic import atomic_file
-from elens_utils.sweeps.cache import ProfileCache
 from elens_utils.core.errors import ElensError, run_command
 from elens_utils.lens.generation import GenerationSettings
 from elens_utils.lens.loading import resolve_device
+from elens_utils.sweeps import cache as cache_mod
+from elens_utils.sweeps.cache import ProfileCache
 
 PROMPTS = ["the cat sat on the", "a dog", "the bird", "one day the dog ran", "the tree", "hello"]
 

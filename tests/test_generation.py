@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from elens_utils.entropy.streaming import dense_entropy
 from elens_utils.core.errors import ElensError
+from elens_utils.entropy.streaming import dense_entropy
 from elens_utils.lens.capture import prompt_lens
 from elens_utils.models.tiny import ARCHS, tiny_prompts
 

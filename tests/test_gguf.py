@@ -22,8 +22,8 @@ from test_generation import reference_profile
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
 
 from elens_utils import ElensError, load_model
-from elens_utils.models import gguf_convert
 from elens_utils.cli import main as cli_main
+from elens_utils.models import gguf_convert
 from elens_utils.models.gguf_convert import MANIFEST, convert_gguf, file_sha256, verify_converted
 from elens_utils.models.real_models import REAL_MODELS, resolve_real_model
 from elens_utils.models.tiny import tiny_prompts

@@ -4,6 +4,7 @@ import inspect
 import warnings
 
 import pytest
+
 from elens_utils import generate_profiles
 from elens_utils.bench.suite import plain_generation
 from elens_utils.core.hf_compat import cache_kwargs, returned_cache

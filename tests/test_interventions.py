@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import make_profiles
 from torch import nn
 
 from elens_utils import ElensError, Profiles
@@ -28,7 +29,6 @@ from elens_utils.analysis.interventions import (
 )
 from elens_utils.lens.capture import BlockCapture
 from elens_utils.models.tiny import tiny_prompts
-from helpers import make_profiles
 
 ARCHS = ("gpt2", "llama", "gemma2", "qwen3")
 # Single tokens after a space in every tiny tokenizer ("Ġcat" for the Qwen BPE, "cat" word-level).

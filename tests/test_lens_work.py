@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from elens_utils.core.errors import ElensError
 from elens_utils.lens import work as lw
 from elens_utils.sweeps.cache import ProfileCache
-from elens_utils.core.errors import ElensError
 
 
 def test_rows_flop_and_seconds_of_a_cache(tiny_model_dirs, tmp_path, capsys):

@@ -13,8 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pandas as pd
 import pytest
 
-from elens_utils.data import prompts as data, prompting
 from elens_utils.core.errors import ElensError
+from elens_utils.data import prompting
+from elens_utils.data import prompts as data
 from elens_utils.data.synthetic import (
     LETTERS,
     NAMES,

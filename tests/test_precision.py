@@ -9,10 +9,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from elens_utils.entropy import streaming as entropy_mod
-from elens_utils.entropy import precision as precision_mod
-from elens_utils.entropy.streaming import dense_entropy, lens_entropy
+
 from elens_utils.core.errors import ElensError
+from elens_utils.entropy import precision as precision_mod
+from elens_utils.entropy import streaming as entropy_mod
+from elens_utils.entropy.streaming import dense_entropy, lens_entropy
 
 ALPHAS = (1.0, 0.5, 2.0, 3.0, math.inf)
 

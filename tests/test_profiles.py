@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from elens_utils.entropy import profiles as profiles_module
 from elens_utils.core.errors import ElensError
+from elens_utils.entropy import profiles as profiles_module
 from elens_utils.entropy.profiles import FORMAT_VERSION, Profiles
 
 ALPHAS = (1.0, math.inf, 0.5, 0.0)

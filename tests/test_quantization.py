@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from elens_utils import ElensError, load_model
-from elens_utils.lens.adapters import check_parity
 from elens_utils.analysis.quantization import (
     QTYPES,
     bits_per_weight,
@@ -26,6 +25,7 @@ from elens_utils.analysis.quantization import (
     quantized_copy,
     split_qtype_suffix,
 )
+from elens_utils.lens.adapters import check_parity
 from elens_utils.models.tiny import ARCHS
 
 BLOCK = 32

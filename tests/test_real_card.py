@@ -13,6 +13,8 @@ import torch
 
 from elens_utils import ElensError, load_model
 from elens_utils.data.fact_questions import fact_questions
+from elens_utils.data.synthetic import StoryWorld
+from elens_utils.models.real_models import REAL_MODELS
 from elens_utils.zoo.real_card import (
     CARD_JSON,
     CARD_MD,
@@ -29,8 +31,6 @@ from elens_utils.zoo.real_card import (
     validate_card,
     write_card,
 )
-from elens_utils.models.real_models import REAL_MODELS
-from elens_utils.data.synthetic import StoryWorld
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "real" / CARD_JSON

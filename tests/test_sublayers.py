@@ -21,8 +21,6 @@ import torch
 from torch import nn
 
 from elens_utils import ElensError, LensSpec, load_model
-from elens_utils.data import prompts as data
-from elens_utils.lens.adapters import find_lens_parts
 from elens_utils.analysis.interventions import (
     expansion_blocks,
     mc_accuracy,
@@ -30,7 +28,6 @@ from elens_utils.analysis.interventions import (
     random_blocks,
     skip_blocks,
 )
-from elens_utils.lens.capture import BlockCapture, prompt_lens
 from elens_utils.analysis.sublayers import (
     SUBLAYER_ARCHITECTURES,
     SublayerSpec,
@@ -46,6 +43,9 @@ from elens_utils.analysis.sublayers import (
     sublayer_sweep,
     top_heads,
 )
+from elens_utils.data import prompts as data
+from elens_utils.lens.adapters import find_lens_parts
+from elens_utils.lens.capture import BlockCapture, prompt_lens
 from elens_utils.models.tiny import ARCHS, build_untrained_model, tiny_prompts
 
 EXTRA = ("gemma3_text", "phi")  # built from configs below; phi: parallel attention + MLP

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from elens_utils import ElensError, blank_prompt, load_model, profile_models
 from elens_utils.analysis.classify import family_of
 from elens_utils.models.registry import resolve_model

@@ -8,10 +8,10 @@ import torch
 from safetensors.torch import load_file
 
 from elens_utils import ElensError, load_model
-from elens_utils.data import prompts as data
 from elens_utils.analysis.interventions import mc_accuracy
-from elens_utils.models.registry import resolve_model
+from elens_utils.data import prompts as data
 from elens_utils.data.synthetic import LETTERS, build_tokenizer
+from elens_utils.models.registry import resolve_model
 from elens_utils.models.tiny import UNTRAINED_INIT_RANGE, build_untrained_model
 from elens_utils.zoo.training import ZOO_FAMILIES, zoo_config
 

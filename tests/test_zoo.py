@@ -21,20 +21,20 @@ import torch
 from safetensors.torch import load_file
 
 from elens_utils.core.errors import ElensError
-from elens_utils.lens.loading import load_model
 from elens_utils.data.synthetic import LETTERS, StoryWorld, build_tokenizer
+from elens_utils.lens.loading import load_model
 from elens_utils.zoo.training import (
     CARD_FIELDS,
     ZOO_DEPTHS,
     ZOO_FAMILIES,
     Recipe,
     ZooShape,
-    build_model,
     _card_entry,
     _focus_docs,
     _init_qk_norms,
     _lookup_docs,
     _training_batches,
+    build_model,
     card_from_results,
     document_batches,
     encode_documents,
@@ -487,8 +487,8 @@ def test_shipped_model_matches_its_card(entry: dict) -> None:
 
 
 def test_zoo_report_frames_and_charts(micro_models: dict[str, Path], tmp_path: Path) -> None:
-    from elens_utils.zoo import report as zoo_report
     from elens_utils.viz.charts import chart_spec
+    from elens_utils.zoo import report as zoo_report
 
     with pytest.raises(ElensError, match="No zoo card.*make zoo"):
         zoo_report.load_card(tmp_path)
@@ -520,8 +520,8 @@ def test_zoo_report_frames_and_charts(micro_models: dict[str, Path], tmp_path: P
 
 
 def test_validation_frame_appends_the_extension_rounds_and_marks_the_look_up_phase(tmp_path: Path) -> None:
-    from elens_utils.zoo import report as zoo_report
     from elens_utils.viz.charts import chart_spec
+    from elens_utils.zoo import report as zoo_report
 
     history = [
         {"step": 0, "tokens": 0, "loss": 5.0, "val_mc": 0.25, "val_readout": 0.2},

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from elens_utils.zoo import training as zoo
 from elens_utils.data.synthetic import NEWLINE, StoryWorld
+from elens_utils.zoo import training as zoo
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -40,10 +40,10 @@ import torch
 from tqdm.auto import tqdm
 
 from elens_utils.core.errors import ElensError
-from elens_utils.lens.generation import left_pad
-from elens_utils.lens.capture import BlockCapture
-from elens_utils.lens.loading import LensModel
 from elens_utils.entropy.profiles import Profiles
+from elens_utils.lens.capture import BlockCapture
+from elens_utils.lens.generation import left_pad
+from elens_utils.lens.loading import LensModel
 
 __all__ = [
     "CandidateSets",

@@ -40,6 +40,7 @@ import copy
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,8 +48,8 @@ import torch
 from tqdm.auto import tqdm
 
 from elens_utils.core.errors import ElensError
-from elens_utils.lens.generation import left_pad
 from elens_utils.core.hf_compat import cache_kwargs, returned_cache
+from elens_utils.lens.generation import left_pad
 from elens_utils.lens.loading import LensModel
 
 __all__ = ["NORMALIZATIONS", "ClozeScores", "answer_cloze", "option_logprobs"]
@@ -84,6 +85,22 @@ class ClozeScores:
         if normalize == "token":
             return self.logprob / self.n_tokens
         return self.logprob / np.maximum(self.n_chars, 1)
+
+
+def check_letters(letters: Any) -> tuple[str, ...]:
+    """``letters`` as a tuple of distinct, non-empty option labels without surrounding spaces (at
+    least two), or an :class:`ElensError` that says what is wrong."""
+    if isinstance(letters, str) or not isinstance(letters, Sequence):
+        raise ElensError(f"letters must be a sequence of option labels, e.g. ('A', 'B', 'C', 'D'); got {letters!r}.")
+    out = tuple(letters)
+    if len(out) < 2:
+        raise ElensError(f"Give at least two option letters; got {out!r}.")
+    for c in out:
+        if not isinstance(c, str) or not c or c != c.strip():
+            raise ElensError(f"Option letter {c!r} must be a non-empty string without surrounding spaces.")
+    if len(set(out)) != len(out):
+        raise ElensError(f"Option letters {out!r} contain a duplicate.")
+    return out
 
 
 def _check_normalize(normalize: str) -> None:
@@ -329,9 +346,7 @@ def answer_cloze(
         model's continuation probability lies on the options; named as the letter scorer's
         column so that the two tables line up) and ``option_ids`` (the token ids scored).
     """
-    from elens_utils.analysis.interventions import _check_letters
-
-    letters = _check_letters(letters)
+    letters = check_letters(letters)
     _check_normalize(normalize)
     k = _check_inputs(prompts, options)
     if k != len(letters):

@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from elens_utils.analysis.classify import DEFAULT_K, knn_cv
-from elens_utils.core.errors import ElensError
 from elens_utils.analysis.expansion import first_tokens, loaded_models
 from elens_utils.analysis.interventions import mc_accuracy
+from elens_utils.core.errors import ElensError
 from elens_utils.entropy.profiles import Profiles
 
 __all__ = [

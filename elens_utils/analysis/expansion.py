@@ -34,10 +34,10 @@ import pandas as pd
 
 from elens_utils.analysis.candidates import candidate_set_sizes, spearman_delta_vs_size
 from elens_utils.analysis.classify import _positive_int
-from elens_utils.core.errors import ElensError
 from elens_utils.analysis.interventions import rank_blocks, skip_experiment
-from elens_utils.lens.loading import LensModel, load_model
+from elens_utils.core.errors import ElensError
 from elens_utils.entropy.profiles import Profiles
+from elens_utils.lens.loading import LensModel, load_model
 from elens_utils.sweeps.sweep import _release
 
 __all__ = [

@@ -52,10 +52,11 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from elens_utils.analysis.cloze import answer_cloze, check_letters
 from elens_utils.core.errors import ElensError
+from elens_utils.entropy.profiles import Profiles
 from elens_utils.lens.generation import left_pad
 from elens_utils.lens.loading import LensModel
-from elens_utils.entropy.profiles import Profiles
 
 __all__ = [
     "MCAccuracy",
@@ -284,20 +285,6 @@ def _check_batch_size(batch_size: Any) -> int:
 # multiple choice
 
 
-def _check_letters(letters: Any) -> tuple[str, ...]:
-    if isinstance(letters, str) or not isinstance(letters, Sequence):
-        raise ElensError(f"letters must be a sequence of option labels, e.g. ('A', 'B', 'C', 'D'); got {letters!r}.")
-    out = tuple(letters)
-    if len(out) < 2:
-        raise ElensError(f"Give at least two option letters; got {out!r}.")
-    for c in out:
-        if not isinstance(c, str) or not c or c != c.strip():
-            raise ElensError(f"Option letter {c!r} must be a non-empty string without surrounding spaces.")
-    if len(set(out)) != len(out):
-        raise ElensError(f"Option letters {out!r} contain a duplicate.")
-    return out
-
-
 def _letter_ids(lm: LensModel, prompt: str, prompt_ids: list[int], letters: tuple[str, ...], separator: str, index: int) -> list[int]:
     """The token id of each letter as the tokenizer writes it after ``prompt`` (see module doc)."""
     tok = lm.tokenizer
@@ -360,7 +347,7 @@ def answer_multiple_choice(
         model's full next-token distribution, float32 arithmetic), ``letter_mass`` (total
         probability of the letters) and ``letter_ids`` (the token ids used).
     """
-    letters = _check_letters(letters)
+    letters = check_letters(letters)
     batch_size = _check_batch_size(batch_size)
     if isinstance(prompts, str) or not isinstance(prompts, Sequence) or len(prompts) == 0:
         raise ElensError("Pass a non-empty list of prompt strings.")
@@ -486,7 +473,7 @@ def mc_accuracy(
         ``logprob_<letter>`` is the option text's summed log-likelihood and ``letter_mass`` the
         options' total probability).
     """
-    letters = _check_letters(letters)
+    letters = check_letters(letters)
     if scoring not in SCORINGS:
         raise ElensError(
             f"Unknown scoring {scoring!r}: use 'letters' (next-token logits of the option letters) "
@@ -506,7 +493,6 @@ def mc_accuracy(
         raise ElensError("No questions given.")
     answers = _answers(frame, answer_col, letters)
     if scoring == "cloze":
-        from elens_utils.analysis.cloze import answer_cloze
 
         table = answer_cloze(
             lm,

@@ -88,7 +88,7 @@ def alpha_feature_sets(alphas: Sequence[float]) -> dict[str, tuple[float, ...]]:
     orders in the order given, and the combination (named "all N", or "both" for two orders)
     in the order given. A single order gives one set.
     """
-    from elens_utils.viz.charts import order_label
+    from elens_utils.entropy.stats import order_label
 
     try:
         values = [float(a) for a in alphas]

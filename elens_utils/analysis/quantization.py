@@ -533,8 +533,8 @@ def entropy_on_tokens(
             empty generations, or ids outside the vocabulary.
     """
     from elens_utils.entropy.streaming import normalize_alphas
-    from elens_utils.lens.generation import left_pad
     from elens_utils.lens.capture import BlockCapture
+    from elens_utils.lens.generation import left_pad
 
     alphas = normalize_alphas(alphas)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:

@@ -70,10 +70,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from elens_utils.entropy.streaming import normalize_alphas
-from elens_utils.core.errors import ElensError
 from elens_utils.analysis.expansion import _check_model_profiles, first_tokens, gap_se, loaded_models
-from elens_utils.lens.generation import left_pad
 from elens_utils.analysis.interventions import (
     _check_batch_size,
     _check_blocks,
@@ -84,8 +81,11 @@ from elens_utils.analysis.interventions import (
     random_blocks,
     skip_blocks,
 )
-from elens_utils.lens.loading import LensModel
+from elens_utils.core.errors import ElensError
 from elens_utils.entropy.profiles import Profiles
+from elens_utils.entropy.streaming import normalize_alphas
+from elens_utils.lens.generation import left_pad
+from elens_utils.lens.loading import LensModel
 
 __all__ = [
     "SUBLAYER_ARCHITECTURES",

@@ -137,9 +137,9 @@ def bench_real(
     real models are not installed. ``error_prompts``: how many of the natural prompts the bf16
     error is measured on (every block, every position)."""
     from elens_utils.bench.suite import interleaved_times, matmul_tiled, plain_generation, reference_profiles
+    from elens_utils.entropy.precision import bf16_speedup, cpu_has_bf16
     from elens_utils.lens.generation import generate_profiles
     from elens_utils.lens.loading import load_model
-    from elens_utils.entropy.precision import bf16_speedup, cpu_has_bf16
 
     if not _installed(REAL_BENCH_MODEL):
         return [{"section": "real", "skipped": f"{REAL_BENCH_MODEL} is not installed (make setup)"}], {}

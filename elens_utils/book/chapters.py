@@ -42,8 +42,8 @@ import ast
 import hashlib
 import json
 import math
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,10 +59,10 @@ import yaml
 
 from elens_utils.core.atomic import atomic_file
 from elens_utils.core.errors import ElensError, first_line, run_command
-from elens_utils.sweeps.dist_sweep import PROCESSES_ENV
 from elens_utils.core.paths import cache_dir
-from elens_utils.models.registry import check_model_name
 from elens_utils.core.threads import SMALL_MODEL_THREADS_ENV
+from elens_utils.models.registry import check_model_name
+from elens_utils.sweeps.dist_sweep import PROCESSES_ENV
 
 __all__ = [
     "Chapter",
@@ -521,8 +521,8 @@ def inputs_digest(params: Mapping[str, Any], base: str | os.PathLike[str]) -> di
     weights and config (:func:`~elens_utils.sweeps.cache.model_fingerprint`). Hub ids and ``tiny/``
     models (rebuilt identically from the library's code) add nothing.
     """
-    from elens_utils.sweeps.cache import model_fingerprint
     from elens_utils.models.registry import _resolve_zoo
+    from elens_utils.sweeps.cache import model_fingerprint
 
     out: dict[str, str] = {}
     for key, value in sorted(params.items()):
@@ -557,8 +557,8 @@ def cache_key(
 def _table_cell(names: Sequence[str], set_name: str, chapter: Chapter, overrides: Mapping[str, str] | None = None):
     import nbformat
 
-    from elens_utils.core.version import __version__
     from elens_utils.core.provenance import rerun_command
+    from elens_utils.core.version import __version__
 
     given = f" with {', '.join(f'{k}={v}' for k, v in overrides.items())}" if overrides else ""
     note = (
@@ -677,8 +677,8 @@ def run_chapter(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from elens_utils.core.version import __version__
     from elens_utils.core.provenance import page_substitutions
+    from elens_utils.core.version import __version__
 
     root_path = _repo(root)
     chapter = find_chapter(name, root_path)

@@ -5,14 +5,14 @@ The names of the former module ``elens_utils.entropy`` are re-exported from
 """
 
 from elens_utils.entropy.streaming import (  # noqa: F401
-    ENTROPY_RANGE_TOL,
-    entropy_outside_range,
     BF16_EXACT_TOP,
-    normalize_alphas,
-    power_alphas,
-    logit_stats,
-    merge_stats,
+    ENTROPY_RANGE_TOL,
+    dense_entropy,
+    entropy_outside_range,
     finalize_stats,
     lens_entropy,
-    dense_entropy,
+    logit_stats,
+    merge_stats,
+    normalize_alphas,
+    power_alphas,
 )

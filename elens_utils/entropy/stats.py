@@ -149,3 +149,13 @@ def finalize_stats(
             j = powers.index(a)
             out.append((torch.log(stats[:, 3 + j]) - a * log_s) / (1.0 - a))
     return torch.stack(out, dim=-1)
+
+
+def order_label(alpha: float) -> str:
+    """A readable name for a Renyi order: ``1 -> "Shannon (α = 1)"``, ``inf -> "Rényi α = ∞"``."""
+    a = float(alpha)
+    if a == 1.0:
+        return "Shannon (α = 1)"
+    if math.isinf(a):
+        return "Rényi α = ∞"
+    return f"Rényi α = {a:g}"

@@ -31,7 +31,7 @@ import torch
 from elens_utils.core.errors import ElensError
 from elens_utils.entropy import cpu as entropy_cpu
 from elens_utils.entropy.precision import bf16_weight, resolve_precision
-from elens_utils.entropy.stats import (  # re-exported: the statistics' old home
+from elens_utils.entropy.stats import (  # noqa: F401 (re-exported: the statistics' old home)
     ENTROPY_RANGE_TOL,
     M,
     S,

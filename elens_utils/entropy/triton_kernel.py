@@ -43,8 +43,8 @@ from collections.abc import Sequence
 
 import torch
 
-from elens_utils.entropy.stats import merge_stats
 from elens_utils.core.errors import ElensError
+from elens_utils.entropy.stats import merge_stats
 
 try:
     import triton

@@ -49,8 +49,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from elens_utils.entropy.streaming import lens_entropy
 from elens_utils.core.errors import ElensError
+from elens_utils.entropy.streaming import lens_entropy
 
 __all__ = [
     "KNOWN_ARCHITECTURES",

@@ -24,12 +24,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from elens_utils.entropy.streaming import entropy_outside_range, normalize_alphas
 from elens_utils.core.errors import ElensError
 from elens_utils.core.hf_compat import cache_kwargs, returned_cache
+from elens_utils.entropy.profiles import Profiles
+from elens_utils.entropy.streaming import entropy_outside_range, normalize_alphas
 from elens_utils.lens.capture import BlockCapture
 from elens_utils.lens.loading import LensModel, register_profiler
-from elens_utils.entropy.profiles import Profiles
 
 __all__ = ["GenerationSettings", "generate_profiles", "left_pad", "row_seed"]
 

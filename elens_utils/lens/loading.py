@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from elens_utils.lens.adapters import LensParts, LensSpec, check_parity, find_lens_parts
-from elens_utils.entropy import cpu as entropy_cpu
 from elens_utils.core.errors import ElensError, first_line
-from elens_utils.models.registry import resolve_model
 from elens_utils.core.threads import apply_model_threads
+from elens_utils.entropy import cpu as entropy_cpu
+from elens_utils.lens.adapters import LensParts, LensSpec, check_parity, find_lens_parts
+from elens_utils.models.registry import resolve_model
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase

@@ -6,7 +6,7 @@ The names of the former module ``elens_utils.models`` are re-exported from
 
 from elens_utils.models.registry import (  # noqa: F401
     cache_dir,
-    zoo_dir,
-    resolve_model,
     check_model_name,
+    resolve_model,
+    zoo_dir,
 )

@@ -98,11 +98,11 @@ import pyarrow.parquet as pq
 
 from elens_utils.core.atomic import atomic_file
 from elens_utils.core.errors import ElensError
+from elens_utils.core.paths import cache_dir
+from elens_utils.entropy.profiles import Profiles
 from elens_utils.lens.generation import GenerationSettings, generate_profiles
 from elens_utils.lens.loading import LensModel, load_model, resolve_device, resolve_dtype
-from elens_utils.core.paths import cache_dir
 from elens_utils.models.registry import resolve_model
-from elens_utils.entropy.profiles import Profiles
 
 __all__ = ["ProfileCache", "CACHE_FORMAT", "DEFAULT_SHARD_SIZE", "model_fingerprint", "shard_sha256"]
 

@@ -207,8 +207,8 @@ def sweep(
     import torch
     import torch.distributed as dist
 
-    from elens_utils.sweeps.cache import ProfileCache
     from elens_utils.lens.loading import resolve_device
+    from elens_utils.sweeps.cache import ProfileCache
 
     rank, world, local = dist_context()
     names = [os.fspath(m) for m in models]

@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 
+from elens_utils.core.errors import ElensError
+from elens_utils.entropy.profiles import Profiles
+from elens_utils.models.registry import resolve_model
 from elens_utils.sweeps.cache import ProfileCache
 from elens_utils.sweeps.dist_sweep import profile_processes, run_processes
-from elens_utils.core.errors import ElensError
-from elens_utils.models.registry import resolve_model
-from elens_utils.entropy.profiles import Profiles
 
 __all__ = ["blank_prompt", "profile_models", "profile_seeds"]
 

@@ -38,16 +38,17 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from elens_utils.viz import chart_reflow
-from elens_utils.core.atomic import atomic_file
 from elens_utils.analysis.comparison import AUC_CEILING
+from elens_utils.core.atomic import atomic_file
 from elens_utils.core.errors import ElensError
 from elens_utils.core.provenance import format_value
 from elens_utils.core.token_text import show_token, token_texts
+from elens_utils.entropy.stats import order_label  # re-exported: its old home
+from elens_utils.viz import chart_reflow
 
 if TYPE_CHECKING:
-    from elens_utils.lens.capture import PromptLens
     from elens_utils.entropy.profiles import Profiles
+    from elens_utils.lens.capture import PromptLens
 
 __all__ = [
     "CHART_CLASS",
@@ -125,16 +126,6 @@ def _elens_theme() -> alt.theme.ThemeConfig:
 
 # ---------------------------------------------------------------------------------------------
 # frames
-
-
-def order_label(alpha: float) -> str:
-    """A readable name for a Renyi order: ``1 -> "Shannon (α = 1)"``, ``inf -> "α = ∞"``."""
-    a = float(alpha)
-    if a == 1.0:
-        return "Shannon (α = 1)"
-    if math.isinf(a):
-        return "Rényi α = ∞"
-    return f"Rényi α = {a:g}"
 
 
 def lens_frame(lens: PromptLens, tokenizer: Any, alpha: float = 1.0) -> pd.DataFrame:

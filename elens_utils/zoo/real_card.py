@@ -174,8 +174,8 @@ def evaluate_model(
         device, dtype: for loading (the card: CPU, float32).
     """
     from elens_utils.analysis.interventions import mc_accuracy
-    from elens_utils.lens.loading import load_model
     from elens_utils.data.synthetic import StoryWorld
+    from elens_utils.lens.loading import load_model
 
     t_all = time.perf_counter()
     t0 = time.perf_counter()

@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from elens_utils.zoo import training as zoo
+from elens_utils.data.synthetic import LETTERS, StoryWorld
 from elens_utils.lens.capture import BlockCapture
 from elens_utils.lens.loading import load_model
-from elens_utils.data.synthetic import LETTERS, StoryWorld
+from elens_utils.zoo import training as zoo
 
 if str(Path(__file__).parent) not in sys.path:  # readout.py beside this script, also when imported by path
     sys.path.insert(0, str(Path(__file__).parent))

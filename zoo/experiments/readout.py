@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from elens_utils.zoo import training as zoo
 from elens_utils.data.synthetic import LETTERS, NEWLINE, Document, StoryWorld
+from elens_utils.zoo import training as zoo
 
 #: The recipe every run of README.md starts from: the recipe's defaults before session 7 (no
 #: look-up phase, no look-ups in the mix, one question per focus document, unit query/key norm
