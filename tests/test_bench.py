@@ -13,7 +13,7 @@ import torch
 
 from elens_utils import dense_entropy, lens_entropy
 from elens_utils.bench import suite as bench
-from elens_utils.entropy.streaming import _tile_shape
+from elens_utils.entropy.streaming import tile_shape
 
 ALPHAS = (1.0, 0.5, 2.0, math.inf, 0.0)
 
@@ -64,7 +64,7 @@ def test_matmul_limit_walks_exactly_our_tiles(monkeypatch):
 
     monkeypatch.setattr(ent, "_TILE_ELEMENTS", 3000)
     h, w, _ = _inputs(10, 2500)
-    row_block, chunk = _tile_shape(10, 2500)
+    row_block, chunk = tile_shape(10, 2500)
     assert (row_block, chunk) == (2, 1024)
     assert bench.matmul_tiled(h, w) == math.ceil(10 / row_block) * math.ceil(2500 / chunk)
 

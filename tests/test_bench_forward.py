@@ -57,7 +57,7 @@ def test_bench_model_bf16_on_a_tiny_model(tiny_model_dirs):
 def test_missing_real_model_is_a_row_not_an_error(monkeypatch):
     from elens_utils.bench import real as bench_real
 
-    monkeypatch.setattr(bench_real, "_installed", lambda _name: False)
+    monkeypatch.setattr(bench_real, "installed", lambda _name: False)
     rows, head = bench_model_bf16(["real/gemma3-270m"])
     assert rows == [{"section": "model_bf16", "model": "real/gemma3-270m", "skipped": "not installed (make setup)"}]
     assert head == {}

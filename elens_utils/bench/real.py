@@ -55,7 +55,8 @@ _E2E_PROMPTS = (
 _ALPHAS = (1.0, 0.5, 2.0, math.inf)
 
 
-def _installed(name: str) -> bool:
+def installed(name: str) -> bool:
+    """Whether the registry package of the real model ``name`` is installed."""
     import importlib.util
 
     from elens_utils.models.real_models import REAL_MODELS
@@ -90,7 +91,7 @@ def _float64_entropy(h: torch.Tensor, weight: torch.Tensor, softcap: float | Non
 
 def _peak_extra_mb(fn: Callable[[], object]) -> tuple[float, float | None]:
     """``(wall seconds, growth of VmHWM over VmRSS in MB)`` of one run of ``fn``."""
-    from elens_utils.bench.suite import _status_kb
+    from elens_utils.bench.timing import status_kb
 
     reset = True
     try:
@@ -98,11 +99,11 @@ def _peak_extra_mb(fn: Callable[[], object]) -> tuple[float, float | None]:
             fh.write("5")
     except OSError:
         reset = False
-    before = _status_kb("VmRSS")
+    before = status_kb("VmRSS")
     t0 = time.perf_counter()
     fn()
     wall = time.perf_counter() - t0
-    hwm = _status_kb("VmHWM")
+    hwm = status_kb("VmHWM")
     if not reset or before is None or hwm is None:
         return wall, None
     return wall, max(0.0, (hwm - before) / 1024)
@@ -136,12 +137,14 @@ def bench_real(
     """The section's rows and headline keys (see the module docstring); a "skipped" row when the
     real models are not installed. ``error_prompts``: how many of the natural prompts the bf16
     error is measured on (every block, every position)."""
-    from elens_utils.bench.suite import interleaved_times, matmul_tiled, plain_generation, reference_profiles
+    from elens_utils.bench.contenders import matmul_tiled
+    from elens_utils.bench.generators import plain_generation, reference_profiles
+    from elens_utils.bench.timing import interleaved_times
     from elens_utils.entropy.precision import bf16_speedup, cpu_has_bf16
     from elens_utils.lens.generation import generate_profiles
     from elens_utils.lens.loading import load_model
 
-    if not _installed(REAL_BENCH_MODEL):
+    if not installed(REAL_BENCH_MODEL):
         return [{"section": "real", "skipped": f"{REAL_BENCH_MODEL} is not installed (make setup)"}], {}
     rows: list[dict] = []
     headline: dict = {"cpu_has_bf16": cpu_has_bf16(), "auto_bf16_speedup_probe": round(bf16_speedup(), 3)}
@@ -150,7 +153,7 @@ def bench_real(
     max_err, mean_err, fp32_err = [], [], []
     gemma = None
     for name in REAL_ERROR_MODELS:
-        if not _installed(name):
+        if not installed(name):
             continue
         lm = load_model(name)
         h = real_block_outputs(lm, _ERROR_PROMPTS[:error_prompts])

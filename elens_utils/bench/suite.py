@@ -84,19 +84,50 @@ import json
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from elens_utils.bench.contenders import (  # noqa: F401 (the suite's names, as before the split)
+    LENS_CONTENDERS,
+    RENYI,
+    SHANNON,
+    WHOLE_MATMUL_MAX_BYTES,
+    chunked_entropy,
+    lens_inputs,
+    matmul_tiled,
+    matmul_tiled_other,
+    matmul_whole,
+    naive_entropy,
+    ours_entropy,
+)
+from elens_utils.bench.generators import (  # noqa: F401
+    GPT2_SMALL,
+    bench_prompts,
+    build_gpt2_lens_model,
+    deferred_lens_profiles,
+    ours_profiles,
+    plain_generation,
+    reference_profiles,
+    transformer_lens_runner,
+)
+from elens_utils.bench.timing import (  # noqa: F401
+    MB,
+    interleaved_times,
+    measure_peak_extra,
+    median,
+    median_or_none,
+    mem_available_mb,
+    naive_bytes_estimate,
+    status_kb,
+)
 from elens_utils.core.atomic import atomic_file
-from elens_utils.entropy.streaming import _tile_shape, _transposed_tiles, lens_entropy, normalize_alphas
+from elens_utils.entropy.streaming import lens_entropy
 
 __all__ = [
     "BenchConfig",
@@ -113,10 +144,6 @@ __all__ = [
     "write_json_atomic",
 ]
 
-SHANNON: tuple[float, ...] = (1.0,)
-RENYI: tuple[float, ...] = (1.0, 0.5, 2.0, math.inf)
-_MB = 1024.0 * 1024.0
-_WHOLE_MATMUL_MAX_BYTES = 2 << 30
 
 HEADLINE_KEYS = (
     "lens_vs_matmul",
@@ -128,365 +155,6 @@ HEADLINE_KEYS = (
     "e2e_time_exponent",
     "e2e_vs_limit",
 )
-
-
-# --------------------------------------------------------------------------------------------
-# Contenders of the lens stage. Each maps (hidden [M, d], weight [V, d], bias, softcap, alphas)
-# to entropies [M, len(alphas)] in nats.
-# --------------------------------------------------------------------------------------------
-
-
-def _cap(z: torch.Tensor, softcap: float | None) -> torch.Tensor:
-    return z if softcap is None else torch.tanh(z / softcap) * softcap
-
-
-def _from_logp(logp: torch.Tensor, alphas: Sequence[float]) -> list[torch.Tensor]:
-    """Entropies of rows of log-probabilities (the textbook formulas, one tensor op each)."""
-    p = logp.exp()
-    out = []
-    for a in alphas:
-        if a == 1.0:
-            out.append(-(p * logp).sum(-1))
-        elif a == math.inf:
-            out.append(-logp.amax(-1))
-        elif a == 0.0:
-            out.append(torch.full_like(logp[..., 0], math.log(logp.shape[-1])))
-        else:
-            out.append(torch.log((p**a).sum(-1)) / (1.0 - a))
-    return out
-
-
-def naive_entropy(
-    hidden: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None = None,
-    softcap: float | None = None,
-    alphas: Sequence[float] = SHANNON,
-) -> torch.Tensor:
-    """The naive way: materialise all fp32 logits ``[M, V]``, ``log_softmax``, entropies."""
-    z = (hidden @ weight.T).float()
-    if bias is not None:
-        z = z + bias.float()
-    logp = torch.log_softmax(_cap(z, softcap), dim=-1)
-    del z
-    return torch.stack(_from_logp(logp, normalize_alphas(alphas)), dim=-1)
-
-
-def chunked_entropy(
-    hidden: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None = None,
-    softcap: float | None = None,
-    alphas: Sequence[float] = SHANNON,
-    chunk: int = 8192,
-    row_block: int = 1024,
-) -> torch.Tensor:
-    """The obvious chunked torch loop: a ``logsumexp`` pass, then a pass that sums ``-p log p``.
-
-    Rows in blocks of ``row_block``, vocabulary in chunks of ``chunk``; pass 2 recomputes each
-    chunk's logits from the matmul (two matmuls per logit) and allocates fresh tiles.
-    """
-    alphas = normalize_alphas(alphas)
-    vocab = weight.shape[0]
-    out = []
-    for r0 in range(0, hidden.shape[0], row_block):
-        h = hidden[r0 : r0 + row_block]
-
-        def logits(v0: int) -> torch.Tensor:
-            z = (h @ weight[v0 : v0 + chunk].T).float()
-            if bias is not None:
-                z = z + bias[v0 : v0 + chunk].float()
-            return _cap(z, softcap)
-
-        lse = torch.full((h.shape[0],), -math.inf, dtype=torch.float32, device=h.device)
-        for v0 in range(0, vocab, chunk):
-            lse = torch.logaddexp(lse, torch.logsumexp(logits(v0), dim=-1))
-        acc = [torch.zeros_like(lse) for _ in alphas]
-        for v0 in range(0, vocab, chunk):
-            logp = logits(v0) - lse.unsqueeze(-1)
-            p = logp.exp()
-            for j, a in enumerate(alphas):
-                if a == 1.0:
-                    acc[j] -= (p * logp).sum(-1)
-                elif a == math.inf:
-                    acc[j] = torch.maximum(acc[j], p.amax(-1)) if v0 else p.amax(-1)
-                elif a != 0.0:
-                    acc[j] += (p**a).sum(-1)
-        cols = []
-        for j, a in enumerate(alphas):
-            if a == 1.0:
-                cols.append(acc[j])
-            elif a == math.inf:
-                cols.append(-torch.log(acc[j]))
-            elif a == 0.0:
-                cols.append(torch.full_like(lse, math.log(vocab)))
-            else:
-                cols.append(torch.log(acc[j]) / (1.0 - a))
-        out.append(torch.stack(cols, dim=-1))
-    return torch.cat(out)
-
-
-def ours_entropy(hidden, weight, bias=None, softcap=None, alphas=SHANNON, backend="torch"):
-    """Our streaming reduction, :func:`~elens_utils.entropy.streaming.lens_entropy`."""
-    return lens_entropy(hidden, weight, bias, softcap=softcap, alphas=alphas, backend=backend)
-
-
-def matmul_tiled(
-    hidden: torch.Tensor, weight: torch.Tensor, bias=None, softcap=None, alphas=SHANNON, *, transposed: bool | None = None
-) -> int:
-    """The bare matmul with exactly the tiles of our torch path, into one reused fp32 buffer.
-
-    No bias, cap or reduction: the hardware limit of a tiled lens on this device. ``transposed``:
-    the tile orientation (``None``: the one our path picks, see
-    :func:`~elens_utils.entropy.streaming._transposed_tiles`). Returns the number of tiles computed.
-    """
-    rows, vocab = hidden.shape[0], weight.shape[0]
-    row_block, chunk = _tile_shape(rows, vocab, device=hidden.device)
-    if transposed is None:
-        transposed = _transposed_tiles(row_block, hidden.device)
-    buf = torch.empty(row_block * chunk, dtype=torch.float32, device=hidden.device)
-    half = hidden.dtype != torch.float32
-    tiles = 0
-    for r0 in range(0, rows, row_block):
-        h = hidden[r0 : r0 + row_block]
-        for v0 in range(0, vocab, chunk):
-            w = weight[v0 : v0 + chunk]
-            n = h.shape[0] * w.shape[0]
-            if transposed:
-                z = buf[:n].view(w.shape[0], h.shape[0])
-                z.copy_(w @ h.T) if half else torch.matmul(w, h.T, out=z)
-            else:
-                z = buf[:n].view(h.shape[0], w.shape[0])
-                z.copy_(h @ w.T) if half else torch.matmul(h, w.T, out=z)
-            tiles += 1
-    return tiles
-
-
-def matmul_tiled_other(hidden, weight, bias=None, softcap=None, alphas=SHANNON) -> int:
-    """:func:`matmul_tiled` in the orientation our path does not pick (also a limit candidate)."""
-    row_block, _ = _tile_shape(hidden.shape[0], weight.shape[0], device=hidden.device)
-    return matmul_tiled(hidden, weight, transposed=not _transposed_tiles(row_block, hidden.device))
-
-
-def matmul_whole(hidden: torch.Tensor, weight: torch.Tensor, bias=None, softcap=None, alphas=SHANNON) -> None:
-    """The bare matmul in one call, into a fresh ``[M, V]`` output."""
-    (hidden @ weight.T).float()
-
-
-LENS_CONTENDERS: dict[str, Callable] = {
-    "ours": ours_entropy,
-    "naive": naive_entropy,
-    "chunked": chunked_entropy,
-    "matmul_tiled": matmul_tiled,
-    "matmul_tiled_other": matmul_tiled_other,
-    "matmul_whole": matmul_whole,
-}
-
-
-def lens_inputs(rows: int, d: int, vocab: int, *, seed: int = 0, dtype=torch.float32, device="cpu", logit_std: float = 3.0):
-    """Random ``hidden [rows, d]`` and ``weight [vocab, d]`` whose logits have std ``logit_std``
-    (about that of a language model's final logits)."""
-    g = torch.Generator().manual_seed(seed)
-    h = torch.randn(rows, d, generator=g)
-    w = torch.randn(vocab, d, generator=g) * (logit_std / math.sqrt(d))
-    return h.to(device=device, dtype=dtype), w.to(device=device, dtype=dtype)
-
-
-# --------------------------------------------------------------------------------------------
-# Timing and memory
-# --------------------------------------------------------------------------------------------
-
-
-def _sync(device: torch.device | str | None = None) -> None:
-    if torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda"):
-        torch.cuda.synchronize()
-
-
-def interleaved_times(
-    fns: dict[str, Callable[[], object]],
-    reps: int | dict[str, int],
-    *,
-    warmup: bool | Sequence[str] = True,
-    retries: int = 0,
-    stall_limit: float = 0.25,
-    desc: str | None = None,
-    progress: bool = True,
-) -> tuple[dict[str, list[float]], dict[str, list[float]], int]:
-    """Wall times (s) of each function over ``reps`` interleaved rounds, after a warm-up.
-
-    ``reps`` may differ per function (a dict): round r runs every function that still needs a
-    repetition, in the given order, so every contender sees the same background load.
-    ``warmup``: run every function once untimed first (True), none (False), or the named ones.
-
-    Each run also records its CPU stall fraction (Linux PSI: the share of its wall time during
-    which some task waited for a CPU; about 0 on an otherwise idle machine). A round in which any
-    run stalled more than ``stall_limit`` is discarded and run again, at most ``retries`` times
-    in all.
-
-    Returns:
-        ``(times, stalls, discarded_rounds)``: per key the kept wall times and their stall
-        fractions (empty where PSI is unavailable), and how many rounds were discarded.
-    """
-    counts = {k: reps[k] if isinstance(reps, dict) else reps for k in fns}
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    stalls: dict[str, list[float]] = {k: [] for k in fns}
-    warm = list(fns) if warmup is True else ([] if warmup is False else [k for k in warmup if k in fns])
-    total = sum(counts.values()) + len(warm)
-    discarded = 0
-    with tqdm(total=total, desc=desc, unit="run", disable=not progress, leave=False, file=sys.stderr) as bar:
-        for k in warm:
-            bar.set_postfix_str(f"warm-up {k}")
-            fns[k]()
-            bar.update()
-        gc.collect()  # once: a full collection of a large heap takes tens of ms
-        r = 0
-        while r < max(counts.values(), default=0):
-            got: dict[str, tuple[float, float | None]] = {}
-            for k, f in fns.items():
-                if r >= counts[k]:
-                    continue
-                bar.set_postfix_str(k)
-                _sync()
-                p0 = _psi_stall_us()
-                t0 = time.perf_counter()
-                f()
-                _sync()
-                dt = time.perf_counter() - t0
-                p1 = _psi_stall_us()
-                got[k] = (dt, None if p0 is None or p1 is None else min(1.0, (p1 - p0) / 1e6 / dt))
-                bar.update()
-            worst = max((st for _, st in got.values() if st is not None), default=0.0)
-            if worst > stall_limit and discarded < retries:
-                discarded += 1
-                bar.total += len(got)
-                bar.set_postfix_str(f"round discarded (stall {worst:.2f})")
-                continue
-            for k, (dt, st) in got.items():
-                times[k].append(dt)
-                if st is not None:
-                    stalls[k].append(st)
-            r += 1
-    return times, stalls, discarded
-
-
-def _psi_stall_us() -> int | None:
-    """Linux PSI: total microseconds during which some runnable task waited for a CPU."""
-    try:
-        with open("/proc/pressure/cpu") as fh:
-            return int(fh.readline().rsplit("total=", 1)[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _med_or_none(xs: Sequence[float]) -> float | None:
-    return float(np.median(xs)) if xs else None
-
-
-def _median(xs: Sequence[float]) -> float:
-    return float(np.median(xs)) if len(xs) else float("nan")
-
-
-def _status_kb(field_name: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field_name + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _probe_child(spec: dict) -> dict:
-    """Run in a fresh process: peak resident memory of one contender beyond its inputs."""
-    import resource
-
-    torch.set_num_threads(spec.get("threads") or torch.get_num_threads())
-    fn = LENS_CONTENDERS[spec["contender"]]
-    h, w = lens_inputs(spec["rows"], spec["d"], spec["vocab"], seed=spec.get("seed", 0))
-    alphas = tuple(spec["alphas"])
-    softcap = spec.get("softcap")
-    fn(h[:8], w[:2048], None, softcap, alphas)  # load kernels, start thread pools
-    gc.collect()
-    base_kb = _status_kb("VmRSS")
-    method = "VmHWM after clear_refs"
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")  # reset the peak resident set size to the current one
-        hwm = _status_kb("VmHWM")
-        if base_kb is None or hwm is None or hwm > base_kb + 1024:
-            raise OSError("high-water mark was not reset")
-    except OSError:
-        method = "ru_maxrss (upper bound)"
-        scale = 1 if sys.platform != "darwin" else 1 / 1024
-        base_kb = base_kb or int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale)
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        fn(h, w, None, softcap, alphas)
-    elapsed = time.perf_counter() - t0
-    if method.startswith("VmHWM"):
-        peak_kb = _status_kb("VmHWM")
-    else:
-        scale = 1 if sys.platform != "darwin" else 1 / 1024
-        peak_kb = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale)
-    return {
-        "base_mb": base_kb / 1024,
-        "peak_mb": peak_kb / 1024,
-        "extra_mb": max(0.0, (peak_kb - base_kb) / 1024),
-        "inputs_mb": (h.numel() + w.numel()) * h.element_size() / _MB,
-        "method": method,
-        "time_s": elapsed,
-    }
-
-
-def measure_peak_extra(contender: str, rows: int, d: int, vocab: int, alphas=SHANNON, softcap=None, timeout=900) -> dict:
-    """Peak memory (MB) of one lens-stage contender beyond its inputs, in a fresh subprocess."""
-    spec = {
-        "contender": contender,
-        "rows": rows,
-        "d": d,
-        "vocab": vocab,
-        "alphas": [a if math.isfinite(a) else "inf" for a in alphas],
-        "softcap": softcap,
-        "threads": torch.get_num_threads(),
-    }
-    code = "import sys, json; from elens_utils.bench.suite import _probe_main; _probe_main(sys.argv[1])"
-    env = dict(os.environ)
-    src_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = src_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-    if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
-        return {"error": f"probe failed with status {proc.returncode}: {tail[0]}"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def _probe_main(spec_json: str) -> None:
-    spec = json.loads(spec_json)
-    spec["alphas"] = [math.inf if a == "inf" else float(a) for a in spec["alphas"]]
-    print(json.dumps(_probe_child(spec)))
-
-
-def _mem_available_mb() -> float | None:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-def naive_bytes_estimate(rows: int, vocab: int) -> int:
-    """Rough peak of :func:`naive_entropy`: logits, log-probabilities, probabilities, product."""
-    return 4 * rows * vocab * 4
 
 
 # --------------------------------------------------------------------------------------------
@@ -537,7 +205,6 @@ class BenchConfig:
     threads: int | None = None  # torch CPU threads (None: torch's default, one per core)
 
 
-GPT2_SMALL = {"n_layer": 12, "n_embd": 768, "n_head": 12, "vocab_size": 50257, "n_positions": 1024}
 
 CONFIGS: dict[str, BenchConfig] = {
     "full": BenchConfig(
@@ -630,11 +297,11 @@ def bench_lens(config: BenchConfig, progress: bool = True) -> tuple[list[dict], 
     for i, shape in enumerate(tqdm(config.lens_shapes, desc="lens shapes", disable=not progress, file=sys.stderr)):
         h, w = lens_inputs(shape.rows, shape.d, shape.vocab, seed=i)
         contenders = list(shape.contenders)
-        if "matmul_whole" in contenders and 4 * shape.rows * shape.vocab > _WHOLE_MATMUL_MAX_BYTES:
+        if "matmul_whole" in contenders and 4 * shape.rows * shape.vocab > WHOLE_MATMUL_MAX_BYTES:
             contenders.remove("matmul_whole")
         if "naive" in contenders:
-            avail = _mem_available_mb()
-            need = naive_bytes_estimate(shape.rows, shape.vocab) / _MB
+            avail = mem_available_mb()
+            need = naive_bytes_estimate(shape.rows, shape.vocab) / MB
             if avail is not None and need > 0.5 * avail:
                 contenders.remove("naive")
         fns: dict[str, Callable] = {}
@@ -650,7 +317,7 @@ def bench_lens(config: BenchConfig, progress: bool = True) -> tuple[list[dict], 
             times, stalls, discarded = interleaved_times(
                 fns, config.lens_reps, retries=config.retries, desc=f"lens {shape.label} M={shape.rows}", progress=progress
             )
-        med = {k: _median(v) for k, v in times.items()}
+        med = {k: median(v) for k, v in times.items()}
         limit_name = min((k for k in med if k.startswith("matmul")), key=lambda k: med[k])
         limit = med[limit_name]
         flop = 2.0 * shape.rows * shape.d * shape.vocab
@@ -667,7 +334,7 @@ def bench_lens(config: BenchConfig, progress: bool = True) -> tuple[list[dict], 
                     "vs_limit": med[k] / limit,
                     "limit": limit_name,
                     "gflop_per_s": flop / med[k] / 1e9,
-                    "cpu_stall": _med_or_none(stalls[k]),
+                    "cpu_stall": median_or_none(stalls[k]),
                     "discarded_rounds": discarded,
                 }
             )
@@ -688,8 +355,8 @@ def bench_memory(config: BenchConfig, progress: bool = True) -> tuple[list[dict]
     rows_out, headline = [], {}
     for probe in tqdm(config.mem_probes, desc="memory probes", disable=not progress, file=sys.stderr):
         if probe.contender == "naive":
-            avail = _mem_available_mb()
-            need = naive_bytes_estimate(probe.rows, probe.vocab) / _MB
+            avail = mem_available_mb()
+            need = naive_bytes_estimate(probe.rows, probe.vocab) / MB
             if avail is not None and need > 0.6 * avail:
                 rows_out.append(
                     {
@@ -710,7 +377,7 @@ def bench_memory(config: BenchConfig, progress: bool = True) -> tuple[list[dict]
         }
         if "extra_mb" in res:
             row["peak_extra_mb"] = res["extra_mb"]
-            row["logits_mb"] = 4 * probe.rows * probe.vocab / _MB
+            row["logits_mb"] = 4 * probe.rows * probe.vocab / MB
         rows_out.append(row)
         if (
             probe.contender == "ours"
@@ -726,217 +393,6 @@ def bench_memory(config: BenchConfig, progress: bool = True) -> tuple[list[dict]
 # --------------------------------------------------------------------------------------------
 # End to end
 # --------------------------------------------------------------------------------------------
-
-
-def _word_tokenizer(vocab_size: int):
-    """A word-level tokenizer with ``vocab_size`` entries ``t0 t1 ...``; the last is the EOS."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    eos = "<|endoftext|>"
-    vocab = {f"t{i}": i for i in range(vocab_size - 1)}
-    vocab[eos] = vocab_size - 1
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=eos))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=eos, pad_token=eos, unk_token=eos)
-    fast.padding_side = "left"
-    return fast
-
-
-def build_gpt2_lens_model(seed: int = 0, initializer_range: float = 0.02, **overrides):
-    """A random-weight GPT-2 (default: GPT-2 small's shape) as a :class:`LensModel`, in memory.
-
-    Wrapped as :func:`~elens_utils.lens.loading.load_model` does (eval mode, gradients off, lens
-    parts located from the table, parity checked); the tokenizer is a word-level one over
-    ``t0 .. t{V-2}`` plus ``<|endoftext|>``.
-    """
-    from transformers import AutoModelForCausalLM, GPT2Config
-    from transformers.utils import logging as hf_logging
-
-    from elens_utils.lens.adapters import check_parity, find_lens_parts
-    from elens_utils.lens.loading import LensModel
-
-    cfg = {**GPT2_SMALL, **overrides}
-    vocab = cfg["vocab_size"]
-    config = GPT2Config(
-        **cfg,
-        initializer_range=initializer_range,
-        resid_pdrop=0.0,
-        embd_pdrop=0.0,
-        attn_pdrop=0.0,
-        bos_token_id=vocab - 1,
-        eos_token_id=vocab - 1,
-        pad_token_id=vocab - 1,
-    )
-    torch.manual_seed(seed)
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        model = AutoModelForCausalLM.from_config(config)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    model.eval().requires_grad_(False)
-    parts = find_lens_parts(model)
-    check_parity(model, parts, torch.arange(1, 5).remainder(vocab).unsqueeze(0))
-    name = f"random-gpt2-{cfg['n_layer']}L-{cfg['n_embd']}d"
-    return LensModel(model, _word_tokenizer(vocab), parts, name)
-
-
-def bench_prompts(n: int, length: int, vocab: int, seed: int = 0) -> list[list[int]]:
-    """``n`` prompts of ``length`` random token ids (no EOS)."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, vocab - 1, (n, length), generator=g).tolist()
-
-
-@torch.no_grad()
-def reference_profiles(lm, prompts: Sequence[Sequence[int]], steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy profiles by the algorithm of the paper's public code: ``[N, T, L]`` nats, ``[N, T]`` ids.
-
-    Per prompt: re-run the whole prefix for every token (no KV cache) with the logits of every
-    position and every block's output (``output_hidden_states``), keep each block's last
-    position, pick ``argmax(softmax(logits))``; then the lens logits of all ``T x L`` states,
-    copied to the CPU in fp32, ``softmax``, ``-(p * log(p + 1e-20)).sum``.
-    """
-    model, parts = lm.model, lm.parts
-    n_layers = parts.n_layers
-    entropies, tokens = [], []
-    for ids in prompts:
-        x = torch.tensor([list(ids)], device=lm.device)
-        states = []
-        for _ in range(steps):
-            out = model(input_ids=x, output_hidden_states=True, use_cache=False)
-            # hidden_states: embeddings, blocks 1..L-1, then block L already passed through the
-            # final norm (transformers), so block L's lens is the model's own logits.
-            states.append(torch.stack([hs[0, -1] for hs in out.hidden_states[1:]]))
-            nxt = out.logits.softmax(-1).argmax(-1)[:, -1]
-            x = torch.cat([x, nxt.unsqueeze(-1)], dim=-1)
-        acts = torch.stack(states)  # [T, L, d]
-        normed = torch.cat([parts.normalize(acts[:, : n_layers - 1]), acts[:, n_layers - 1 :]], dim=1)
-        logits = parts.transform(parts.unembed(normed))
-        probs = logits.cpu().float().softmax(-1)
-        entropies.append((-(probs * torch.log(probs + 1e-20)).sum(-1)).numpy())
-        tokens.append(x[0, len(ids) :].cpu().numpy())
-    return np.stack(entropies), np.stack(tokens)
-
-
-@torch.no_grad()
-def plain_generation(lm, prompts: Sequence[Sequence[int]], steps: int, *, capture: bool = False):
-    """Our batched KV-cached greedy loop without hooks or lens: the generation part of the limit.
-
-    Returns ``[N, T]`` ids. With ``capture``, it also keeps every block's last-position output
-    with the pipeline's hooks and returns ``(ids, residuals [T, L, N, d])`` (for
-    :func:`deferred_lens_profiles`).
-    """
-    from elens_utils.core.hf_compat import cache_kwargs, returned_cache
-    from elens_utils.lens.capture import BlockCapture
-
-    model, dev = lm.model, lm.device
-    batch, width = len(prompts), max(len(p) for p in prompts)
-    pad = lm.tokenizer.pad_token_id
-    input_ids = torch.full((batch, width), pad, dtype=torch.long)
-    mask = torch.zeros((batch, width), dtype=torch.long)
-    for b, ids in enumerate(prompts):
-        input_ids[b, width - len(ids) :] = torch.tensor(list(ids))
-        mask[b, width - len(ids) :] = 1
-    input_ids, mask = input_ids.to(dev), mask.to(dev)
-    positions = (mask.cumsum(-1) - 1).clamp_min(0)
-    tokens = torch.empty((batch, steps), dtype=torch.long)
-    resid = []
-    cache = None
-    with BlockCapture(lm.parts.blocks if capture else []) as cap:
-        for step in range(steps):
-            out = model(
-                input_ids=input_ids,
-                attention_mask=mask,
-                position_ids=positions,
-                **cache_kwargs(model, cache),
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            cache = returned_cache(out)
-            if capture:
-                resid.append(cap.take())
-            nxt = out.logits[:, -1].float().argmax(-1)
-            tokens[:, step] = nxt.cpu()
-            input_ids = nxt.unsqueeze(-1)
-            mask = torch.cat([mask, mask.new_ones((batch, 1))], dim=-1)
-            positions = positions[:, -1:] + 1
-    if capture:
-        return tokens.numpy(), torch.stack(resid)
-    return tokens.numpy()
-
-
-@torch.no_grad()
-def deferred_lens_profiles(lm, prompts: Sequence[Sequence[int]], steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """A what-if for :mod:`elens_utils.lens.generation`: the same loop, the lens deferred to the end.
-
-    The hooks keep each step's ``[L, N, d]`` block outputs, and one
-    :func:`~elens_utils.entropy.streaming.lens_entropy` call reads all ``T * L * N`` rows, so the lens
-    matmul runs at large-M efficiency instead of ``L * N`` rows per step. Greedy only (sampling
-    needs no lens either: it uses the model's own logits). Returns ``[N, T, L]`` entropies and ids.
-    """
-    ids, resid = plain_generation(lm, prompts, steps, capture=True)  # [T, L, N, d]
-    t, n_layers, n = resid.shape[:3]
-    h = lm.parts.entropy(resid.flatten(0, 2), (1.0,))[:, 0]
-    return h.view(t, n_layers, n).permute(2, 0, 1).cpu().numpy(), ids
-
-
-def ours_profiles(lm, prompts: Sequence[Sequence[int]], steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Our pipeline: ``[N, T, L]`` Shannon entropies and ``[N, T]`` ids, all prompts in one batch."""
-    from elens_utils.lens.generation import generate_profiles
-
-    prof = generate_profiles(lm, [list(p) for p in prompts], max_new_tokens=steps, batch_size=len(prompts), progress=False)
-    ids = np.stack([np.asarray(g) for g in prof.meta["generated_ids"]])
-    return prof.entropy[..., 0], ids
-
-
-def transformer_lens_runner(lm):
-    """``fn(prompts, steps)`` timing TransformerLens ``run_with_cache`` per step as the public code
-    does, or None with the reason when ``transformer_lens`` is not importable or cannot wrap the
-    model (untested here: the package is not installed on the benchmark machine)."""
-    try:
-        import transformer_lens  # noqa: F401
-        from transformer_lens import HookedTransformer
-        from transformer_lens.loading_from_pretrained import convert_gpt2_weights
-    except Exception as err:  # noqa: BLE001 - any import failure means: skip
-        return None, f"transformer_lens not importable ({type(err).__name__})"
-    try:
-        from transformer_lens import HookedTransformerConfig
-
-        c = lm.model.config
-        cfg = HookedTransformerConfig(
-            n_layers=c.n_layer,
-            d_model=c.n_embd,
-            n_heads=c.n_head,
-            d_head=c.n_embd // c.n_head,
-            d_mlp=4 * c.n_embd,
-            d_vocab=c.vocab_size,
-            n_ctx=c.n_positions,
-            act_fn="gelu_new",
-            normalization_type="LN",
-            device=str(lm.device),
-        )
-        tl_model = HookedTransformer(cfg)
-        tl_model.load_state_dict(convert_gpt2_weights(lm.model, cfg), strict=False)
-        tl_model.eval()
-    except Exception as err:  # noqa: BLE001
-        return None, f"could not build a HookedTransformer ({type(err).__name__}: {err})"
-
-    @torch.no_grad()
-    def run(prompts: Sequence[Sequence[int]], steps: int) -> None:
-        n_layers = tl_model.cfg.n_layers
-        for ids in prompts:
-            x = torch.tensor([list(ids)], device=lm.device)
-            acts = []
-            for _ in range(steps):
-                logits, cache = tl_model.run_with_cache(x)
-                acts.append(torch.stack([cache[f"blocks.{l}.hook_resid_post"][0, -1] for l in range(n_layers)]))
-                x = torch.cat([x, logits.softmax(-1).argmax(-1)[:, -1:]], dim=-1)
-            z = tl_model.unembed(tl_model.ln_final(torch.stack(acts))).cpu().float()
-            p = z.softmax(-1)
-            (-(p * torch.log(p + 1e-20)).sum(-1)).numpy()
-
-    return run, None
 
 
 def _slope(xs: Sequence[float], ys: Sequence[float]) -> float:
@@ -1008,7 +464,7 @@ def bench_e2e(config: BenchConfig, progress: bool = True, lm=None) -> tuple[list
     per_t: dict[int, dict[str, float]] = {}
     agreement: dict[int, float] = {}
     for steps in config.steps:
-        med = {k.split("/", 1)[1]: _median(v) for k, v in times.items() if k.startswith(f"T{steps}/")}
+        med = {k.split("/", 1)[1]: median(v) for k, v in times.items() if k.startswith(f"T{steps}/")}
         for k in ("reference", "transformer_lens"):  # timed on n_ref prompts, scaled to all
             if k in med:
                 med[k] *= n_prompts / n_ref[steps]
@@ -1032,7 +488,7 @@ def bench_e2e(config: BenchConfig, progress: bool = True, lm=None) -> tuple[list
                 "time_s": value,
                 "times_s": times[f"T{steps}/{name}"],
                 "per_prompt_s": value / n_prompts,
-                "cpu_stall": _med_or_none(stalls[f"T{steps}/{name}"]),
+                "cpu_stall": median_or_none(stalls[f"T{steps}/{name}"]),
                 "discarded_rounds": discarded,
             }
             if name in ("reference", "transformer_lens"):
@@ -1098,7 +554,7 @@ def _cuda_ms(fn: Callable[[], object]) -> float:
             end.record()
             torch.cuda.synchronize()
             times.append(start.elapsed_time(end))
-        return _median(times)
+        return median(times)
 
 
 def bench_gpu(shapes: Sequence[LensShape] = GPU_SHAPES, dtype=torch.bfloat16, progress: bool = True) -> list[dict]:
@@ -1120,7 +576,7 @@ def bench_gpu(shapes: Sequence[LensShape] = GPU_SHAPES, dtype=torch.bfloat16, pr
             try:
                 fn()
                 torch.cuda.synchronize()
-                peak = (torch.cuda.max_memory_allocated() - base) / _MB
+                peak = (torch.cuda.max_memory_allocated() - base) / MB
                 ms = _cuda_ms(fn)
             except Exception as err:  # noqa: BLE001 - report, keep going
                 rows_out.append({"section": "gpu", "contender": name, "shape": _shape_dict(s), "error": str(err)})
@@ -1161,7 +617,7 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-        "mem_available_mb": _mem_available_mb(),
+        "mem_available_mb": mem_available_mb(),
     }
     try:
         import triton

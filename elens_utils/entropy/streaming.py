@@ -141,7 +141,7 @@ def _logits_tile(
     return z
 
 
-def _tile_shape(
+def tile_shape(
     rows: int, vocab: int, chunk_size: int | None = None, device: torch.device | str = "cpu"
 ) -> tuple[int, int]:
     """``(row_block, chunk)`` of the torch path's logits tiles for ``rows x vocab`` logits.
@@ -156,7 +156,7 @@ def _tile_shape(
     return max(1, min(rows, budget // chunk)), chunk
 
 
-def _transposed_tiles(row_block: int, device: torch.device | str) -> bool:
+def transposed_tiles(row_block: int, device: torch.device | str) -> bool:
     """Whether the torch path lays its tiles out ``[vocab, rows]`` (``weight @ hidden.T``).
 
     On the CPU, for few rows per tile (one generation step: layers x prompts), MKL runs
@@ -196,7 +196,7 @@ def _torch_stats(
     tile goes: matmul into the buffer, max over the vocabulary axis, in-place shift by the
     running max, exp, and the sums. The running statistics are re-centred on the new maximum
     after every tile (the algebra of :func:`merge_stats`, applied to ``[rows]`` vectors instead
-    of stacking). Small row blocks use transposed tiles (:func:`_transposed_tiles`).
+    of stacking). Small row blocks use transposed tiles (:func:`transposed_tiles`).
 
     With ``exact_top = K > 0`` the products run in bf16 (``hidden`` and a cached bf16 copy of
     ``weight``; fp32 accumulation, bf16 result) and the K largest logits of each row are then
@@ -204,10 +204,10 @@ def _torch_stats(
     (:func:`_exact_top_correction`).
     """
     rows, vocab = hidden.shape[0], weight.shape[0]
-    row_block, chunk = _tile_shape(rows, vocab, chunk_size, hidden.device)
+    row_block, chunk = tile_shape(rows, vocab, chunk_size, hidden.device)
     # The fused kernel reads [rows, vocab] tiles. An fp32 product of few rows runs faster
-    # transposed (_transposed_tiles) than the kernel saves; a bf16 one does not.
-    transposed = _transposed_tiles(row_block, hidden.device)
+    # transposed (transposed_tiles) than the kernel saves; a bf16 one does not.
+    transposed = transposed_tiles(row_block, hidden.device)
     fused = hidden.device.type == "cpu" and (exact_top or not transposed) and entropy_cpu.available()
     transposed = transposed and not fused
     red = 0 if transposed else 1  # the vocabulary axis of a tile
