@@ -36,7 +36,7 @@ def _alpha(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError as err:
@@ -54,11 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
         "for every generated token."))
     p.add_argument("model", help="Hugging Face Hub id, local directory written by save_pretrained, .gguf file, or embedded name (zoo/llama-8L, real/gemma3-270m)")
     p.add_argument("--prompt", required=True, help="prompt text ('' gives a BOS-only prompt where the tokenizer adds BOS)")
-    p.add_argument("--max-new-tokens", type=_positive_int, default=8, metavar="N", help="tokens to generate (default 8)")
+    p.add_argument("--max-new-tokens", type=positive_int, default=8, metavar="N", help="tokens to generate (default 8)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--greedy", action="store_true", help="take the most probable token (the default)")
     mode.add_argument("--temperature", type=float, metavar="T", help="sample at temperature T")
-    p.add_argument("--top-k", type=_positive_int, metavar="K", help="sample from the K most probable tokens")
+    p.add_argument("--top-k", type=positive_int, metavar="K", help="sample from the K most probable tokens")
     p.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling mass")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="sampling seed (default 0)")
     p.add_argument("--alpha", type=_alpha, action="append", metavar="A",
@@ -81,14 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--prompts", required=True, metavar="FILE",
                    help=".txt (one prompt per line), .json or .jsonl (strings, token-id lists or {prompt, label} objects)")
     w.add_argument("--out", required=True, metavar="DIR", help="output directory: DIR/<model>.parquet")
-    w.add_argument("--max-new-tokens", type=_positive_int, default=32, metavar="N", help="tokens per prompt (default 32)")
+    w.add_argument("--max-new-tokens", type=positive_int, default=32, metavar="N", help="tokens per prompt (default 32)")
     w.add_argument("--seed", type=int, default=0, metavar="S", help="sampling seed (default 0)")
     w.add_argument("--temperature", type=float, metavar="T", help="sample at temperature T (default: greedy)")
-    w.add_argument("--top-k", type=_positive_int, metavar="K", help="sample from the K most probable tokens")
+    w.add_argument("--top-k", type=positive_int, metavar="K", help="sample from the K most probable tokens")
     w.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling mass")
     w.add_argument("--alpha", type=_alpha, action="append", metavar="A", help="Renyi orders besides Shannon (repeatable)")
-    w.add_argument("--batch-size", type=_positive_int, default=16, metavar="B", help="prompts per forward pass (default 16)")
-    w.add_argument("--shard-size", type=_positive_int, default=16, metavar="S",
+    w.add_argument("--batch-size", type=positive_int, default=16, metavar="B", help="prompts per forward pass (default 16)")
+    w.add_argument("--shard-size", type=positive_int, default=16, metavar="S",
                    help="prompts per cache shard, the unit dealt to the processes (default 16)")
     w.add_argument("--cache", metavar="DIR", help="profile cache directory, seen by every process (default $ELENS_CACHE/profiles)")
     w.add_argument("--device", default="auto", help="auto (default: cuda:LOCAL_RANK per process where CUDA is available), cpu, cuda:N")

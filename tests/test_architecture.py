@@ -46,19 +46,7 @@ KNOWN_UPWARD: set[tuple[str, str]] = set()
 KNOWN_CYCLES: list[set[str]] = [
 ]  # fmt: skip
 _A = "elens_utils.analysis."
-KNOWN_PRIVATE: set[tuple[str, str]] = {
-    (_A + "expansion", _A + "classify._positive_int"),
-    (_A + "expansion", "elens_utils.sweeps.sweep._release"),
-    (_A + "knn_tables", _A + "classify._positive_int"),
-    (_A + "sublayers", _A + "expansion._check_model_profiles"),
-    (_A + "sublayers", _A + "interventions._check_batch_size"),
-    (_A + "sublayers", _A + "interventions._check_blocks"),
-    (_A + "sublayers", _A + "interventions._check_k"),
-    ("elens_utils.book.chapters", "elens_utils.lens.loading._DTYPES"),
-    ("elens_utils.book.chapters", "elens_utils.lens.loading._looks_like_path"),
-    ("elens_utils.book.chapters", "elens_utils.models.registry._resolve_zoo"),
-    ("elens_utils.zoo.real_card", _A + "cloze._wide"),
-}
+KNOWN_PRIVATE: set[tuple[str, str]] = set()
 KNOWN_LONG: set[str] = {
     _A + "classify", _A + "comparison", _A + "sublayers", "elens_utils.book.chapters",
     "elens_utils.data.synthetic", "elens_utils.viz.charts", "elens_utils.zoo.training",

@@ -64,6 +64,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from elens_utils.core.checks import positive_int
 from elens_utils.core.errors import ElensError
 from elens_utils.entropy.profiles import Profiles
 
@@ -92,14 +93,6 @@ _EMBED_METHODS = ("tsne", "pca")
 
 # --------------------------------------------------------------------------------------------
 # validation
-
-
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ElensError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    if int(value) < minimum:
-        raise ElensError(f"{name} must be an integer >= {minimum}; got {value}.")
-    return int(value)
 
 
 def _check_features(features: ArrayLike) -> np.ndarray:
@@ -368,9 +361,9 @@ def knn_cv(
             ``k`` larger than a training fold.
     """
     x, classes, y = _check_xy(features, labels)
-    k = _positive_int(k, "k")
-    folds = _positive_int(folds, "folds", minimum=2)
-    seed = _positive_int(seed, "seed", minimum=0)
+    k = positive_int(k, "k")
+    folds = positive_int(folds, "folds", minimum=2)
+    seed = positive_int(seed, "seed", minimum=0)
     _, splits = _cv_splits(x, y, classes, folds, seed, [k])
     n_classes = len(classes)
     scores = {name: [] for name in ("auc", "accuracy", "dummy_auc", "dummy_accuracy")}
@@ -430,10 +423,10 @@ def permutation_test(
         ElensError: as :func:`knn_cv`, and for ``n_permutations < 1``.
     """
     x, classes, y = _check_xy(features, labels)
-    k = _positive_int(k, "k")
-    folds = _positive_int(folds, "folds", minimum=2)
-    seed = _positive_int(seed, "seed", minimum=0)
-    n_permutations = _positive_int(n_permutations, "n_permutations")
+    k = positive_int(k, "k")
+    folds = positive_int(folds, "folds", minimum=2)
+    seed = positive_int(seed, "seed", minimum=0)
+    n_permutations = positive_int(n_permutations, "n_permutations")
     cv, _ = _cv_splits(x, y, classes, folds, seed, [k])
     score, null, pvalue = permutation_test_score(
         _knn(k, scale),
@@ -469,10 +462,10 @@ def k_sweep(
     """
     if isinstance(ks, (numbers.Integral, str)) or not len(ks):
         raise ElensError(f"ks must be a non-empty sequence of neighbour counts; got {ks!r}.")
-    ks = [_positive_int(k, "each k in ks") for k in ks]
+    ks = [positive_int(k, "each k in ks") for k in ks]
     x, classes, y = _check_xy(features, labels)
-    folds = _positive_int(folds, "folds", minimum=2)
-    seed = _positive_int(seed, "seed", minimum=0)
+    folds = positive_int(folds, "folds", minimum=2)
+    seed = positive_int(seed, "seed", minimum=0)
     _cv_splits(x, y, classes, folds, seed, ks)
     rows = [knn_cv(x, labels, k=k, folds=folds, seed=seed, scale=scale).to_frame() for k in ks]
     return pd.concat(rows, ignore_index=True)
@@ -506,7 +499,7 @@ def holdout_group_auc(
             ``k`` above the number of training rows, or the input errors of :func:`knn_cv`.
     """
     x, classes, y = _check_xy(features, labels)
-    k = _positive_int(k, "k")
+    k = positive_int(k, "k")
     group_values, group_codes = _check_labels(groups, x.shape[0], name="groups")
     matches = [i for i, g in enumerate(group_values) if g == test_group]
     if not matches:
@@ -578,7 +571,7 @@ def embed_2d(
         raise ElensError(f"Unknown embedding method {method!r}: use one of {list(_EMBED_METHODS)}.")
     x = _check_features(features)
     n = x.shape[0]
-    seed = _positive_int(seed, "seed", minimum=0)
+    seed = positive_int(seed, "seed", minimum=0)
     if n < 2:
         raise ElensError(f"A 2-d embedding needs at least 2 samples; got {n}.")
     if standardize:
@@ -678,7 +671,7 @@ def _align_depth(
     """Every Profiles brought to one layer axis, as ``depth`` says."""
     axes = sorted({p.n_layers for p in items})
     if grid is not None:
-        grid = _positive_int(grid, "grid")
+        grid = positive_int(grid, "grid")
     if depth == "raw":
         if len(axes) > 1:
             raise ElensError(
@@ -847,7 +840,7 @@ def holdout_sweep(
         ElensError: for malformed features, labels or groups (as :func:`holdout_group_auc`).
     """
     x, classes, y = _check_xy(features, labels)
-    k = _positive_int(k, "k")
+    k = positive_int(k, "k")
     group_values, group_codes = _check_labels(groups, x.shape[0], name="groups")
     rows = []
     for code, group in enumerate(group_values):

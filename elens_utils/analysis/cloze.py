@@ -169,7 +169,7 @@ def _pad_id(lm: LensModel) -> int:
     return 0  # pragma: no cover
 
 
-def _wide(logits: torch.Tensor) -> torch.Tensor:
+def wide_logits(logits: torch.Tensor) -> torch.Tensor:
     """Logits in float32, or float64 for a float64 model (the tests' reference precision)."""
     return logits if logits.dtype == torch.float64 else logits.float()
 
@@ -182,7 +182,7 @@ def _full_forward(
     keep = max(lengths) + 1
     input_ids, mask, positions = left_pad(seqs, _pad_id(lm), lm.device)
     res = lm.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=False, logits_to_keep=keep)
-    logits = _wide(res.logits[:, -keep:])  # [B, keep, V]: positions W-keep .. W-1
+    logits = wide_logits(res.logits[:, -keep:])  # [B, keep, V]: positions W-keep .. W-1
     lse = torch.logsumexp(logits, dim=-1)  # [B, keep]
     for b, c in enumerate(lengths):
         # the logits at positions W-c-1 .. W-2 predict the option's c tokens
@@ -207,7 +207,7 @@ def _shared_forward(
     res = model(
         input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=bool(longer), logits_to_keep=1
     )
-    first = torch.log_softmax(_wide(res.logits[:, -1]), dim=-1)  # [B, V]
+    first = torch.log_softmax(wide_logits(res.logits[:, -1]), dim=-1)  # [B, V]
     sums = [[first[b, c[0]].double().item() for c in row] for b, row in enumerate(conts)]
     if longer:
         prompt_cache = returned_cache(res)
@@ -236,7 +236,7 @@ def _shared_forward(
                 **cache_kwargs(model, cache),
                 use_cache=True,
             )
-            logits = _wide(res.logits)  # [rows, width, V]; position t predicts token t + 1
+            logits = wide_logits(res.logits)  # [rows, width, V]; position t predicts token t + 1
             logp = logits.gather(-1, ids.new_tensor([conts[b][j][1:] for b, j in chunk]).unsqueeze(-1)).squeeze(-1)
             logp = logp - torch.logsumexp(logits, dim=-1)  # [rows, width]
             for r, (b, j) in enumerate(chunk):

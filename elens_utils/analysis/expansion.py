@@ -33,12 +33,12 @@ import numpy as np
 import pandas as pd
 
 from elens_utils.analysis.candidates import candidate_set_sizes, spearman_delta_vs_size
-from elens_utils.analysis.classify import _positive_int
 from elens_utils.analysis.interventions import rank_blocks, skip_experiment
+from elens_utils.core.checks import positive_int
 from elens_utils.core.errors import ElensError
 from elens_utils.entropy.profiles import Profiles
 from elens_utils.lens.loading import LensModel, load_model
-from elens_utils.sweeps.sweep import _release
+from elens_utils.sweeps.sweep import release_memory
 
 __all__ = [
     "CandidateCheck",
@@ -69,7 +69,7 @@ def first_tokens(profiles: Profiles, n_tokens: int) -> Profiles:
     """
     if not isinstance(profiles, Profiles):
         raise ElensError(f"Expected a Profiles object; got {type(profiles).__name__}.")
-    n_tokens = _positive_int(n_tokens, "n_tokens")
+    n_tokens = positive_int(n_tokens, "n_tokens")
     if n_tokens > profiles.n_tokens:
         raise ElensError(
             f"Asked for the first {n_tokens} tokens of profiles with T = {profiles.n_tokens} "
@@ -101,12 +101,13 @@ def loaded_models(
             yield lm
         finally:
             del lm
-            _release()
+            release_memory()
 
 
-def _check_model_profiles(
+def check_model_profiles(
     models: Sequence[str], profiles: Sequence[Profiles], what: str
 ) -> list[Profiles]:
+    """``profiles`` as a list with one :class:`Profiles` per model, in order, or an :class:`ElensError`."""
     profiles = list(profiles)
     if len(profiles) != len(models):
         raise ElensError(
@@ -182,7 +183,7 @@ def candidate_check(
         A :class:`CandidateCheck`.
     """
     names = [os.fspath(m) for m in models]
-    profiles = _check_model_profiles(names, profiles, "profiles")
+    profiles = check_model_profiles(names, profiles, "profiles")
     summaries, transitions = [], []
     for lm, prof in zip(loaded_models(names, device=device, dtype=dtype), profiles):
         these = prompts(lm.name) if callable(prompts) else prompts
@@ -317,7 +318,7 @@ def skip_sweep(
         skipped blocks as text, for tooltips) and ``ks_dropped``.
     """
     names = [os.fspath(m) for m in models]
-    ranking_profiles = _check_model_profiles(
+    ranking_profiles = check_model_profiles(
         names, ranking_profiles, "ranking profiles"
     )
     if isinstance(ks, (numbers.Integral, np.integer)):

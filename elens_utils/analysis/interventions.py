@@ -78,7 +78,7 @@ DEFAULT_LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 # skipping blocks
 
 
-def _check_blocks(blocks: Iterable[int], n_layers: int, what: str = "blocks") -> list[int]:
+def check_blocks(blocks: Iterable[int], n_layers: int, what: str = "blocks") -> list[int]:
     """1-based block numbers as a sorted list of distinct ints in ``1..n_layers``."""
     if isinstance(blocks, (str, bytes)) or not isinstance(blocks, Iterable):
         raise ElensError(f"{what} must be an iterable of block numbers (1..{n_layers}); got {blocks!r}.")
@@ -137,7 +137,7 @@ def skip_blocks(lm: LensModel, blocks: Iterable[int]) -> Iterator[list[int]]:
     Raises:
         ElensError: for a block number outside ``1..L``, a repeated block or a non-integer.
     """
-    chosen = _check_blocks(blocks, lm.n_layers)
+    chosen = check_blocks(blocks, lm.n_layers)
     handles = []
     try:
         for b in chosen:
@@ -213,7 +213,8 @@ def rank_blocks(profiles: Profiles, alpha: float = 1.0) -> pd.DataFrame:
     return table
 
 
-def _check_k(k: Any, available: int, what: str) -> int:
+def check_k(k: Any, available: int, what: str) -> int:
+    """``k`` as an ``int`` in ``0..available`` (how many ``what`` to choose), or an :class:`ElensError`."""
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral) or k < 0:
         raise ElensError(f"k must be a non-negative integer; got {k!r}.")
     if k > available:
@@ -228,7 +229,7 @@ def expansion_blocks(profiles: Profiles, k: int, alpha: float = 1.0) -> list[int
     blocks that prune least; :func:`rank_blocks` shows the signs.
     """
     table = rank_blocks(profiles, alpha)
-    k = _check_k(k, len(table), "expansion blocks")
+    k = check_k(k, len(table), "expansion blocks")
     return [int(b) for b in table.sort_values("expansion_rank")["block"][:k]]
 
 
@@ -239,7 +240,7 @@ def pruning_blocks(profiles: Profiles, k: int, alpha: float = 1.0) -> list[int]:
     blocks that expand least.
     """
     table = rank_blocks(profiles, alpha)
-    k = _check_k(k, len(table), "pruning blocks")
+    k = check_k(k, len(table), "pruning blocks")
     return [int(b) for b in table.sort_values("pruning_rank")["block"][:k]]
 
 
@@ -264,9 +265,9 @@ def random_blocks(
         raise ElensError(f"n_layers must be a positive integer; got {n_layers!r}.")
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
         raise ElensError(f"seed must be an integer; got {seed!r}.")
-    excluded = set(_check_blocks(exclude, int(n_layers), "exclude"))
+    excluded = set(check_blocks(exclude, int(n_layers), "exclude"))
     pool = [b for b in range(1 if include_first else 2, int(n_layers) + 1) if b not in excluded]
-    k = _check_k(k, len(pool), f"random blocks from the pool {pool}")
+    k = check_k(k, len(pool), f"random blocks from the pool {pool}")
     rng = np.random.default_rng(int(seed))
     return sorted(int(b) for b in rng.choice(pool, size=k, replace=False)) if k else []
 
@@ -275,7 +276,8 @@ def random_blocks(
 # batching
 
 
-def _check_batch_size(batch_size: Any) -> int:
+def check_batch_size(batch_size: Any) -> int:
+    """``batch_size`` as an ``int >= 1``, or an :class:`ElensError`."""
     if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ElensError(f"batch_size must be an integer >= 1; got {batch_size!r}.")
     return int(batch_size)
@@ -348,7 +350,7 @@ def answer_multiple_choice(
         probability of the letters) and ``letter_ids`` (the token ids used).
     """
     letters = check_letters(letters)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_batch_size(batch_size)
     if isinstance(prompts, str) or not isinstance(prompts, Sequence) or len(prompts) == 0:
         raise ElensError("Pass a non-empty list of prompt strings.")
     for i, p in enumerate(prompts):
@@ -573,7 +575,7 @@ def skip_experiment(
         )
     if isinstance(ks, (numbers.Integral, np.integer)):
         ks = (ks,)
-    ks = [_check_k(k, lm.n_layers - 1, "blocks to skip") for k in ks]
+    ks = [check_k(k, lm.n_layers - 1, "blocks to skip") for k in ks]
     if any(k == 0 for k in ks):
         raise ElensError("ks must be >= 1 (the baseline without skipping is always included).")
     if isinstance(n_random_seeds, (bool, np.bool_)) or not isinstance(n_random_seeds, numbers.Integral) or n_random_seeds < 0:

@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from elens_utils.analysis.classify import DEFAULT_K, _positive_int, knn_cv
+from elens_utils.analysis.classify import DEFAULT_K, knn_cv
+from elens_utils.core.checks import positive_int
 from elens_utils.core.errors import ElensError
 from elens_utils.entropy.profiles import Profiles
 
@@ -71,8 +72,8 @@ def capped_k(k: int, labels: Sequence[object], folds: int = 10) -> int:
     Returns:
         ``min(k, min_c (n_c - ceil(n_c / folds)))``, at least 1.
     """
-    k = _positive_int(k, "k", 1)
-    folds = _positive_int(folds, "folds", 2)
+    k = positive_int(k, "k", 1)
+    folds = positive_int(folds, "folds", 2)
     counts = pd.Series(list(labels), dtype=object).value_counts()
     if counts.empty:
         raise ElensError("capped_k() needs at least one label.")
@@ -306,12 +307,12 @@ def knn_by_model(
             str(n): (a,) if isinstance(a, (int, float)) else tuple(a)
             for n, a in feature_sets.items()
         },
-        ks=[_positive_int(k, "each k", 1) for k in ks],
+        ks=[positive_int(k, "each k", 1) for k in ks],
         aggregation=aggregation,
         windows=windows,
         label_column=label_column,
         subset_column=subset_column,
-        folds=_positive_int(folds, "folds", 2),
+        folds=positive_int(folds, "folds", 2),
         seed=seed,
         cap_k=cap_k,
         scale=scale,
@@ -481,7 +482,7 @@ def window_frame(
         ``tokens`` (the generation steps it covers, ``"1-8"``), ``entropy`` (mean, nats),
         ``sd`` (of the profiles' window means, ``ddof = 1``) and ``n``.
     """
-    windows = _positive_int(windows, "windows", 1)
+    windows = positive_int(windows, "windows", 1)
     if (
         isinstance(block, bool)
         or not isinstance(block, (int, np.integer))

@@ -70,11 +70,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from elens_utils.analysis.expansion import _check_model_profiles, first_tokens, gap_se, loaded_models
+from elens_utils.analysis.expansion import check_model_profiles, first_tokens, gap_se, loaded_models
 from elens_utils.analysis.interventions import (
-    _check_batch_size,
-    _check_blocks,
-    _check_k,
+    check_batch_size,
+    check_blocks,
+    check_k,
     expansion_blocks,
     mc_accuracy,
     pruning_blocks,
@@ -309,7 +309,7 @@ def find_sublayers(lm: LensModel, block: int, spec: SublayerSpec | None = None) 
     Raises:
         ElensError: for a block outside ``1..L`` or a layout that cannot be located.
     """
-    (block,) = _check_blocks([block], lm.n_layers, "block")
+    (block,) = check_blocks([block], lm.n_layers, "block")
     module = lm.parts.blocks[block - 1]
     if spec is not None:
         source = "spec"
@@ -410,7 +410,7 @@ def _check_heads(lm: LensModel, heads: Any, spec: SublayerSpec | None) -> dict[i
             "heads must be a mapping {block: [head, ...]} with 1-based blocks and 0-based heads, "
             f"e.g. {{3: [0, 2]}}; got {type(heads).__name__}."
         )
-    blocks = _check_blocks(list(heads), lm.n_layers, "heads' blocks")
+    blocks = check_blocks(list(heads), lm.n_layers, "heads' blocks")
     out = {}
     for b in blocks:
         chosen = heads[b] if b in heads else next(v for k, v in heads.items() if int(k) == b)
@@ -475,8 +475,8 @@ def ablate(
         ElensError: for a block outside ``1..L``, a head outside ``0..H-1``, a repeated block
             or head, or a layout that cannot be located.
     """
-    attn_blocks = _check_blocks(attention, lm.n_layers, "attention blocks")
-    mlp_blocks = _check_blocks(mlp, lm.n_layers, "mlp blocks")
+    attn_blocks = check_blocks(attention, lm.n_layers, "attention blocks")
+    mlp_blocks = check_blocks(mlp, lm.n_layers, "mlp blocks")
     head_map = _check_heads(lm, {} if heads is None else heads, spec)
     plan: list[tuple[nn.Module, str, Any]] = []
     for b in attn_blocks:
@@ -634,8 +634,8 @@ def rank_heads(
     (no KV cache is kept), and ``2 N (H + 1)`` lens rows.
     """
     (alpha,) = normalize_alphas(alpha)
-    batch_size = _check_batch_size(batch_size)
-    (block,) = _check_blocks([block], lm.n_layers, "block")
+    batch_size = check_batch_size(batch_size)
+    (block,) = check_blocks([block], lm.n_layers, "block")
     if block == 1:
         raise ElensError(
             "Block 1 has no dH (the embedding output is not a layer of the profiles): rank the heads "
@@ -696,7 +696,7 @@ def top_heads(table: pd.DataFrame, n: int, by: str = "abs") -> list[int]:
         or _RANK_COLUMNS[by] not in table.columns
     ):
         raise ElensError("top_heads() takes a rank_heads() table.")
-    n = _check_k(n, len(table), "heads")
+    n = check_k(n, len(table), "heads")
     return sorted(int(h) for h in table.sort_values(_RANK_COLUMNS[by])["head"][:n])
 
 
@@ -727,7 +727,7 @@ def random_heads(n_heads: int, blocks: Iterable[int], n: int, seed: int) -> dict
     if len(set(chosen)) != len(chosen):
         raise ElensError(f"blocks {chosen} name a block twice: list each block once.")
     chosen.sort()
-    n = _check_k(n, int(n_heads), "heads per block")
+    n = check_k(n, int(n_heads), "heads per block")
     rng = np.random.default_rng((int(seed), _HEADS_STREAM))
     return {b: sorted(int(h) for h in rng.choice(int(n_heads), size=n, replace=False)) for b in chosen}
 
@@ -872,7 +872,7 @@ def sublayer_sweep(
         once.
     """
     names = [os.fspath(m) for m in models]
-    ranking_profiles = _check_model_profiles(names, ranking_profiles, "ranking profiles")
+    ranking_profiles = check_model_profiles(names, ranking_profiles, "ranking profiles")
     kinds = list(kinds)
     bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds or len(set(kinds)) != len(kinds):

@@ -398,13 +398,13 @@ def _value_error(key: str, value: Any, machine: bool = True) -> str | None:
     """What is wrong with the value of a parameter with known meaning (None when it is fine);
     ``machine``: also whether this machine has the device asked for."""
     from elens_utils.entropy.streaming import normalize_alphas
-    from elens_utils.lens.loading import _DTYPES, resolve_device
+    from elens_utils.lens.loading import DTYPES, resolve_device
 
     try:
         if key in _CHOICES and value not in _CHOICES[key]:
             return f"must be one of {', '.join(_CHOICES[key])}"
-        if key == "dtype" and value != "auto" and value not in _DTYPES:
-            return f"must be auto or one of {', '.join(sorted(_DTYPES))}"
+        if key == "dtype" and value != "auto" and value not in DTYPES:
+            return f"must be auto or one of {', '.join(sorted(DTYPES))}"
         if key == "device" and machine:
             resolve_device(value)
         if key == "alphas":
@@ -446,7 +446,7 @@ def check_parameters(
             problems.append(f"{key} = {value!r}{where} {problem}")
             continue
         if _MODEL_PARAMS.search(key) and value is not None:
-            from elens_utils.lens.loading import _looks_like_path
+            from elens_utils.lens.loading import looks_like_path
 
             names = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
             if names is None or not all(isinstance(m, str) for m in names):
@@ -460,7 +460,7 @@ def check_parameters(
                     continue
                 # a relative path is read from the notebooks' folder, where the kernel runs
                 here = chapter.path.parent / Path(m).expanduser()
-                if (_looks_like_path(m) or m.lower().endswith(".gguf")) and not here.exists():
+                if (looks_like_path(m) or m.lower().endswith(".gguf")) and not here.exists():
                     problems.append(
                         f"{key} names {m!r}{where}, which does not exist (no such directory or file; a relative "
                         f"path is read from {chapter.path.parent})"
@@ -521,7 +521,7 @@ def inputs_digest(params: Mapping[str, Any], base: str | os.PathLike[str]) -> di
     weights and config (:func:`~elens_utils.sweeps.cache.model_fingerprint`). Hub ids and ``tiny/``
     models (rebuilt identically from the library's code) add nothing.
     """
-    from elens_utils.models.registry import _resolve_zoo
+    from elens_utils.models.registry import resolve_zoo
     from elens_utils.sweeps.cache import model_fingerprint
 
     out: dict[str, str] = {}
@@ -530,7 +530,7 @@ def inputs_digest(params: Mapping[str, Any], base: str | os.PathLike[str]) -> di
             if not text or text.startswith("tiny/") or len(text) > 1024:
                 continue
             try:
-                path = Path(_resolve_zoo(text) or (Path(base) / text))
+                path = Path(resolve_zoo(text) or (Path(base) / text))
                 if path.is_file():
                     out[f"{key}:{text}"] = hashlib.sha256(path.read_bytes()).hexdigest()
                 elif path.is_dir() and (path / "config.json").is_file():

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LensModel", "load_model", "resolve_device", "resolve_dtype"]
 
-_DTYPES = {
+DTYPES = {
     "float32": torch.float32,
     "fp32": torch.float32,
     "float64": torch.float64,
@@ -83,10 +83,10 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device, model_type: st
         resolved = dtype
     elif dtype == "auto":
         resolved = torch.bfloat16 if device.type == "cuda" else torch.float32
-    elif dtype in _DTYPES:
-        resolved = _DTYPES[dtype]
+    elif dtype in DTYPES:
+        resolved = DTYPES[dtype]
     else:
-        raise ElensError(f"Unknown dtype {dtype!r}: use one of auto, {', '.join(sorted(_DTYPES))}.")
+        raise ElensError(f"Unknown dtype {dtype!r}: use one of auto, {', '.join(sorted(DTYPES))}.")
     if resolved == torch.float16 and model_type in _NO_FP16:
         raise ElensError(
             f"float16 is not supported for '{model_type}' models: their activations overflow it. "
@@ -220,7 +220,7 @@ def register_profiler(fn: Callable[..., Profiles]) -> None:
     _PROFILER = fn
 
 
-def _looks_like_path(name: str) -> bool:
+def looks_like_path(name: str) -> bool:
     """A name that can only be a path: absolute, relative with ./ or ../, ~, or with more than
     one separator (a Hub id is ``name`` or ``owner/name``)."""
     return name.startswith(("/", "./", "../", "~", ".\\")) or name.count("/") > 1 or "\\" in name
@@ -302,7 +302,7 @@ def _load_config(name: str, trust_remote_code: bool, revision: str | None):
         )
     if not path.is_dir() and (path.suffix or name.startswith((".", "/"))) and path.exists():
         raise ElensError(f"'{name}' is a file; pass the directory that holds config.json and the weights.")
-    if not path.exists() and _looks_like_path(name):
+    if not path.exists() and looks_like_path(name):
         raise ElensError(
             f"No directory '{name}': check the path (a model directory holds config.json and the weights)."
         )

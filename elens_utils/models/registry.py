@@ -45,7 +45,8 @@ def zoo_dir() -> Path:
     return Path(os.environ.get("ELENS_ZOO", Path(__file__).resolve().parents[2] / "zoo"))
 
 
-def _resolve_zoo(name: str) -> str | None:
+def resolve_zoo(name: str) -> str | None:
+    """The directory of the zoo model ``zoo/NAME`` (under :func:`zoo_dir`), or None when ``name`` is not a zoo name."""
     match = _ZOO.match(name)
     if not match:
         return None
@@ -69,7 +70,7 @@ def resolve_model(name: str) -> str:
             ``real/...`` model whose package is not installed, or a ``.gguf`` path that is not a
             GGUF file transformers can read.
     """
-    zoo = _resolve_zoo(name)
+    zoo = resolve_zoo(name)
     if zoo is not None:
         return zoo
     if name.startswith("real/"):
@@ -107,7 +108,7 @@ def check_model_name(name: str) -> None:
     """
     if not isinstance(name, str) or not name.strip():
         raise ElensError("An empty model name: give a Hub id, a directory, a .gguf file or an embedded name.")
-    _resolve_zoo(name)
+    resolve_zoo(name)
     if name.startswith("zoo/") and not _ZOO.match(name):
         raise ElensError(f"Unknown zoo model '{name}': use zoo/FAMILY-NL (zoo/CARD.md lists them).")
     untrained, tiny = _UNTRAINED.match(name), _TINY.match(name)

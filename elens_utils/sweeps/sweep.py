@@ -51,7 +51,8 @@ def blank_prompt(model: str | os.PathLike[str], *, trust_remote_code: bool = Fal
     return [int(token)]
 
 
-def _release() -> None:
+def release_memory() -> None:
+    """Free what the last model left behind (garbage collection, the CUDA cache) before the next loads."""
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -107,7 +108,7 @@ def profile_models(
                 settings=settings,
             )  # fmt: skip
         out.append(cache.profiles(name, these, labels, **settings))
-        _release()  # the model loaded inside cache.profiles is unreferenced now
+        release_memory()  # the model loaded inside cache.profiles is unreferenced now
     return out
 
 

@@ -121,7 +121,7 @@ def story_loss(lm: Any, texts: Sequence[str], *, batch_size: int = 4) -> tuple[f
     left-padded with explicit positions; log-probabilities are float32 (float64 for a float64
     model), sums float64.
     """
-    from elens_utils.analysis.cloze import _wide
+    from elens_utils.analysis.cloze import wide_logits
     from elens_utils.lens.generation import left_pad
 
     encoded = lm.encode(list(texts))
@@ -132,7 +132,7 @@ def story_loss(lm: Any, texts: Sequence[str], *, batch_size: int = 4) -> tuple[f
         rows = [encoded[i] for i in order[start : start + batch_size]]
         ids, mask, pos = left_pad(rows, pad, lm.device)
         logits = lm.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False).logits
-        logp = torch.log_softmax(_wide(logits[:, :-1]), dim=-1)
+        logp = torch.log_softmax(wide_logits(logits[:, :-1]), dim=-1)
         nll = -logp.gather(-1, ids[:, 1:, None])[..., 0]  # [B, S-1]
         keep = mask[:, :-1].bool() & mask[:, 1:].bool()  # the target and its context are real tokens
         total += float(nll[keep].double().sum())
