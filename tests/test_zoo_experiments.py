@@ -1,4 +1,4 @@
-"""The document variants of zoo/experiments/readout.py, whose runs the experiments' README reports."""
+"""The document variants of research/zoo-readout/readout.py, whose runs the experiments' README reports."""
 
 import importlib.util
 from pathlib import Path
@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script(name: str):
-    """Import ``zoo/experiments/<name>.py`` (a script, not a package module)."""
-    spec = importlib.util.spec_from_file_location(f"zoo_{name}", ROOT / "zoo" / "experiments" / f"{name}.py")
+    """Import ``research/zoo-readout/<name>.py`` (a script, not a package module)."""
+    spec = importlib.util.spec_from_file_location(f"zoo_{name}", ROOT / "research" / "zoo-readout" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

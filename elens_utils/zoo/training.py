@@ -167,7 +167,7 @@ def _init_qk_norms(model: torch.nn.Module, gain: float) -> int:
     With unit gains a normalised query and key of ``head_dim`` 16 bound every attention logit
     to [-4, 4], so a head cannot yet attend sharply to one token; the gains must first grow,
     step by step. In the look-up-phase recipe Qwen3-8L stayed at chance on the letter read-out
-    with unit gains and reached 100% with gains of 2 (``zoo/experiments``, rows 21 and 23). A
+    with unit gains and reached 100% with gains of 2 (``research/zoo-readout``, rows 21 and 23). A
     gain of 2 bounds the logits at 16, near the learned scale that query-key
     normalisation proposes for sequences of 128 (log2(128^2 - 128) = 14, Henry et al. 2020).
     """
@@ -207,7 +207,7 @@ class Recipe:
        about 6 k steps with four options in one run, but not by 7.5 k in another; with one to
        four after 4-4.5 k steps in two runs on the same documents, and on this phase's own
        documents not within 3.5 M tokens (about 5.5 k steps) but at 8 k steps of a 7 M-token
-       phase (``zoo/experiments``, rows 15, 22, 33, 35, 37 and 38), which the shipped zoo uses
+       phase (``research/zoo-readout``, rows 15, 22, 33, 35, 37 and 38), which the shipped zoo uses
        (row 39). The warm-up's steps are its first.
     3. *main*: next-token loss on the corpus mix (:func:`training_documents`, which may hold
        look-ups), the answers of task, open-question, MC and look-up documents weighed
@@ -228,7 +228,7 @@ class Recipe:
 
     Qwen3's query/key norm gains start at ``qk_norm_gain`` (:func:`_init_qk_norms`): 2, not the
     real architecture's 1, because with unit gains Qwen3-8L needed four extension rounds to
-    learn the MC read-out (``zoo/experiments``, rows 21 and 23).
+    learn the MC read-out (``research/zoo-readout``, rows 21 and 23).
     """
 
     seed: int = ZOO_SEED
@@ -237,7 +237,7 @@ class Recipe:
     tokens: Mapping[int, int] = field(default_factory=lambda: {2: 3_000_000, 4: 4_000_000, 8: 12_000_000})
     tokens_default: int = 3_000_000
     # GPT-2-8L needs the phase: without it, it stayed at chance on multiple choice through two
-    # extension rounds; with it, it scored 100% (zoo/experiments, rows 34 and 38). The other
+    # extension rounds; with it, it scored 100% (research/zoo-readout, rows 34 and 38). The other
     # 8-block models learned the read-out either way, and with the phase their held-out loss
     # was lower too (row 39). A phase of four-option look-ups (row 25) had left Llama-8L at 52%
     # and GPT-2-8L at chance.
@@ -367,7 +367,7 @@ def _lookup_docs(
     positions that vary from document to document. Without it they sit where MC prompts have
     them. GPT-2 learns a read-out at the fixed positions of uncut look-ups within 3 k steps that
     vanishes as soon as the options move; on cut look-ups it learned one that carries over to
-    multiple choice, after about 6 k steps (``zoo/experiments``).
+    multiple choice, after about 6 k steps (``research/zoo-readout``).
 
     With ``min_options`` below four a document keeps between ``min_options`` and four of its
     options, drawn at random (the gold one always, letters unchanged and in order). With one
