@@ -32,25 +32,25 @@ test: setup
 
 # Local copies for the book (ignored by git): MathJax from npm, the Vega bundle from vl-convert.
 assets: setup
-	$(PY) -m elens_utils.book.chapters assets
+	$(PY) -m elens_utils book assets
 
 # Execute chapters with papermill into book/ (skipped when source, parameters and library are unchanged).
 chapter: setup
-	$(PY) -m elens_utils.book.chapters run $(CH) $(CHAPTER_FLAGS)
+	$(PY) -m elens_utils book run $(CH) $(CHAPTER_FLAGS)
 
 # Every chapter, then the HTML (strict: a warning or a failed cell fails) in _build/html.
 book: setup assets
-	$(PY) -m elens_utils.book.chapters build $(CHAPTER_FLAGS)
+	$(PY) -m elens_utils book build $(CHAPTER_FLAGS)
 
 # Retrain the embedded model zoo from scratch (2 single-threaded jobs; 55 minutes on this 2-core
 # machine with nothing else running, the card's training times adding up to 1.7 CPU hours), then
 # evaluate it on held-out items into zoo/card.json and zoo/CARD.md.
 zoo: setup
-	$(PY) -m elens_utils.zoo.training train --all --out zoo --jobs 2
+	$(PY) -m elens_utils zoo train --all --out zoo --jobs 2
 	$(MAKE) zoo-card
 
 zoo-card: setup
-	$(PY) -m elens_utils.zoo.training card --root zoo
+	$(PY) -m elens_utils zoo card --root zoo
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info _build _assets

@@ -8,6 +8,12 @@
   (:mod:`elens_utils.sweeps.dist_sweep`).
 * ``python -m elens_utils bench [--quick]``: the benchmark of :mod:`elens_utils.bench.suite` (JSON on
   stdout, a table on stderr).
+* ``python -m elens_utils book run|build|assets|params|list|times ...``: the book's chapters
+  (:mod:`elens_utils.book.chapters`; what ``make chapter`` and ``make book`` call).
+* ``python -m elens_utils zoo train|evaluate|card|extend|speed ...``: the embedded model zoo
+  (:mod:`elens_utils.zoo.training`; what ``make zoo`` calls).
+
+Installed, the same commands are ``elens profile ...``, ``elens book build`` and so on.
 
 Bad input exits with status 2 and a one-line message.
 """
@@ -46,8 +52,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _prog() -> str:
+    """``elens`` when run as the installed command, ``python -m elens_utils`` otherwise."""
+    return "elens" if os.path.basename(sys.argv[0]) == "elens" else "python -m elens_utils"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m elens_utils", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=_prog(), description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("profile", help="entropy profile of one generation", description=(
         "Generate from a prompt and print the logit-lens entropy (nats) of every decoder block "
@@ -103,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "matmul, and our pipeline end to end against the paper's reference algorithm and the "
                        "KV-cached limit. JSON on stdout, a table on stderr.")  # fmt: skip
     add_arguments(b)
+    # book and zoo hand their arguments to their own parsers (elens book -h shows that one's help)
+    for name, what in (("book", "the book: run chapters, build the HTML, fetch local assets (elens book -h)"),
+                       ("zoo", "the model zoo: train, evaluate, write the card (elens zoo -h)")):  # fmt: skip
+        d = sub.add_parser(name, help=what, add_help=False)
+        d.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -238,6 +254,15 @@ def render_table(tokens: Sequence[str], values, vmax: float, color: bool = False
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("book", "zoo"):  # their own command lines, whole
+        if argv[0] == "book":
+            from elens_utils.book.chapters import main as book_main
+
+            return book_main(argv[1:], prog=f"{parser.prog} book")
+        from elens_utils.zoo.training import main as zoo_main
+
+        return zoo_main(argv[1:], prog=f"{parser.prog} zoo")
     args = parser.parse_args(argv)
 
     def body() -> int:

@@ -1,7 +1,7 @@
 """How long a chapter takes: measured times, recorded beside the book, told before a run starts.
 
 Every executed chapter records its wall time in its notebook's metadata (``elens.seconds``).
-``python -m elens_utils.book.chapters times --params NAME --write`` collects those of ``book/`` into
+``python -m elens_utils book times --params NAME --write`` collects those of ``book/`` into
 :data:`TIMES_FILE` (``benchmarks/book-times.json``) with the machine they ran on and whether the
 profile cache was cold; before it executes a chapter, the runner prints what was measured there
 for the same parameter set, and what the last run on this machine took (:func:`estimate_line`).

@@ -13,7 +13,7 @@ Every chapter is a notebook in ``notebooks/`` with a cell tagged ``parameters``.
       profile:           # only for that chapter (every key must be one of its parameters)
         models: [tiny/gpt2-2L, tiny/gpt2-4L]
 
-Command line (``python -m elens_utils.book.chapters ...``)::
+Command line (``python -m elens_utils book ...``)::
 
     list                                   the chapters, their names and parameters
     params CH --params SET [--set K=V]     the parameters CH would run with (YAML)
@@ -938,8 +938,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, str]:
     return parse_overrides([*args.overrides, *split_set_line(getattr(args, "set_line", ""))])
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m elens_utils.book.chapters", description=__doc__.split("\n\n")[0])
+def main(argv: Sequence[str] | None = None, prog: str = "python -m elens_utils book") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:

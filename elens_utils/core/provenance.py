@@ -82,7 +82,7 @@ def rerun_command(chapter: str, param_set: str, overrides: Mapping[str, str] | N
     if not overrides:
         return f"make chapter CH={chapter} PARAMS={param_set}"
     sets = " ".join(f"--set {shlex.quote(f'{k}={v}')}" for k, v in overrides.items())
-    return f"python -m elens_utils.book.chapters run {chapter} --params {shlex.quote(param_set)} {sets}"
+    return f"python -m elens_utils book run {chapter} --params {shlex.quote(param_set)} {sets}"
 
 
 def software_versions() -> dict[str, str]:

@@ -1,6 +1,6 @@
 """The real models' card: what the two registry models are and how they do, in ``real/``.
 
-``python -m elens_utils.zoo.real_card`` loads each real model (:mod:`elens_utils.models.real_models`) and
+``python -m elens_utils.real_card`` loads each real model (:mod:`elens_utils.models.real_models`) and
 writes ``real/card.json`` and ``real/CARD.md`` (atomically), like the zoo's card
 (``zoo/CARD.md``). Per model:
 
@@ -25,7 +25,7 @@ writes ``real/card.json`` and ``real/CARD.md`` (atomically), like the zoo's card
 :func:`evaluate_model` works for any model :func:`~elens_utils.load_model` takes (the tests
 run it on a tiny random model); the source fields are then empty.
 
-``python -m elens_utils.zoo.real_card --compare`` measures instead what chose the card's scoring:
+``python -m elens_utils.real_card --compare`` measures instead what chose the card's scoring:
 letter against cloze scoring, with 0 and 3 demonstrations, each model on all 384 questions
 (:func:`compare_scorings`), into ``real/scoring.json`` and ``real/SCORING.md``. It takes far
 longer than the card (letter prompts list the options, and 3 demonstrations quadruple them).
@@ -308,7 +308,7 @@ def scoring_markdown(doc: Mapping[str, Any]) -> str:
     lines = [
         "# Letter scoring against cloze scoring, on the real models",
         "",
-        "Written by `python -m elens_utils.zoo.real_card --compare`. The project's own 384 questions (`data.multiple_choice(\"facts\")`),",
+        "Written by `python -m elens_utils.real_card --compare`. The project's own 384 questions (`data.multiple_choice(\"facts\")`),",
         "chance 25 %, 95 % Wilson intervals. Letter scoring: the largest next-token logit of ` A`-` D` after the prompt that",
         "lists the options. Cloze scoring: the largest log-likelihood of an option's text after the question (`Answer: <option>`),",
         "summed, per token or per character. Shots: answered demonstrations before each question.",
@@ -376,7 +376,7 @@ def build_card(entries: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]
     """The card.json document for ``entries`` (from :func:`evaluate_model`)."""
     return {
         "schema_version": CARD_SCHEMA_VERSION,
-        "generated_by": "python -m elens_utils.zoo.real_card",
+        "generated_by": "python -m elens_utils.real_card",
         "question_set": {
             "source": "facts (elens_utils.data.fact_questions)",
             "licence": LICENCE,
@@ -426,7 +426,7 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         "# The real models",
         "",
         "Two real pretrained LMs that install from the package registry as GGUF files (`real-models.txt`) and load",
-        "offline as `load_model(\"real/...\")`. Numbers from `python -m elens_utils.zoo.real_card`; the lens reads the",
+        "offline as `load_model(\"real/...\")`. Numbers from `python -m elens_utils.real_card`; the lens reads the",
         "4-bit quantized weights (dequantized to float32), not the original checkpoints.",
         "",
         "| model | source package | licence | quantization (GGUF tensor types) | blocks | V | width | parameters |",
@@ -493,7 +493,7 @@ def write_card(card: Mapping[str, Any], root: str | os.PathLike[str] = DEFAULT_R
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m elens_utils.zoo.real_card", description="Evaluate the real models and write real/card.json and real/CARD.md."
+        prog="python -m elens_utils.real_card", description="Evaluate the real models and write real/card.json and real/CARD.md."
     )
     parser.add_argument("--out", type=Path, default=Path(DEFAULT_ROOT))
     parser.add_argument("--models", nargs="+", default=list(REAL_MODELS))
@@ -513,7 +513,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             machine = _machine()
             rows = [r for name in args.models for r in compare_scorings(name, n_questions=args.n_questions)]
-            doc = {"generated_by": "python -m elens_utils.zoo.real_card --compare", "machine": machine, "versions": _versions(), "rows": rows}
+            doc = {"generated_by": "python -m elens_utils.real_card --compare", "machine": machine, "versions": _versions(), "rows": rows}
             with atomic_file(args.out / SCORING_JSON) as fh:
                 fh.write(json.dumps(doc, indent=1) + "\n")
             with atomic_file(args.out / SCORING_MD) as fh:

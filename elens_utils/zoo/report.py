@@ -1,6 +1,6 @@
 """The model zoo's card, training curves and story world as frames and charts (the zoo appendix).
 
-:func:`load_card` reads ``zoo/card.json`` (written by ``python -m elens_utils.zoo.training card``);
+:func:`load_card` reads ``zoo/card.json`` (written by ``python -m elens_utils.zoo card``);
 :func:`card_frame` and :func:`card_chart` show the held-out scores of every model against depth,
 with chance and the project's target marked; :func:`history_frame` and :func:`training_curves`
 read the loss history each model's ``zoo_model.json`` records, :func:`validation_frame` and
@@ -53,12 +53,12 @@ def load_card(root: str | os.PathLike[str]) -> dict[str, Any]:
     if not path.is_file():
         raise ElensError(
             f"No zoo card at {path}: train the zoo (`make zoo`) or evaluate it "
-            f"(`python -m elens_utils.zoo.training card --root {root}`)."
+            f"(`python -m elens_utils.zoo card --root {root}`)."
         )
     try:
         card = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ElensError(f"{path} is not valid JSON ({err}): write it again with `python -m elens_utils.zoo.training card`.") from err
+        raise ElensError(f"{path} is not valid JSON ({err}): write it again with `python -m elens_utils.zoo card`.") from err
     validate_card(card)
     return card
 

@@ -8,11 +8,11 @@ with ``AutoModelForCausalLM.from_pretrained(path)`` like a Hub checkpoint.
 
 Commands::
 
-    python -m elens_utils.zoo.training train --family llama --layers 8 --out zoo     # one model: zoo/llama-8L
-    python -m elens_utils.zoo.training train --all --out zoo --jobs 2                # the 12 models
-    python -m elens_utils.zoo.training evaluate zoo/llama-8L                         # metrics as JSON
-    python -m elens_utils.zoo.training card --root zoo                               # zoo/card.json, zoo/CARD.md
-    python -m elens_utils.zoo.training speed --families llama --layers 2 8           # tokens/s of the recipe
+    python -m elens_utils.zoo train --family llama --layers 8 --out zoo     # one model: zoo/llama-8L
+    python -m elens_utils.zoo train --all --out zoo --jobs 2                # the 12 models
+    python -m elens_utils.zoo evaluate zoo/llama-8L                         # metrics as JSON
+    python -m elens_utils.zoo card --root zoo                               # zoo/card.json, zoo/CARD.md
+    python -m elens_utils.zoo speed --families llama --layers 2 8           # tokens/s of the recipe
 
 The architectures
 -----------------
@@ -871,7 +871,7 @@ def extend_mc(
     model_dir = Path(model_dir)
     meta = _read_meta(model_dir)
     if not meta:
-        raise ElensError(f"{model_dir} is not a zoo model (no {METADATA_FILE}): train it with `python -m elens_utils.zoo.training train`.")
+        raise ElensError(f"{model_dir} is not a zoo model (no {METADATA_FILE}): train it with `python -m elens_utils.zoo train`.")
     if recipe is None:
         recipe = Recipe.from_json(meta["recipe"])
     ext = meta.setdefault("mc_extension", {"target": recipe.mc_extend_target, "n_questions": n_questions, "rounds": []})
@@ -1159,7 +1159,7 @@ def train_zoo(
     """Train the zoo into ``out_root/<family>-<n>L``: ``jobs`` single-threaded processes at once.
 
     Models are scheduled longest first (by depth times the family's relative cost per token,
-    :data:`_RELATIVE_COST`), which keeps ``jobs`` workers busy until the end. Each child is ``python -m elens_utils.zoo.training train --family F --layers N`` with one
+    :data:`_RELATIVE_COST`), which keeps ``jobs`` workers busy until the end. Each child is ``python -m elens_utils.zoo train --family F --layers N`` with one
     thread, so a model's weights do not depend on ``jobs``. Logs go to
     ``out_root/.logs/<name>.log``. Returns ``{name: wall seconds}``.
     """
@@ -1220,7 +1220,7 @@ def evaluate_zoo(
         e = entries[-1]
         print(f"{e['name']:>10}: loss {e['loss']:.3f}  MC {100 * e['mc_accuracy']:.1f}%  task {100 * e['task_accuracy']:.1f}%", file=sys.stderr, flush=True)
     if not entries:
-        raise ElensError(f"No zoo models under {root}: train them with `python -m elens_utils.zoo.training train --all --out {root}`.")
+        raise ElensError(f"No zoo models under {root}: train them with `python -m elens_utils.zoo train --all --out {root}`.")
     return entries
 
 
@@ -1290,8 +1290,8 @@ def _card_markdown(card: Mapping[str, Any]) -> str:
     lines = [
         "# The model zoo",
         "",
-        "Small language models of four real architectures trained by `python -m elens_utils.zoo.training train --all`",
-        f"on the story world (seed {card['recipe']['seed']}); numbers from `python -m elens_utils.zoo.training card`,",
+        "Small language models of four real architectures trained by `python -m elens_utils.zoo train --all`",
+        f"on the story world (seed {card['recipe']['seed']}); numbers from `python -m elens_utils.zoo card`,",
         f"on held-out items of the `{card['split']}` split. Multiple-choice chance is 25 %.",
         "",
         "| model | blocks | parameters | training tokens | training time | held-out loss (nats/token) | multiple choice | letter read-out | task (semantic) | counting | continuation |",
@@ -1337,8 +1337,8 @@ def write_card(card: Mapping[str, Any], root: str | os.PathLike) -> tuple[Path, 
 # ------------------------------------------------------------------------------------------
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m elens_utils.zoo.training", description="Train and evaluate the embedded model zoo.")
+def main(argv: Sequence[str] | None = None, prog: str = "python -m elens_utils zoo") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Train and evaluate the embedded model zoo.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train one model (--family F --layers N) or the whole zoo (--all)")

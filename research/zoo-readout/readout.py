@@ -12,7 +12,7 @@ machine gives the same numbers. Examples (the rows of README.md give each run's 
 The variants reach into the zoo's private document generators on purpose: they are experiments
 on the recipe, kept to make the README's numbers reproducible, not part of the library. They all
 start from :data:`BASE`, the recipe before session 7. Rows 20-25 (the recipe's look-up phase)
-were run with ``python -m elens_utils.zoo.training train`` instead.
+were run with ``python -m elens_utils.zoo train`` instead.
 """
 
 from __future__ import annotations
