@@ -49,7 +49,7 @@ _A = "elens_utils.analysis."
 KNOWN_PRIVATE: set[tuple[str, str]] = set()
 KNOWN_LONG: set[str] = {
     _A + "classify", _A + "comparison", _A + "sublayers", "elens_utils.book.chapters",
-    "elens_utils.data.synthetic", "elens_utils.viz.charts", "elens_utils.zoo.training",
+    "elens_utils.data.synthetic", "elens_utils.zoo.training",
 }
 
 MAX_LINES = 900

@@ -574,7 +574,7 @@ def test_sublayer_accuracy_spec(sublayer_results):
     # the colours of skip_accuracy; ranked heads filled, random heads of the same blocks hollow
     colour = layers[-1]["encoding"]["color"]
     assert colour["field"] == "strategy"
-    assert dict(zip(colour["scale"]["domain"], colour["scale"]["range"])) == charts._STRATEGY_COLOURS
+    assert dict(zip(colour["scale"]["domain"], colour["scale"]["range"])) == charts.STRATEGY_COLOURS
     assert layers[-1]["mark"]["filled"] is True and layers[-2]["mark"]["filled"] is False
     assert layers[-1]["transform"] == [{"filter": "datum.mark == 'chosen'"}]
     assert layers[-2]["transform"] == [{"filter": "datum.mark == 'alt_mean'"}]

@@ -1,0 +1,111 @@
+"""The book's chart theme and the parts its charts share: colours, facet sizes, the ceiling band,
+the mean-and-band layers, the check of a frame's columns."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from elens_utils.analysis.comparison import AUC_CEILING
+from elens_utils.core.errors import ElensError
+
+if TYPE_CHECKING:
+    pass
+
+
+#: CSS class of every chart container that :func:`to_html` emits (the book's tests look for it).
+CHART_CLASS = "elens-chart"
+#: Where the Vega bundle lives, relative to the book's static directory (``_static/``).
+VEGA_BUNDLE = "elens/vega-bundle.js"
+#: Vega-Lite version of the specs altair writes, e.g. ``"6.4"`` (what the bundle must match).
+VEGALITE_VERSION = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+
+EXPANSION_COLOUR, PRUNING_COLOUR = "#d95f02", "#1b6ca8"  # orange / blue, distinct for colour-blind readers
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+
+#: The book's altair theme (a Vega-Lite top-level config), applied by :func:`chart_spec`.
+THEME: dict[str, Any] = {
+    "background": "white",
+    "padding": 8,
+    "config": {
+        "font": FONT,
+        "view": {"stroke": None, "continuousWidth": 560, "continuousHeight": 300},
+        "axis": {
+            "labelFontSize": 12,
+            "titleFontSize": 13,
+            "titleFontWeight": "normal",
+            "gridColor": "#e8e8e8",
+            "domainColor": "#888",
+            "tickColor": "#888",
+        },
+        "legend": {"labelFontSize": 12, "titleFontSize": 12, "titleFontWeight": "normal"},
+        "title": {"fontSize": 14, "fontWeight": "normal", "anchor": "start", "subtitleColor": "#555"},
+        "range": {"category": {"scheme": "tableau10"}},
+        "line": {"strokeWidth": 2},
+        "point": {"size": 40, "filled": True},
+    },
+}
+
+
+# Panels per row and the width (px) of one panel in the facet charts of profiles per model: each
+# panel carries its own y axis and title, so three did not fit the book's text column (~540 px)
+# even at 125 px; two of 170 px do.
+FACET_COLUMNS = 2
+FACET_PANEL_WIDTH = 170
+
+
+@alt.theme.register("elens", enable=False)
+def _elens_theme() -> alt.theme.ThemeConfig:
+    return THEME  # type: ignore[return-value]
+
+
+def need_columns(frame: pd.DataFrame, columns: Sequence[str], fn: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ElensError(f"{fn}() needs the columns {list(columns)}; the frame lacks {missing}.")
+
+
+def ceiling_band() -> alt.Chart:
+    """A shaded strip from :data:`~elens_utils.analysis.comparison.AUC_CEILING` to 1 on an AUC x axis:
+    results inside it are at ceiling, where the classifier has nothing left to show."""
+    band = pd.DataFrame({"x": [AUC_CEILING], "x2": [1.0], "what": [f"ceiling: AUC ≥ {AUC_CEILING:g}"]})
+    return alt.Chart(band).mark_rect(color="#d9d9d9", opacity=0.6).encode(
+        x=alt.X("x:Q", scale=alt.Scale(domain=[0, 1])), x2="x2:Q", tooltip=alt.Tooltip("what:N", title="shaded")
+    )
+
+
+def mean_band_layers(base: alt.Chart, data: pd.DataFrame, tooltip: list, y_title: str) -> alt.LayerChart:
+    """Mean line, a band ``lo``..``hi`` and hoverable points of ``entropy`` against ``base``'s x
+    (a layer chart to facet). The line comes first: the legend draws its symbols from it."""
+    return alt.layer(
+        base.mark_line().encode(y=alt.Y("entropy:Q", title=y_title)),
+        base.mark_area(opacity=0.12).encode(y="lo:Q", y2="hi:Q"),
+        base.mark_point(size=25, filled=True).encode(y="entropy:Q", tooltip=tooltip),
+        data=data,
+    )
+
+
+def json_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every column float or str, so that altair writes NaN / None as JSON null.
+
+    (altair turns NaN in a float column into null, but leaves NaN in an object column, and the
+    page's chart data must be strict JSON.) Columns of lists are left alone.
+    """
+    out = frame.copy()
+    for c in out.columns:
+        col = out[c]
+        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+            continue
+        values = [v for v in col.tolist() if v is not None and not (isinstance(v, float) and math.isnan(v))]
+        if any(isinstance(v, (list, tuple, np.ndarray)) for v in values):
+            continue
+        if values and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values):
+            out[c] = pd.to_numeric(col, errors="coerce").astype(float)
+        else:
+            out[c] = ["" if (v is None or (isinstance(v, float) and math.isnan(v))) else str(v) for v in col.tolist()]
+    return out
