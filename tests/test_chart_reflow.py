@@ -63,10 +63,12 @@ def test_legends_move_under_the_plot_and_labels_are_limited():
     }
     out = cr.narrow_spec({"data": {"values": []}, "mark": "point", "width": {"step": 110}, "encoding": enc})
     got = out["encoding"]
-    assert out["width"] == cr.PLOT_WIDTH  # a step width becomes the plot's width
+    assert isinstance(out["width"], int)  # a step width becomes a width
     assert got["x"]["axis"] == {"labelAngle": -35, "labelLimit": cr.LABEL_LIMIT, "labelOverlap": False}
-    assert got["y"]["axis"]["labelLimit"] == cr.LABEL_LIMIT
-    assert got["color"]["legend"] == {"orient": "bottom", "labelLimit": cr.LEGEND_LABEL_LIMIT, "columns": 2}
+    assert got["y"]["axis"]["labelLimit"] == cr.Y_LABEL_LIMIT  # category labels carry meaning: longer
+    assert out["width"] == cr.BAND_PLOT_WIDTH  # and leave less room to the plot
+    # labels the chart allowed to be long stay whole, one to a row
+    assert got["color"]["legend"] == {"orient": "bottom", "labelLimit": cr.WIDE_LEGEND_LABEL_LIMIT, "columns": 1}
     assert got["opacity"]["legend"] == {"orient": "bottom", "gradientLength": cr.PLOT_WIDTH}  # quantitative: no columns
     assert got["shape"]["legend"] is None  # no legend stays no legend
     assert got["size"]["legend"] == {"orient": "top", "columns": 4}  # a placement the chart chose is kept
@@ -83,8 +85,21 @@ def test_titles_wrap_into_lines():
                           "encoding": {"x": _field("x", title="ROC-AUC (mean over folds; ticks: single folds)")}})  # fmt: skip
     text, subtitle = out["title"]["text"], out["title"]["subtitle"]
     assert isinstance(text, list) and " ".join(text) == long and max(map(len, text)) <= cr.TITLE_CHARS
-    assert subtitle[-1] == "short" and " ".join(subtitle[:-1]) == long
+    assert " ".join(subtitle) == long + " short"  # lines broken for the wide layout are broken again
+    assert max(map(len, subtitle)) <= cr.TITLE_CHARS
     axis_title = out["encoding"]["x"]["title"]
-    assert isinstance(axis_title, list) and max(map(len, axis_title)) <= cr.AXIS_TITLE_CHARS
+    assert isinstance(axis_title, list) and max(map(len, axis_title)) <= cr.PLOT_WIDTH // 7
     assert cr.narrow_spec({"mark": "point", "title": "short"})["title"] == "short"
+    alt.TopLevelSpec.validate(out)
+
+
+def test_heat_map_cell_labels_go_and_many_blocks_show_every_other_label():
+    cell = {"mark": {"type": "text"}, "encoding": {"x": _field("block", "ordinal"), "y": _field("token", "nominal"), "text": _field("top", "nominal")}}
+    rects = {"mark": "rect", "encoding": {"x": _field("block", "ordinal", axis={"labelAngle": 0}), "y": _field("token", "nominal"), "color": _field("h")}}
+    bar_label = {"mark": {"type": "text"}, "encoding": {"x": _field("mb"), "y": _field("probe", "nominal"), "text": _field("mb")}}
+    out = cr.narrow_spec({"data": {"values": []}, "layer": [rects, cell, bar_label]})
+    assert [v["mark"] for v in out["layer"]] == ["rect", {"type": "text"}]  # the cells' text went, the bar's label stays
+    assert out["layer"][1]["encoding"]["x"]["type"] == "quantitative"
+    assert out["layer"][0]["encoding"]["x"]["axis"]["labelOverlap"] == "parity"
+    assert out["config"]["legend"]["offset"] == 14  # a bottom legend keeps clear of the axis title
     alt.TopLevelSpec.validate(out)

@@ -274,7 +274,7 @@ def test_spearman_by_model_and_overlap_specs():
     spec = charts.chart_spec(charts.spearman_by_model(summary, reported=(0.74, 0.88)))
     assert _layer_marks(spec) == ["rect", "bar", "rule"]
     assert spec["layer"][1]["encoding"]["x"]["field"] == "rho" and spec["layer"][1]["encoding"]["y"]["sort"] == ["a", "b"]
-    assert "reported" in json.dumps(spec)
+    assert "a secondary summary attributes to the paper (not checked" in json.dumps(spec)  # never "the paper's" range
     assert _layer_marks(charts.chart_spec(charts.spearman_by_model(summary))) == ["bar", "rule"]
     trans = pd.DataFrame(
         {"model": ["a", "a"], "n_layers": 3, "block": [2, 3], "depth": [2 / 3, 1.0], "transition": ["1->2", "2->3"],
@@ -642,6 +642,10 @@ def test_summary_table_prints_counts_as_counts_and_booleans_as_words():
     assert ">12<" in html and "12.000" not in html  # a count, though NaN made it a float
     assert "1.000" in html and "0.000" in html  # AUCs of exactly 1 and 0 stay scores
     assert ">yes<" in html and ">no<" in html and "True" not in html
+    # booleans beside a missing value (the paper's row) are objects: still words, the gap a dash
+    mixed = pd.DataFrame({"model": ["a", "paper"], "above 0.9": [True, None]})
+    html = charts.summary_table(mixed).to_html()
+    assert ">yes<" in html and ">–<" in html and "True" not in html and "None" not in html
 
 
 def test_every_kind_of_chart_has_a_phone_layout_that_fits_a_phone(lens, gpt2, depth):

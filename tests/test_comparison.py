@@ -104,7 +104,7 @@ def test_blank_prompt_findings():
 
 def test_family_comparison_rows_are_the_cv_results():
     from elens_utils.analysis.classify import knn_cv
-    from elens_utils.analysis.comparison import family_comparison
+    from elens_utils.analysis.comparison import family_comparison, knn_verdict
 
     rng = np.random.default_rng(0)
     fam = np.repeat(["a", "b", "c"], 20)
@@ -115,8 +115,10 @@ def test_family_comparison_rows_are_the_cv_results():
     row = table.iloc[0]
     assert row["families"] == "a, b, c" and row["n models"] == 3 and row["samples"] == 60
     assert row["AUC"] == pytest.approx(cv.auc_mean) and row["dummy AUC"] == pytest.approx(cv.dummy_auc_mean)
-    assert row["above 0.9"] == (cv.auc_mean > 0.9)
+    assert row["verdict"] == knn_verdict(cv.auc_mean, cv.auc_std, cv.dummy_auc_mean, cv.p_value)
+    assert list(table.columns[:3]) == ["models", "verdict", "AUC"]  # the verdict shows on a narrow page
     assert table.iloc[1]["models"] == "paper" and np.isnan(table.iloc[1]["AUC"])
+    assert table.iloc[1]["verdict"] == "claims AUC above 0.9"
 
 
 def _knn_summary(rows):

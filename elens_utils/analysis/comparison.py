@@ -235,9 +235,10 @@ def family_comparison(
         level: the AUC of the paper's headline claim (0.9).
 
     Returns:
-        Columns ``models`` (the run's name), ``families`` (first seen, comma-separated), ``n
-        models``, ``samples``, ``k``, ``folds``, ``AUC``, ``AUC sd``, ``dummy AUC``, ``p``
-        and ``above 0.9`` (AUC above ``level``).
+        Columns ``models`` (the run's name), ``verdict`` (:func:`knn_verdict` at ``level``; beside
+        the name, so a table too wide for the page still shows it), ``AUC``, ``AUC sd``, ``dummy
+        AUC``, ``p``, ``families`` (first seen, comma-separated), ``n models``, ``samples``,
+        ``k`` and ``folds``.
     """
     if not runs:
         raise ElensError("family_comparison() needs at least one run: name -> (cv, families, models).")
@@ -252,21 +253,21 @@ def family_comparison(
         rows.append(
             {
                 "models": name,
+                "verdict": knn_verdict(cv.auc_mean, cv.auc_std, cv.dummy_auc_mean, cv.p_value, level=level),
+                "AUC": cv.auc_mean,
+                "AUC sd": cv.auc_std,
+                "dummy AUC": cv.dummy_auc_mean,
+                "p": float(cv.p_value),
                 "families": ", ".join(dict.fromkeys(fams)),
                 "n models": int(pd.Series(list(models)).nunique()),
                 "samples": int(cv.n_samples),
                 "k": int(cv.k),
                 "folds": int(cv.folds),
-                "AUC": cv.auc_mean,
-                "AUC sd": cv.auc_std,
-                "dummy AUC": cv.dummy_auc_mean,
-                "p": float(cv.p_value),
-                f"above {level:g}": bool(cv.auc_mean > level),
             }
         )
     table = pd.DataFrame(rows)
     if paper is not None:
-        table = pd.concat([table, pd.DataFrame([{"models": "paper", "families": paper}])], ignore_index=True)
+        table = pd.concat([table, pd.DataFrame([{"models": "paper", "verdict": f"claims AUC above {level:g}", "families": paper}])], ignore_index=True)
     return table
 
 

@@ -29,7 +29,16 @@ PANEL_WIDTH = 130
 """px: the width of one panel of a wrapped facet in the narrow layout, two panels to a row."""
 
 LABEL_LIMIT = 110
-"""px: the longest axis label in the narrow layout; longer ones end in an ellipsis."""
+"""px: the longest x-axis label in the narrow layout; longer ones end in an ellipsis."""
+
+Y_LABEL_LIMIT = 165
+"""px: the longest label of a y axis of categories (model names, settings), which carry meaning."""
+
+BAND_PLOT_WIDTH = 185
+"""px: the width of a plot with a y axis of categories, leaving room for their labels."""
+
+WIDE_LEGEND_LABEL_LIMIT = 300
+"""px: legend labels the chart allowed to be long stay whole, one to a row."""
 
 LEGEND_LABEL_LIMIT = 145
 """px: the longest legend label in the narrow layout (two columns of them fit :data:`NARROW_WIDTH`)."""
@@ -37,8 +46,6 @@ LEGEND_LABEL_LIMIT = 145
 TITLE_CHARS = 42
 """Characters per line of a wrapped chart title or subtitle (14-px and 12-px fonts)."""
 
-AXIS_TITLE_CHARS = 34
-"""Characters per line of a wrapped axis title (13-px font across a :data:`PLOT_WIDTH` plot)."""
 
 _VIEW_KEYS = ("mark", "layer", "facet", "hconcat", "vconcat", "concat", "spec", "encoding")
 _POSITION = ("x", "y")
@@ -63,7 +70,7 @@ def narrow_spec(spec: dict[str, Any]) -> dict[str, Any]:
     out = _narrow_view({k: v for k, v in spec.items() if k != "datasets"})
     config = copy.deepcopy(out.get("config", {}))
     legend = config.setdefault("legend", {})
-    legend.update(orient="bottom", labelLimit=min(legend.get("labelLimit", LEGEND_LABEL_LIMIT), LEGEND_LABEL_LIMIT))
+    legend.update(orient="bottom", labelLimit=min(legend.get("labelLimit", LEGEND_LABEL_LIMIT), LEGEND_LABEL_LIMIT), offset=14)
     # several legends under the plot stack rather than stand side by side: Vega's legend layout,
     # which Vega-Lite's schema admits only as an expression (Vega evaluates it)
     legend["layout"] = {"expr": "{bottom: {anchor: 'start', direction: 'vertical', margin: 6}}"}
@@ -71,7 +78,7 @@ def narrow_spec(spec: dict[str, Any]) -> dict[str, Any]:
     for key in ("continuousWidth", "discreteWidth"):
         if not isinstance(view.get(key), (int, float)) or view[key] > PLOT_WIDTH:
             view[key] = PLOT_WIDTH
-    # an ordinal axis of many blocks: drop labels that would collide rather than overprint them
+    # an axis of many ticks: drop labels that would collide rather than overprint them
     config.setdefault("axisX", {}).setdefault("labelOverlap", True)
     out["config"] = config
     return out
@@ -83,6 +90,11 @@ def _narrow_view(view: dict[str, Any], plot_width: int = PLOT_WIDTH) -> dict[str
     view = dict(view)
     if "hconcat" in view:
         view["vconcat"] = view.pop("hconcat")
+    if _band_y(view):
+        plot_width = min(plot_width, BAND_PLOT_WIDTH)
+    if "layer" in view:
+        # labels written inside the cells of a heat-map do not fit a phone's cells: the tooltips keep them
+        view["layer"] = [v for v in view["layer"] if not _cell_text(v)]
     for key in ("layer", "vconcat", "concat"):
         if key in view:
             view[key] = [_narrow_view(v, plot_width) if _is_view(v) else v for v in view[key]]
@@ -118,7 +130,7 @@ def _narrow_view(view: dict[str, Any], plot_width: int = PLOT_WIDTH) -> dict[str
     elif isinstance(width, dict) and "step" in width:
         view["width"] = plot_width  # the band's step follows from the width and the category count
     if isinstance(view.get("encoding"), dict):
-        view["encoding"] = _narrow_encoding(view["encoding"], few_ticks=plot_width < PLOT_WIDTH)
+        view["encoding"] = _narrow_encoding(view["encoding"], few_ticks=plot_width <= PANEL_WIDTH, plot_width=plot_width)
     if "title" in view:
         view["title"] = _wrap_title(view["title"])
     return view
@@ -128,9 +140,28 @@ def _is_view(obj: Any) -> bool:
     return isinstance(obj, dict) and any(k in obj for k in _VIEW_KEYS)
 
 
-def _narrow_encoding(encoding: dict[str, Any], *, few_ticks: bool = False) -> dict[str, Any]:
-    """``encoding`` narrowed; ``few_ticks`` (a narrow facet panel) asks a quantitative x axis for
-    about three ticks, so that its labels do not run into each other."""
+def _band_y(view: dict[str, Any]) -> bool:
+    """Whether the view (or one of its layers) has a y axis of categories."""
+    views = [view, *[v for v in view.get("layer", []) if isinstance(v, dict)]]
+    return any(isinstance(v.get("encoding", {}).get("y"), dict) and v["encoding"]["y"].get("type") in ("nominal", "ordinal")
+               for v in views)  # fmt: skip
+
+
+def _cell_text(view: Any) -> bool:
+    """A text layer written into the cells of a grid of categories (x and y both categorical)."""
+    if not isinstance(view, dict):
+        return False
+    mark = view.get("mark")
+    kind = mark.get("type") if isinstance(mark, dict) else mark
+    enc = view.get("encoding", {})
+    return kind == "text" and all(isinstance(enc.get(c), dict) and enc[c].get("type") in ("nominal", "ordinal") for c in ("x", "y"))
+
+
+def _narrow_encoding(encoding: dict[str, Any], *, few_ticks: bool = False, plot_width: int = PLOT_WIDTH) -> dict[str, Any]:
+    """``encoding`` narrowed for a plot ``plot_width`` px wide; ``few_ticks`` (a narrow facet
+    panel) asks a quantitative x axis for about three ticks, so that its labels do not run into
+    each other."""
+    title_chars = max(16, plot_width // 7)  # 13-px axis titles
     encoding = copy.deepcopy(encoding)
     for channel in _POSITION:
         field = encoding.get(channel)
@@ -140,14 +171,17 @@ def _narrow_encoding(encoding: dict[str, Any], *, few_ticks: bool = False) -> di
             field["axis"] = {**(field.get("axis") or {}), "tickCount": 3}
         axis = field.get("axis")
         if isinstance(axis, dict):
-            if axis.get("labelLimit", 0) > LABEL_LIMIT:
-                axis["labelLimit"] = LABEL_LIMIT
+            limit = Y_LABEL_LIMIT if channel == "y" else LABEL_LIMIT
+            if axis.get("labelLimit", 0) > limit:
+                axis["labelLimit"] = limit
             # level labels of a nominal x axis are words: tilt them rather than let them collide
             if channel == "x" and field.get("type") == "nominal" and axis.get("labelAngle") == 0:
                 # tilted labels do not collide; leaning away from the plot's right edge
                 axis.update(labelAngle=35 if axis.get("orient") == "top" else -35, labelOverlap=False)
-        if isinstance(field.get("title"), str) and len(field["title"]) > AXIS_TITLE_CHARS:
-            field["title"] = textwrap.wrap(field["title"], AXIS_TITLE_CHARS)
+            elif channel == "x" and field.get("type") == "ordinal":
+                axis.setdefault("labelOverlap", "parity")  # many blocks: every other label, not a smear
+        if isinstance(field.get("title"), str) and len(field["title"]) > title_chars:
+            field["title"] = textwrap.wrap(field["title"], title_chars)
     for channel in _LEGENDS:
         field = encoding.get(channel)
         if not isinstance(field, dict) or "field" not in field or field.get("legend", {}) is None:
@@ -156,13 +190,14 @@ def _narrow_encoding(encoding: dict[str, Any], *, few_ticks: bool = False) -> di
         if legend.get("orient", "right") in ("right", "left", "top-right", "bottom-right"):
             legend["orient"] = "bottom"
         if legend.get("labelLimit", 0) > LEGEND_LABEL_LIMIT:
-            legend["labelLimit"] = LEGEND_LABEL_LIMIT
+            # the chart let these labels be long: keep them whole, one to a row
+            legend.update(labelLimit=min(legend["labelLimit"], WIDE_LEGEND_LABEL_LIMIT), columns=1)
         if legend.get("gradientLength", 0) > PLOT_WIDTH:
             legend["gradientLength"] = PLOT_WIDTH
         if field.get("type") == "nominal" and "columns" not in legend:
             legend["columns"] = 2
-        if isinstance(field.get("title"), str) and len(field["title"]) > AXIS_TITLE_CHARS:
-            field["title"] = textwrap.wrap(field["title"], AXIS_TITLE_CHARS)
+        if isinstance(field.get("title"), str) and len(field["title"]) > title_chars:
+            field["title"] = textwrap.wrap(field["title"], title_chars)
         field["legend"] = legend
     return encoding
 
@@ -187,10 +222,11 @@ def _wrap_title(title: Any) -> Any:
 
 
 def _wrap(text: Any) -> Any:
-    """Lines of at most :data:`TITLE_CHARS` characters (a list of lines is wrapped line by line)."""
+    """Lines of at most :data:`TITLE_CHARS` characters (lines broken for the wide layout are
+    joined and broken again)."""
+    if isinstance(text, list):
+        text = " ".join(str(item) for item in text)
     if isinstance(text, str):
         lines = textwrap.wrap(text, TITLE_CHARS) or [text]
         return lines[0] if len(lines) == 1 else lines
-    if isinstance(text, list):
-        return [line for item in text for line in (textwrap.wrap(item, TITLE_CHARS) or [item])]
     return text

@@ -68,7 +68,7 @@ def spearman_by_model(
     layers.append(alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(color="#888").encode(x="x:Q"))
     subtitle = "bar: this run, pooled over prompts, tokens and block transitions"
     if reported is not None:
-        subtitle += "; grey band: the range reported for the paper's models"
+        subtitle += "; grey band: a range a secondary summary attributes to the paper (not checked against it)"
     return alt.layer(*layers).properties(
         width=480, height=alt.Step(28), title=alt.Title(title or "Does dH follow the candidate set?", subtitle=subtitle)
     )
@@ -120,7 +120,7 @@ def block_dh_bars(ranking: pd.DataFrame, *, columns: int = 3, title: str | None 
     data["sign"] = np.where(data["mean_dH"] > 0, "expansion", "pruning")
     keys = data["model"].drop_duplicates().tolist()
     chart = alt.Chart(data).mark_bar().encode(
-        x=alt.X("block:O", title="block", axis=alt.Axis(labelAngle=0)),
+        x=alt.X("block:O", title="block", axis=alt.Axis(labelAngle=0, labelOverlap="parity")),  # 30 blocks: every other label
         y=alt.Y("mean_dH:Q", title="mean dH (nats)"),
         color=alt.Color("sign:N", title="mean dH", scale=alt.Scale(domain=["expansion", "pruning"], range=[EXPANSION_COLOUR, PRUNING_COLOUR]), legend=alt.Legend(orient="bottom")),
         tooltip=[
@@ -376,8 +376,8 @@ def correctness_auc_chart(table: pd.DataFrame, *, title: str | None = None) -> a
     base = alt.Chart(data).encode(y=y, yOffset=y_off)
     layers = [
         ceiling_band(),
-        base.mark_rule(color="#bbbbbb", strokeWidth=6).encode(x=alt.X("dlo:Q", scale=alt.Scale(domain=[0, 1])), x2="dhi:Q", tooltip=tooltip).transform_filter(ok),
-        base.mark_rule(strokeWidth=2).encode(x=alt.X("lo:Q"), x2="hi:Q", color=colour).transform_filter(ok),
+        base.mark_rule(color="#bbbbbb", strokeWidth=6, clip=True).encode(x=alt.X("dlo:Q", scale=alt.Scale(domain=[0, 1])), x2="dhi:Q", tooltip=tooltip).transform_filter(ok),
+        base.mark_rule(strokeWidth=2, clip=True).encode(x=alt.X("lo:Q"), x2="hi:Q", color=colour).transform_filter(ok),
         base.mark_point(size=70, filled=True).encode(x=x, color=colour, tooltip=tooltip).transform_filter(ok),
         base.mark_text(align="left", fontSize=11, color="#a33").encode(x="x_text:Q", text="label:N", tooltip=alt.Tooltip("note:N", title="why")).transform_filter("datum.status != 'ok'"),
         alt.Chart(pd.DataFrame({"x": [0.5]})).mark_rule(strokeDash=[5, 4], color="#777").encode(x="x:Q"),

@@ -107,7 +107,7 @@ def knn_scores_by_model(
     base = alt.Chart(data).encode(y=y, **offset)
     is_row, is_fold = "datum.kind == 'summary'", "datum.kind == 'fold'"
     layers: list[Any] = [
-        base.mark_rule(color="#bbbbbb", strokeWidth=6).encode(x=alt.X("dlo:Q", scale=x_scale), x2="dhi:Q", tooltip=tooltip).transform_filter(is_row),
+        base.mark_rule(color="#bbbbbb", strokeWidth=6, clip=True).encode(x=alt.X("dlo:Q", scale=x_scale), x2="dhi:Q", tooltip=tooltip).transform_filter(is_row),
         base.mark_tick(color="#777777", thickness=3, size=12).encode(x=alt.X("dummy:Q", scale=x_scale), tooltip=tooltip).transform_filter(is_row),
         base.mark_tick(thickness=1.5, size=9, opacity=0.55).encode(
             x=alt.X("value:Q", scale=x_scale),

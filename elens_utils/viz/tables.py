@@ -53,12 +53,14 @@ def summary_table(table: pd.DataFrame, digits: int = 2):
     ]
     # counts stored as floats (a NaN made them so) read as counts; True/False as yes/no
     count_cols = [c for c, dtype in dtypes if c not in p_cols and pd.api.types.is_float_dtype(dtype) and _holds_counts(table[c])]
-    bool_cols = [c for c, dtype in dtypes if pd.api.types.is_bool_dtype(dtype)]
+    # (a column of booleans with a missing value, e.g. the paper's row, holds objects)
+    bool_cols = [c for c, dtype in dtypes if pd.api.types.is_bool_dtype(dtype) or (
+        dtype == object and table[c].notna().any() and table[c].dropna().map(lambda v: isinstance(v, (bool, np.bool_))).all())]
     styled = (
         table.style.format(precision=digits, na_rep="–")
         .format("{:.2g}", subset=p_cols, na_rep="–")
         .format("{:.0f}", subset=count_cols, na_rep="–")
-        .format(lambda v: "yes" if v else "no", subset=bool_cols)
+        .format(lambda v: "–" if v is None or (isinstance(v, float) and v != v) else "yes" if v else "no", subset=bool_cols)
         .hide(axis="index")
         .set_table_attributes('class="dataframe elens-summary"')
     )
