@@ -285,6 +285,7 @@ def test_skip_comparison_and_findings_put_real_models_first():
         }
     )
     table = skip_comparison(summary)
+    assert list(table.columns[:3]) == ["group", "model", "verdict"]  # the verdict shows on a narrow page
     assert table["model"].tolist() == ["real/gemma3-270m", "real/gemma3-270m", "zoo/llama-8L"]
     assert table["verdict"].tolist() == ["no clear difference", "expansion more critical", "expansion more critical"]
     lines = skip_findings(table)

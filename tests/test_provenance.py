@@ -28,7 +28,7 @@ def test_rerun_command_reproduces_the_overrides():
     overrides = {"prompt": "The capital of France is", "models": "zoo/llama-8L,zoo/qwen3-8L", "q": "it's"}
     cmd = rerun_command("profile", "default", overrides)
     argv = shlex.split(cmd)
-    assert argv[:6] == ["python", "-m", "elens_utils.book.chapters", "run", "profile", "--params"]
+    assert argv[:7] == ["python", "-m", "elens_utils", "book", "run", "profile", "--params"]
     sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
     assert chapters.parse_overrides(sets) == overrides  # what the shell hands the runner is what ran
 
@@ -45,7 +45,7 @@ def test_footer_names_time_machine_and_versions():
 
 def test_values_and_durations_read_as_a_reader_expects():
     assert format_value([1.0, float("inf")]) == "1.0, ∞" and format_value([]) == "(none)"
-    assert format_value({"a": [1, 2], "b": None}) == "a: 1, 2, b: None" and format_value(-float("inf")) == "−∞"
+    assert format_value({"a": [1, 2], "b": None}) == "a: 1, 2, b: (not set)" and format_value(-float("inf")) == "−∞"
     assert [duration_text(s) for s in (0.4, 46.2, 89.4, 90, 577, 5399, 5400, 7200)] == [
         "0 s", "46 s", "89 s", "1.5 min", "9.6 min", "90.0 min", "1.5 h", "2.0 h"
     ]

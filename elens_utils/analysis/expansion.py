@@ -468,9 +468,10 @@ def skip_comparison(summary: pd.DataFrame) -> pd.DataFrame:
     """A :func:`skip_summary` table as the chapter's side-by-side table, real models first.
 
     Columns: ``group`` (real / zoo / other, :func:`elens_utils.analysis.comparison.model_group`),
-    ``model``, ``k``, ``questions``, ``no skip``, ``expansion``, ``pruning``, ``random``
-    (mean of the draws), ``2 se`` (twice the gap's standard error, :func:`skip_verdict`) and
-    ``verdict`` (:func:`skip_verdict`).
+    ``model``, ``verdict`` (:func:`skip_verdict`; beside the model, so a table too wide for the
+    page still shows it), ``k``, ``no skip``, ``expansion``, ``pruning``, ``random`` (mean of
+    the draws), ``2 se`` (twice the gap's standard error, :func:`skip_verdict`) and
+    ``questions``.
     """
     from elens_utils.analysis.comparison import model_group, sort_by_group
 
@@ -482,17 +483,17 @@ def skip_comparison(summary: pd.DataFrame) -> pd.DataFrame:
         {
             "group": [model_group(str(m)) for m in summary["model"]],
             "model": summary["model"].astype(str).to_numpy(),
+            "verdict": [
+                skip_verdict(r.baseline, r.chance, r.expansion, r.pruning, int(r.n_questions))
+                for r in summary.itertuples()
+            ],
             "k": summary["k"].astype(int).to_numpy(),
-            "questions": summary["n_questions"].astype(int).to_numpy(),
             "no skip": summary["baseline"].to_numpy(dtype=float),
             "expansion": summary["expansion"].to_numpy(dtype=float),
             "pruning": summary["pruning"].to_numpy(dtype=float),
             "random": summary["random_mean"].to_numpy(dtype=float),
             "2 se": [2 * gap_se(r.expansion, r.pruning, int(r.n_questions)) for r in summary.itertuples()],
-            "verdict": [
-                skip_verdict(r.baseline, r.chance, r.expansion, r.pruning, int(r.n_questions))
-                for r in summary.itertuples()
-            ],
+            "questions": summary["n_questions"].astype(int).to_numpy(),
         }
     )
     return sort_by_group(table)

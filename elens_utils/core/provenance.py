@@ -28,7 +28,8 @@ __all__ = [
 
 def format_value(value: Any) -> str:
     """A parameter value as a reader sees it: ``[1.0, inf] -> "1.0, ∞"``, ``[] -> "(none)"``,
-    ``{"a": 1} -> "a: 1"``, ``None -> "None"``."""
+    ``{"a": 1} -> "a: 1"``, ``None -> "(not set)"`` (the chapter then chooses; its parameters
+    cell says how)."""
     if isinstance(value, (list, tuple)):
         return ", ".join(format_value(v) for v in value) if value else "(none)"
     if isinstance(value, float) and math.isinf(value):
@@ -36,7 +37,7 @@ def format_value(value: Any) -> str:
     if isinstance(value, Mapping):
         return ", ".join(f"{k}: {format_value(v)}" for k, v in value.items())
     if value is None:
-        return "None"
+        return "(not set)"
     return str(value)
 
 
