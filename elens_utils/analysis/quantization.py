@@ -288,7 +288,8 @@ class QuantizationReport:
     """What :func:`quantize_weights` did to a model.
 
     Attributes:
-        qtype: the type of the weight matrices; output_qtype: the unembedding's.
+        qtype: the type of the weight matrices.
+        output_qtype: the type of the unembedding.
         tensors: one row per parameter (tied ones once): ``name`` (all its names, ``" = "``
             joined), ``role``, ``shape``, ``type`` (``"F32"``: kept as it was), ``reason``,
             ``n_values``, ``rms`` (of the original values), ``rms_error`` and ``max_error``
@@ -522,8 +523,9 @@ def entropy_on_tokens(
         lm: the model to read.
         prompts: N prompts (strings or token ids), encoded by ``lm.encode``.
         generated_ids: ``[N, T]`` token ids (``Profiles.meta["generated_ids"]``).
-        alphas: Renyi orders; batch_size: sequences per forward pass; ``**lens_kwargs``: for
-            :func:`elens_utils.entropy.streaming.lens_entropy`.
+        alphas: Renyi orders.
+        batch_size: sequences per forward pass.
+        **lens_kwargs: for :func:`elens_utils.entropy.streaming.lens_entropy`.
 
     Returns:
         float32 ``[N, T, L, A]`` entropies in nats.
@@ -592,7 +594,8 @@ class QuantizationShift:
             ``"quantized"``, ``"float -> quantized"``: fitted on every float profile, scored
             on every quantized one; ``"float, seed S"``: the float models resampled), ``k``, ``folds`` (0 for the transfer), ``n``, ``auc_mean``,
             ``auc_std``, ``accuracy_mean``, ``dummy_auc_mean``, ``p_value``.
-        float_profiles, quantized_profiles: the profiles, one per model (``meta.family`` added).
+        float_profiles: the float models' profiles, one per model (``meta.family`` added).
+        quantized_profiles: the quantized models' profiles, likewise.
         reports: model -> :class:`QuantizationReport`.
     """
 
@@ -690,13 +693,18 @@ def quantization_shift(
         models: names (``zoo/llama-8L``, directories, Hub ids) or loaded float32 LensModels.
         prompts: N prompts, or a function ``model name -> prompts`` (the blank prompt).
         labels: N labels of the prompts (task types), for ``knn="label"``.
-        qtype, output_qtype: as :func:`quantize_weights`.
-        k, folds, cv_seed: of the kNN (cv_seed: the folds' ``random_state``, 42 as the paper).
+        qtype: as :func:`quantize_weights`.
+        output_qtype: as :func:`quantize_weights`.
+        k: the kNN's neighbours.
+        folds: the kNN's cross-validation folds.
+        cv_seed: the folds' ``random_state`` (42, as the paper's code).
         alpha: the Renyi order measured; it must be among the profiled ``alphas``.
         reference_seed: also profile each float model with this sampling seed, for the noise
             floor: the feature shift and the kNN of a mere resampling (columns
             ``resample_feature_dh_*``, kNN rows ``weights = "float, seed S"``). Sampling only.
-        device: where models are loaded; batch_size, progress: of the generation.
+        device: where models are loaded.
+        batch_size: prompts per batch of the generation.
+        progress: progress bars of the generation.
         **profile_kwargs: generation settings for :meth:`LensModel.profile`: ``max_new_tokens``,
             ``do_sample``, ``temperature``, ``top_k``, ``top_p``, ``seed``, ``alphas``...
 
