@@ -497,3 +497,17 @@ def test_a_model_with_no_wrong_answer_is_not_scored_without_advice_to_score_more
     accuracy = pd.DataFrame([dict(model="m", accuracy=1.0, n_correct=400, n=400, chance=0.25)])
     (line, _) = correctness_findings(scores, accuracy, models=["m"], baseline=None)
     assert "**Not scored**: no wrong answer, so there is nothing to tell apart." in line and "needs at least" not in line
+
+
+def test_guessing_models_are_those_not_above_chance():
+    import pandas as pd
+
+    from elens_utils.analysis.comparison import guessing_models
+
+    acc = pd.DataFrame({"model": ["sure", "guess", "low"], "n_correct": [300, 110, 60], "n": [400, 400, 400],
+                        "chance": [0.25, 0.25, 0.25]})  # fmt: skip
+    # 300/400: interval far above 25%; 110/400 = 27.5%: its interval reaches below 25%; 60/400: below
+    assert guessing_models(acc, ["sure", "guess", "low"]) == ["guess", "low"]
+    assert guessing_models(acc, ["sure"]) == [] and guessing_models(acc, []) == []
+    with pytest.raises(ElensError, match="no accuracy"):
+        guessing_models(acc, ["absent"])

@@ -330,7 +330,7 @@ def test_skip_family_findings_splits_the_verdicts():
         }
     )
     assert skip_family_findings(table) == (
-        "- **By family** ((model, k) cases): zoo/llama: 2 expansion more critical; "
+        "- **By family** (cases of a model and a k): zoo/llama: 2 expansion more critical; "
         "zoo/gemma2: 1 pruning more critical, 1 no clear difference."
     )
     assert skip_family_findings(table.iloc[:2]) is None

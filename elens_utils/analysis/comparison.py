@@ -742,6 +742,29 @@ def correctness_outcomes(
     return out
 
 
+def guessing_models(accuracy: pd.DataFrame, models: Sequence[str], confidence: float = 0.95) -> list[str]:
+    """The ``models`` whose accuracy is not above chance: the low end of its Wilson interval
+    (``confidence``) is at or below ``chance``. For such a model, an AUC above the dummy's says
+    which guesses land, not that the model knows when it is right (:func:`correctness_findings`).
+
+    Args:
+        accuracy: :func:`elens_utils.analysis.correctness.accuracy_by_model` (``model``,
+            ``n_correct``, ``n``, ``chance``).
+        models: the models to look at, in this order.
+    """
+    from elens_utils.data.fact_questions import wilson_interval
+
+    out = []
+    for model in models:
+        a = accuracy[accuracy["model"] == model]
+        if a.empty:
+            raise ElensError(f"guessing_models(): {model!r} has no accuracy.")
+        low, _ = wilson_interval(int(a["n_correct"].iloc[0]), int(a["n"].iloc[0]), confidence)
+        if low <= float(a["chance"].iloc[0]):
+            out.append(model)
+    return out
+
+
 def correctness_findings(
     scores: pd.DataFrame,
     accuracy: pd.DataFrame,

@@ -561,7 +561,7 @@ def skip_family_findings(table: pd.DataFrame) -> str | None:
     for name, g in table.groupby(fam, sort=False):
         counts = g["verdict"].value_counts()
         parts.append(f"{name}: " + ", ".join(f"{counts[v]} {v}" for v in SKIP_VERDICTS if v in counts))
-    return "- **By family** ((model, k) cases): " + "; ".join(parts) + "."
+    return "- **By family** (cases of a model and a k): " + "; ".join(parts) + "."
 
 
 
