@@ -3,22 +3,11 @@
 The lens turns a residual vector into logits ``z`` over a vocabulary of size V. Materialising
 ``[rows x V]`` logits for every layer and token is what makes naive lens code slow and memory
 hungry (tens of GB at Gemma-2 sizes), so entropies here come from a handful of per-row
-statistics that are accumulated one vocabulary chunk at a time and merged exactly:
-
-=========  ============================================  ==========================================
-column     statistic (per row, ``m`` = max logit)        used for
-=========  ============================================  ==========================================
-``M``      ``m = max z``                                  everything (numerical stability)
-``S``      ``s = sum exp(z - m)``                         normaliser: ``log Z = m + log s``
-``T``      ``t = sum (z - m) exp(z - m)``                 Shannon ``H = log s - t / s``
-``3 + j``  ``s_j = sum exp(a_j (z - m))``                 Renyi ``H_a = (log s_j - a log s) / (1 - a)``
-=========  ============================================  ==========================================
-
-The min-entropy (``a = inf``) is ``log s`` and the Hartley entropy (``a = 0``) is ``log V``
-(every softmax probability is positive) or, with a ``support_threshold``, the log of the number
-of tokens whose probability exceeds it. All entropies are in nats; all statistics are float32
-whatever the model dtype. The same statistics layout is produced by the Triton kernel in
-:mod:`elens_utils.entropy.triton_kernel`, and both are merged and finalised by :mod:`elens_utils.entropy.stats`.
+statistics that are accumulated one vocabulary chunk at a time and merged exactly (the columns
+and the formulas are in :mod:`elens_utils.entropy.stats`). With a ``support_threshold``, the
+Hartley entropy (``a = 0``) is the log of the number of tokens whose probability exceeds it.
+All statistics are float32 whatever the model dtype; the Triton kernel in
+:mod:`elens_utils.entropy.triton_kernel` produces the same statistics layout.
 """
 
 from __future__ import annotations
