@@ -88,7 +88,7 @@ def test_titles_wrap_into_lines():
     assert " ".join(subtitle) == long + " short"  # lines broken for the wide layout are broken again
     assert max(map(len, subtitle)) <= cr.TITLE_CHARS
     axis_title = out["encoding"]["x"]["title"]
-    assert isinstance(axis_title, list) and max(map(len, axis_title)) <= cr.PLOT_WIDTH // 7
+    assert isinstance(axis_title, list) and max(map(len, axis_title)) <= cr.PLOT_WIDTH // 6
     assert cr.narrow_spec({"mark": "point", "title": "short"})["title"] == "short"
     alt.TopLevelSpec.validate(out)
 

@@ -25,7 +25,7 @@ NARROW_BREAK = 560
 PLOT_WIDTH = 230
 """px: the width of one plot in the narrow layout, leaving room for a y axis."""
 
-PANEL_WIDTH = 130
+PANEL_WIDTH = 115
 """px: the width of one panel of a wrapped facet in the narrow layout, two panels to a row."""
 
 LABEL_LIMIT = 110
@@ -161,7 +161,7 @@ def _narrow_encoding(encoding: dict[str, Any], *, few_ticks: bool = False, plot_
     """``encoding`` narrowed for a plot ``plot_width`` px wide; ``few_ticks`` (a narrow facet
     panel) asks a quantitative x axis for about three ticks, so that its labels do not run into
     each other."""
-    title_chars = max(16, plot_width // 7)  # 13-px axis titles
+    title_chars = max(20, plot_width // 6)  # 13-px axis titles; "relative depth l / L" stays whole
     encoding = copy.deepcopy(encoding)
     for channel in _POSITION:
         field = encoding.get(channel)
