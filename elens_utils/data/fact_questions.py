@@ -182,8 +182,8 @@ def fact_questions(
         shots: demonstrations before each question, 0..8 (both prompt columns).
 
     Returns:
-        One row per question: ``prompt`` (letter scoring, ends with ``"Answer:"``), ``answer``
-        (the letter), ``answer_index``, ``answer_text``, ``options`` (four strings, in letter
+        One row per question, with the columns ``prompt`` (letter scoring, ends with
+        ``"Answer:"``), ``answer`` (the letter), ``answer_index``, ``answer_text``, ``options`` (four strings, in letter
         order), ``subject``, ``question``, ``id`` (``"capitals-03"``: stable per item), ``kind``
         (fact / inference), ``context`` (the story, or ``""``), ``cloze_prompt`` (ends with
         ``"Answer:"``; each option is scored as ``" " + option``) and ``source``
@@ -269,8 +269,8 @@ def accuracy_by_subject(correct: Sequence[bool] | pd.Series, subjects: Sequence[
         subjects: the question's subject, aligned with ``correct``.
 
     Returns:
-        One row per subject (in order of first appearance), then ``"all"``: ``subject``, ``n``,
-        ``n_correct``, ``accuracy``, ``low``, ``high``.
+        One row per subject (in order of first appearance), then one for ``"all"``, with the
+        columns ``subject``, ``n``, ``n_correct``, ``accuracy``, ``low``, ``high``.
     """
     correct = [bool(c) for c in correct]
     subjects = [str(s) for s in subjects]

@@ -1,6 +1,6 @@
 """The chapters' datasets: the paper's data from the Hugging Face Hub, or offline stand-ins.
 
-Three experiments need data (field notes, section 2). Each function here returns a
+Three experiments need data: task types, output formats and multiple choice. Each function here returns a
 :class:`pandas.DataFrame` with one row per prompt, from one of two sources, chosen explicitly:
 
 * ``source="hub"``: the paper's data. Task prompts from the TinyStories validation split
@@ -481,8 +481,8 @@ def format_prompts(
         model: the model ``prompt_style="auto"`` chooses for (a name or a loaded model).
 
     Returns:
-        A DataFrame with columns prompt, label (format), topic, topic_kind (synthetic: object,
-        animal, place, person; hub: None), instruction, source. ``topic`` is the zoo
+        A DataFrame with one row per prompt and the columns prompt, label (format), topic,
+        topic_kind (for synthetic, one of object, animal, place, person; None for hub), instruction, source. ``topic`` is the zoo
         rendering's in both styles (the world's key for the topic).
     """
     _check_source(source)

@@ -80,7 +80,7 @@ def logit_stats(z: torch.Tensor, powers: Sequence[float] = ()) -> torch.Tensor:
         powers: the Renyi orders needing a power sum (see :func:`power_alphas`).
 
     Returns:
-        ``[rows, 3 + len(powers)]`` float32: ``m, s, t, s_1, ...`` as in the module docstring.
+        float32 statistics ``[rows, 3 + len(powers)]`` (``m, s, t, s_1, ...``, as in the module docstring).
     """
     m = z.amax(dim=-1)
     zc = z - m.unsqueeze(-1)  # <= 0; the max entry is exactly 0

@@ -31,10 +31,10 @@ PANEL_WIDTH = 115
 LABEL_LIMIT = 110
 """px: the longest x-axis label in the narrow layout; longer ones end in an ellipsis."""
 
-Y_LABEL_LIMIT = 165
+Y_LABEL_LIMIT = 200
 """px: the longest label of a y axis of categories (model names, settings), which carry meaning."""
 
-BAND_PLOT_WIDTH = 185
+BAND_PLOT_WIDTH = 160
 """px: the width of a plot with a y axis of categories, leaving room for their labels."""
 
 WIDE_LEGEND_LABEL_LIMIT = 300

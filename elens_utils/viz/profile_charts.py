@@ -81,7 +81,7 @@ def profile_heatmap(
         height=alt.Step(24),
         title=alt.Title(
             title or "Lens entropy at every position and block",
-            subtitle="cell text: the block's most probable next token" if labels else "hover a cell for the block's most probable next tokens",
+            subtitle="cell text (on a wide screen) and tooltips: the block's most probable next token" if labels else "hover a cell for the block's most probable next tokens",
         ),
     )
 
