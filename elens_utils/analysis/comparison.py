@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from elens_utils.core.errors import ElensError
+from elens_utils.data.fact_questions import wilson_interval
 from elens_utils.entropy.profiles import Profiles
 
 __all__ = [
@@ -742,6 +743,13 @@ def correctness_outcomes(
     return out
 
 
+def _against_chance(k: int, n: int, chance: float, confidence: float) -> tuple[float, float, str]:
+    """The Wilson interval ``(low, high)`` of ``k`` right answers out of ``n`` and where it lies
+    against ``chance``: ``"above"``, ``"below"`` or ``"not distinguishable from"``."""
+    low, high = wilson_interval(k, n, confidence)
+    return low, high, "above" if low > chance else "below" if high < chance else "not distinguishable from"
+
+
 def guessing_models(accuracy: pd.DataFrame, models: Sequence[str], confidence: float = 0.95) -> list[str]:
     """The ``models`` whose accuracy is not above chance: the low end of its Wilson interval
     (``confidence``) is at or below ``chance``. For such a model, an AUC above the dummy's says
@@ -752,15 +760,13 @@ def guessing_models(accuracy: pd.DataFrame, models: Sequence[str], confidence: f
             ``n_correct``, ``n``, ``chance``).
         models: the models to look at, in this order.
     """
-    from elens_utils.data.fact_questions import wilson_interval
-
     out = []
     for model in models:
         a = accuracy[accuracy["model"] == model]
         if a.empty:
             raise ElensError(f"guessing_models(): {model!r} has no accuracy.")
-        low, _ = wilson_interval(int(a["n_correct"].iloc[0]), int(a["n"].iloc[0]), confidence)
-        if low <= float(a["chance"].iloc[0]):
+        *_, where = _against_chance(int(a["n_correct"].iloc[0]), int(a["n"].iloc[0]), float(a["chance"].iloc[0]), confidence)
+        if where != "above":
             out.append(model)
     return out
 
@@ -815,8 +821,6 @@ def correctness_findings(
         ElensError: missing columns, a model without scores or accuracy, or scores and accuracy
             that count different answers.
     """
-    from elens_utils.data.fact_questions import wilson_interval
-
     need_s = ["model", "n_layers", "features", "n", "n_correct", "status", "auc_mean", "auc_std",
               "dummy_auc_mean", "p_value"]  # fmt: skip
     need_a = ["model", "accuracy", "n_correct", "n", "chance"]
@@ -844,8 +848,7 @@ def correctness_findings(
                 f"correctness_findings(): the scores of {model!r} count {int(these['n_correct'].iloc[0])}/"
                 f"{int(these['n'].iloc[0])} right answers, its accuracy {k}/{n}: pass the same answers to both."
             )
-        low, high = wilson_interval(k, n, confidence)
-        where = "above" if low > chance else "below" if high < chance else "not distinguishable from"
+        low, high, where = _against_chance(k, n, chance, confidence)
         text = (
             f"- **{model}** ({int(rows['n_layers'].iloc[0])} blocks, {n} questions, {scoring} scoring): accuracy "
             f"{100 * k / n:.0f}% ({k}/{n}; {100 * confidence:.0f}% interval {100 * low:.0f}-{100 * high:.0f}%), "

@@ -1,52 +1,17 @@
 """The benchmark: the lens against the hardware limit, on the zoo, the real models and the bf16 forward pass.
 
-The names of the former module ``elens_utils.bench`` are re-exported from
-:mod:`elens_utils.bench.suite`, so code written against it keeps working.
+The former module ``elens_utils.bench`` is now :mod:`elens_utils.bench.suite`: its public
+names are imported here, and any other name of it is looked up there, so code written
+against the old module keeps working.
 """
 
-from elens_utils.bench.suite import (  # noqa: F401
-    CONFIGS,
-    GPT2_SMALL,
-    GPU_SHAPES,
-    HEADLINE_KEYS,
-    LENS_CONTENDERS,
-    MODEL_BF16_SIZES,
-    REAL_SIZES,
-    RENYI,
-    SECTIONS,
-    SHANNON,
-    TARGETS,
-    BenchConfig,
-    LensShape,
-    MemProbe,
-    add_arguments,
-    bench_e2e,
-    bench_gpu,
-    bench_lens,
-    bench_memory,
-    bench_prompts,
-    build_gpt2_lens_model,
-    check_targets,
-    chunked_entropy,
-    cpu_pressure,
-    deferred_lens_profiles,
-    format_table,
-    interleaved_times,
-    lens_inputs,
-    machine_info,
-    main,
-    matmul_tiled,
-    matmul_tiled_other,
-    matmul_whole,
-    measure_peak_extra,
-    naive_bytes_estimate,
-    naive_entropy,
-    ours_entropy,
-    ours_profiles,
-    plain_generation,
-    reference_profiles,
-    run_benchmark,
-    run_from_args,
-    transformer_lens_runner,
-    write_json_atomic,
-)
+from elens_utils.bench import suite as _former
+from elens_utils.bench.suite import *  # noqa: F403 (its __all__)
+
+
+def __getattr__(name: str):
+    """Any other name of the former module ``elens_utils.bench``, from :mod:`elens_utils.bench.suite`."""
+    try:
+        return getattr(_former, name)
+    except AttributeError:
+        raise AttributeError(f"module 'elens_utils.bench' has no attribute {name!r}") from None

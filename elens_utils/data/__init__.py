@@ -1,25 +1,17 @@
 """Datasets and prompts: the story world, the fact bank and its questions, Hub datasets, prompt rendering per model.
 
-The names of the former module ``elens_utils.data`` are re-exported from
-:mod:`elens_utils.data.prompts`, so code written against it keeps working.
+The former module ``elens_utils.data`` is now :mod:`elens_utils.data.prompts`: its public
+names are imported here, and any other name of it is looked up there, so code written
+against the old module keeps working.
 """
 
-from elens_utils.data.prompts import (  # noqa: F401
-    FACTS,
-    FORMAT_TOPICS,
-    MC_SOURCES,
-    MMLU,
-    MMLU_STYLES,
-    PAPER_FORMAT_INSTRUCTIONS,
-    PAPER_TASK_INSTRUCTIONS,
-    SOURCES,
-    SYNTHETIC_MC_DEFAULT,
-    TINYSTORIES,
-    for_model,
-    format_prompts,
-    mmlu_prompt,
-    multiple_choice,
-    paper_task_prompt,
-    prompts_for,
-    task_prompts,
-)
+from elens_utils.data import prompts as _former
+from elens_utils.data.prompts import *  # noqa: F403 (its __all__)
+
+
+def __getattr__(name: str):
+    """Any other name of the former module ``elens_utils.data``, from :mod:`elens_utils.data.prompts`."""
+    try:
+        return getattr(_former, name)
+    except AttributeError:
+        raise AttributeError(f"module 'elens_utils.data' has no attribute {name!r}") from None

@@ -1,18 +1,17 @@
 """Entropy profiles: streaming Shannon and Rényi entropies of the lens (CPU, bf16, Triton), precision choice, the Profiles container.
 
-The names of the former module ``elens_utils.entropy`` are re-exported from
-:mod:`elens_utils.entropy.streaming`, so code written against it keeps working.
+The former module ``elens_utils.entropy`` is now :mod:`elens_utils.entropy.streaming`: its public
+names are imported here, and any other name of it is looked up there, so code written
+against the old module keeps working.
 """
 
-from elens_utils.entropy.streaming import (  # noqa: F401
-    BF16_EXACT_TOP,
-    ENTROPY_RANGE_TOL,
-    dense_entropy,
-    entropy_outside_range,
-    finalize_stats,
-    lens_entropy,
-    logit_stats,
-    merge_stats,
-    normalize_alphas,
-    power_alphas,
-)
+from elens_utils.entropy import streaming as _former
+from elens_utils.entropy.streaming import *  # noqa: F403 (its __all__)
+
+
+def __getattr__(name: str):
+    """Any other name of the former module ``elens_utils.entropy``, from :mod:`elens_utils.entropy.streaming`."""
+    try:
+        return getattr(_former, name)
+    except AttributeError:
+        raise AttributeError(f"module 'elens_utils.entropy' has no attribute {name!r}") from None

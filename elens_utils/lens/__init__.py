@@ -1,11 +1,17 @@
 """The logit lens on a model: locating final norm and unembedding, loading with the parity check, capture, KV-cached generation.
 
-The names of the former module ``elens_utils.lens`` are re-exported from
-:mod:`elens_utils.lens.capture`, so code written against it keeps working.
+The former module ``elens_utils.lens`` is now :mod:`elens_utils.lens.capture`: its public
+names are imported here, and any other name of it is looked up there, so code written
+against the old module keeps working.
 """
 
-from elens_utils.lens.capture import (  # noqa: F401
-    BlockCapture,
-    PromptLens,
-    prompt_lens,
-)
+from elens_utils.lens import capture as _former
+from elens_utils.lens.capture import *  # noqa: F403 (its __all__)
+
+
+def __getattr__(name: str):
+    """Any other name of the former module ``elens_utils.lens``, from :mod:`elens_utils.lens.capture`."""
+    try:
+        return getattr(_former, name)
+    except AttributeError:
+        raise AttributeError(f"module 'elens_utils.lens' has no attribute {name!r}") from None

@@ -1,12 +1,17 @@
 """Model names to directories: the registry, the tiny and zoo architectures, GGUF conversion, the real models.
 
-The names of the former module ``elens_utils.models`` are re-exported from
-:mod:`elens_utils.models.registry`, so code written against it keeps working.
+The former module ``elens_utils.models`` is now :mod:`elens_utils.models.registry`: its public
+names are imported here, and any other name of it is looked up there, so code written
+against the old module keeps working.
 """
 
-from elens_utils.models.registry import (  # noqa: F401
-    cache_dir,
-    check_model_name,
-    resolve_model,
-    zoo_dir,
-)
+from elens_utils.models import registry as _former
+from elens_utils.models.registry import *  # noqa: F403 (its __all__)
+
+
+def __getattr__(name: str):
+    """Any other name of the former module ``elens_utils.models``, from :mod:`elens_utils.models.registry`."""
+    try:
+        return getattr(_former, name)
+    except AttributeError:
+        raise AttributeError(f"module 'elens_utils.models' has no attribute {name!r}") from None

@@ -61,10 +61,12 @@ def narrow_spec(spec: dict[str, Any]) -> dict[str, Any]:
     Returns:
         A new spec without the ``datasets`` entry (the page script shares the wide spec's data
         with it): ``hconcat`` becomes ``vconcat``; a facet by column and a wrapped concat take one
-        column, a wrapped facet at most two (panels of :data:`PANEL_WIDTH` px); numeric widths and step widths above :data:`PLOT_WIDTH` become
-        :data:`PLOT_WIDTH`; axis and legend label limits are at most :data:`LABEL_LIMIT` and
-        :data:`LEGEND_LABEL_LIMIT`, a header's the panel's width;
-        legends on the right or left move to the bottom (in two columns when nominal); titles,
+        column, a wrapped facet at most two (panels of :data:`PANEL_WIDTH` px); widths above
+        :data:`PLOT_WIDTH` (:data:`BAND_PLOT_WIDTH` beside a y axis of categories) shrink to it;
+        label limits are at most :data:`LABEL_LIMIT` (x), :data:`Y_LABEL_LIMIT` (y) and
+        :data:`LEGEND_LABEL_LIMIT` (legends the chart let run long keep one label a row), a
+        header's the panel's width; legends on the right or left move to the bottom; text written
+        into the cells of a grid of categories is dropped (the tooltips keep it); titles,
         subtitles and long axis titles wrap.
     """
     out = _narrow_view({k: v for k, v in spec.items() if k != "datasets"})
@@ -140,11 +142,15 @@ def _is_view(obj: Any) -> bool:
     return isinstance(obj, dict) and any(k in obj for k in _VIEW_KEYS)
 
 
+def _categorical(view: dict[str, Any], channel: str) -> bool:
+    """Whether ``view`` encodes ``channel`` with categories (a nominal or ordinal field)."""
+    field = view.get("encoding", {}).get(channel)
+    return isinstance(field, dict) and field.get("type") in ("nominal", "ordinal")
+
+
 def _band_y(view: dict[str, Any]) -> bool:
     """Whether the view (or one of its layers) has a y axis of categories."""
-    views = [view, *[v for v in view.get("layer", []) if isinstance(v, dict)]]
-    return any(isinstance(v.get("encoding", {}).get("y"), dict) and v["encoding"]["y"].get("type") in ("nominal", "ordinal")
-               for v in views)  # fmt: skip
+    return any(_categorical(v, "y") for v in [view, *view.get("layer", [])] if isinstance(v, dict))
 
 
 def _cell_text(view: Any) -> bool:
@@ -153,8 +159,7 @@ def _cell_text(view: Any) -> bool:
         return False
     mark = view.get("mark")
     kind = mark.get("type") if isinstance(mark, dict) else mark
-    enc = view.get("encoding", {})
-    return kind == "text" and all(isinstance(enc.get(c), dict) and enc[c].get("type") in ("nominal", "ordinal") for c in ("x", "y"))
+    return kind == "text" and _categorical(view, "x") and _categorical(view, "y")
 
 
 def _narrow_encoding(encoding: dict[str, Any], *, few_ticks: bool = False, plot_width: int = PLOT_WIDTH) -> dict[str, Any]:
