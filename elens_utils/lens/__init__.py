@@ -5,13 +5,8 @@ names are imported here, and any other name of it is looked up there, so code wr
 against the old module keeps working.
 """
 
+from elens_utils.core.compat import forward_names
 from elens_utils.lens import capture as _former
 from elens_utils.lens.capture import *  # noqa: F403 (its __all__)
 
-
-def __getattr__(name: str):
-    """Any other name of the former module ``elens_utils.lens``, from :mod:`elens_utils.lens.capture`."""
-    try:
-        return getattr(_former, name)
-    except AttributeError:
-        raise AttributeError(f"module 'elens_utils.lens' has no attribute {name!r}") from None
+__getattr__ = forward_names(__name__, _former)  # any other name of the former module
