@@ -475,7 +475,7 @@ def test_the_api_appendix_opens_with_front_matter_and_lists_every_module_by_laye
 
     api = (REPO / "book" / "api.md").read_text()
     head = api.split("```{eval-rst}")[0]
-    assert api.startswith("# Appendix D: ") and ":class: elens-front-matter" in head
+    assert api.startswith("# Appendix E: ") and ":class: elens-front-matter" in head
     for part in ("**You will**", "**Prerequisites**", "**In the paper**", "**Run time**"):
         assert part in head, part
     rows = re.findall(r"^\| (\d+) \| `(\w+)` \| .*? \| (.*) \|$", head, re.M)
