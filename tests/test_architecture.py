@@ -48,7 +48,7 @@ KNOWN_CYCLES: list[set[str]] = [
 _A = "elens_utils.analysis."
 KNOWN_PRIVATE: set[tuple[str, str]] = set()
 KNOWN_LONG: set[str] = {
-    _A + "sublayers", "elens_utils.book.chapters",
+    "elens_utils.book.chapters",
     "elens_utils.data.synthetic", "elens_utils.zoo.training",
 }
 
