@@ -11,6 +11,7 @@ The layers, bottom to top (a package may import its own modules and those of low
     sweeps                    the profile cache; sweeps on one process or many
     analysis                  kNN protocol, candidate sets, interventions, scoring, comparisons
     viz                       charts and their phone layouts
+    findings                  each chapter's closing bullets and headline, from tested rules
     book                      the chapter runner, chapter times, headlines
     zoo | bench               side tools: zoo training and cards | the benchmark
     (top)                     elens_utils/__init__, the command line
@@ -35,6 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("sweeps",),
     ("analysis",),
     ("viz",),
+    ("findings",),
     ("book",),
     ("zoo", "bench"),
     ("top",),

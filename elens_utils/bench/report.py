@@ -33,6 +33,7 @@ from elens_utils.core.errors import ElensError
 from elens_utils.entropy.precision import AUTO_MIN_SPEEDUP
 
 __all__ = [
+    "bench_findings",
     "RealFrames",
     "e2e_chart",
     "e2e_frame",
@@ -651,3 +652,147 @@ def model_bf16_verdict(result: dict[str, Any]) -> str:
         f" That is within what the bf16 lens alone moves on the same prompts ({lens_max_err_nats:.3f} nats): "
         "on this machine the bf16 model costs the figures no more than the bf16 lens does."
     )
+
+
+def bench_findings(res: dict[str, Any]) -> list[str]:
+    """Appendix C's closing bullets, from a benchmark result (:func:`load_result`): the lens
+    stage and the end-to-end ratios, the real models' bf16 error and speed, what
+    ``precision="auto"`` picks on this CPU, the targets met, missed and not measured, how the
+    reference is timed, a caution when the cores were shared, and the GPU section (its Triton
+    kernel against the bare cuBLAS product, or why it has no measurements)."""
+    t = res["targets"]
+
+    def fmt(key: str, digits: int = 2) -> str:
+        v = res.get(key)
+        return "n/a" if v is None else f"{v:.{digits}f}"
+
+    def val(key: str) -> str:
+        return format_value(res.get(key), t.get(key, {}).get("target", ""))
+
+    def target(key: str) -> str:
+        if key not in t or t[key]["met"] is None:
+            return ""
+        return f" (target {t[key]['target']}: {'met' if t[key]['met'] else 'missed'})"
+
+    def listed(keys: list[str]) -> str:
+        return ", ".join(f"`{k}` = {format_value(t[k]['value'], t[k]['target'])} (target {t[k]['target']})"
+                         for k in keys)
+
+    lines = []
+    hs = res.get("lens_headline_shape")
+    if hs and res.get("lens_vs_matmul") is not None:
+        lines.append(
+            f"- **Lens stage** (M = {hs['rows']}, d = {hs['d']}, V = {hs['vocab']}): "
+            f"ours takes {fmt('lens_vs_matmul')}x the bare matmul with Shannon alone and "
+            f"{fmt('lens_renyi_vs_matmul')}x with three Rényi orders in the same pass, and "
+            f"{fmt('lens_vs_naive')}x the time of the naive way, using {fmt('peak_extra_mb', 1)} MB beyond "
+            "its inputs at M = 16384, V = 50257."
+        )
+    if res.get("e2e_speedup_vs_reference_T32") is not None:
+        lines.append(
+            f"- **End to end**: {fmt('e2e_speedup_vs_reference_T32', 1)}x faster than the reference at T = 32 "
+            f"and {fmt('e2e_speedup_vs_reference_T128', 1)}x at T = 128. Our time grows as T^{fmt('e2e_time_exponent')} "
+            f"(the reference as T^{fmt('e2e_time_exponent_reference')}), and at T = 128 it is "
+            f"{fmt('e2e_vs_limit')}x the limit."
+        )
+    real = real_frames(res)
+    real_note = real_section_note(res)
+    if real_note:
+        lines.append(f"- **Real models**: {real_note}")
+    else:
+        err, rlens, prof = real
+        if not err.empty:
+            n_rows = err.drop_duplicates("model").set_index("model")["rows"]
+            orders = ", ".join(err[err.precision == "bf16"]["order"].drop_duplicates())
+            lines.append(
+                "- **bf16 error** on " + " and ".join(f"{n} block outputs of {m}" for m, n in n_rows.items())
+                + f", over {orders}: the largest is {val('lens_bf16_max_err_nats')} nats"
+                + target("lens_bf16_max_err_nats") + f", the mean {val('lens_bf16_mean_err_nats')} nats; "
+                f"the fp32 path's largest is {val('lens_fp32_max_err_nats')} nats."
+            )
+        if not rlens.empty and res.get("lens_bf16_vs_matmul_bf16") is not None:
+            r0 = rlens.iloc[0]
+            lines.append(
+                f"- **Real lens stage** (M = {r0['rows']}, d = {r0['d']}, V = {r0['vocab']}): the bare product is "
+                f"{val('matmul_bf16_speedup')}x faster in bf16 than in fp32; our bf16 lens takes "
+                f"{val('lens_bf16_vs_matmul_bf16')}x the bare bf16 product" + target("lens_bf16_vs_matmul_bf16")
+                + f" and our fp32 lens {val('lens_fp32_vs_matmul_fp32')}x the bare fp32 one, so the bf16 lens is "
+                f"{val('lens_bf16_speedup_vs_fp32')}x faster than the fp32 lens."
+            )
+        if not prof.empty and res.get("real_e2e_speedup_vs_fp32") is not None:
+            p0 = prof.iloc[0]
+            peaks = prof.set_index("key")["peak_extra_mb"]
+            peak_text = ", ".join(
+                f"{name} {peaks[k]:.0f} MB" for k, name in
+                (("ours_bf16", "ours in bf16"), ("ours_fp32", "in fp32"), ("reference", "the reference"),
+                 ("naive_hidden_states", "naive"))
+                if k in peaks.index and not math.isnan(peaks[k])
+            )
+            lines.append(
+                f"- **Whole profiles of {p0['model']}** ({p0['N']} prompts × {p0['T']} tokens, {p0['L']} blocks): "
+                f"bf16 is {val('real_e2e_speedup_vs_fp32')}x faster than fp32" + target("real_e2e_speedup_vs_fp32")
+                + f", {val('real_tokens_per_s_bf16')} against {val('real_tokens_per_s_fp32')} generated tokens per "
+                f"second; in bf16 it takes {val('real_e2e_vs_limit')}x the limit" + target("real_e2e_vs_limit")
+                + f", and it is {val('real_e2e_speedup_vs_reference')}x faster than the paper's reference algorithm "
+                f"and {val('real_e2e_speedup_vs_naive')}x faster than the naive loop (both timed on "
+                f"{prof['timed_prompts'].min()} prompt{'s' if prof['timed_prompts'].min() > 1 else ''} and scaled)."
+                + (f" Growth of the process's peak memory (a lower bound): {peak_text}." if peak_text else "")
+            )
+        if res.get("cpu_has_bf16") is not None:
+            has = res["cpu_has_bf16"]
+            probe = res.get("auto_bf16_speedup_probe")
+            auto = "bf16" if has and probe is not None and probe >= AUTO_MIN_SPEEDUP else "fp32"
+            lines.append(
+                f"- **This CPU** {'reports' if has else 'does not report'} bf16 dot-product instructions"
+                + (f"; the probe of `precision=\"auto\"` measured the bf16 product {val('auto_bf16_speedup_probe')}x "
+                   f"faster, so `auto` would choose {auto} here" if probe is not None else "")
+                + f". The default parameter set gives the chapters `precision: auto`, so on such a machine the real "
+                f"models' lenses run in {auto} (the zoo's small lenses stay fp32 whatever the machine)"
+                + (f"; in this run bf16 made the profiles {val('real_e2e_speedup_vs_fp32')}x faster at a largest "
+                   f"error of {val('lens_bf16_max_err_nats')} nats."
+                   if res.get("real_e2e_speedup_vs_fp32") is not None and res.get("lens_bf16_max_err_nats") is not None
+                   else ".")
+            )
+    met = [k for k, v in t.items() if v["met"] is True]
+    missed = [k for k, v in t.items() if v["met"] is False]
+    unmeasured = [k for k, v in t.items() if v["met"] is None]
+    lines.append(
+        "- **Targets**: "
+        + ("; ".join(part for part in (
+            f"met: {listed(met)}" if met else "",
+            f"missed: {listed(missed)}" if missed else "none missed",
+            ("not measured in this run: " + ", ".join(f"`{k}`" for k in unmeasured)) if unmeasured else "",
+        ) if part))
+        + "."
+    )
+    ref_rows = [r for r in res["rows"] if r.get("section") == "e2e" and r.get("contender") == "reference" and "timed_prompts" in r]
+    if ref_rows:
+        last = max(ref_rows, key=lambda r: r["T"])
+        n_runs = len(last.get("times_s", [])) or 1
+        lines.append(
+            f"- **How the reference is timed**: at T = {last['T']} on {last['timed_prompts']} of the {last['scaled_to_prompts']} "
+            f"prompts, {n_runs} time{'s' if n_runs > 1 else ''}, and scaled to all of them (one prompt alone takes seconds to "
+            "minutes). The speed-up at the largest T is therefore the least precise ratio: repeat the run to see its spread."
+        )
+    if res.get("contended"):
+        lines.append("- **Caution**: other work shared the cores during this run (median CPU stall "
+                     f"{res['cpu_stall_median']:.2f}); the ratios are less reliable.")
+    gpu_rows = [r for r in res["rows"] if r.get("section") == "gpu"]
+    gpu_timed = {(r["shape"].get("label", ""), r["shape"]["rows"], r["contender"]): r["time_s"]
+                 for r in gpu_rows if r.get("time_s") is not None}
+    gpu_ratios = [
+        f"{label} M = {rows}: {gpu_timed[(label, rows, 'ours_triton')] / t_cublas:.2f}x"
+        for (label, rows, who), t_cublas in gpu_timed.items()
+        if who == "cublas_matmul" and (label, rows, "ours_triton") in gpu_timed
+    ]
+    if gpu_ratios:
+        lines.append("- **GPU** (bf16): the Triton lens kernel takes " + "; ".join(gpu_ratios)
+                     + " the time of the bare cuBLAS matmul.")
+    elif gpu_rows:
+        lines.append("- **GPU**: the section ran but timed nothing (its rows carry the errors).")
+    else:
+        device = res.get("machine", {}).get("device", "?")
+        lines.append(f"- **GPU**: not measured: no GPU was available for this run (device `{device}`), so the GPU "
+                     "section (the Triton lens kernel against cuBLAS and our torch path at Gemma-2-2B and Llama-3-8B "
+                     "shapes) has no measurements in this file.")
+    return lines

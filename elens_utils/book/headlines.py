@@ -11,27 +11,14 @@ page), and the introduction pastes it into its table with
 from __future__ import annotations
 
 import html
-from collections import Counter
-from collections.abc import Iterable
 
 from elens_utils.core.errors import ElensError
+from elens_utils.findings.base import tally  # counted where the verdicts are made
 
 __all__ = ["HEADLINE_KEY", "headline_html", "publish", "tally"]
 
 #: The glue key of a chapter's headline (the introduction's table pastes it).
 HEADLINE_KEY = "headline"
-
-
-def tally(verdicts: Iterable[str], *, order: Iterable[str] = ()) -> str:
-    """Count verdicts in words: ``["at chance", "at ceiling", "at chance"] -> "2 at chance,
-    1 at ceiling"``. Verdicts named in ``order`` come first, in that order; the others follow,
-    most frequent first. An empty list gives ``"none"``."""
-    counts = Counter(str(v) for v in verdicts)
-    if not counts:
-        return "none"
-    first = [v for v in dict.fromkeys(order) if v in counts]
-    rest = sorted((v for v in counts if v not in first), key=lambda v: (-counts[v], v))
-    return ", ".join(f"{counts[v]} {v}" for v in [*first, *rest])
 
 
 def headline_html(verdict: str, detail: str) -> str:

@@ -20,9 +20,11 @@ import altair as alt
 import pandas as pd
 
 from elens_utils.core.errors import ElensError
+from elens_utils.viz.tables import fmt_range
 from elens_utils.zoo.training import CARD_JSON, METADATA_FILE, validate_card
 
 __all__ = [
+    "card_findings",
     "card_chart",
     "card_frame",
     "first_reaching",
@@ -324,3 +326,35 @@ def world_examples(seed: int = 0) -> dict[str, str]:
         out[f"format: {fmt}"] = world.format_text(fmt, topic).text
     out["multiple choice"] = world.multiple_choice(1, split="test")[0].text
     return out
+
+
+def card_findings(card: dict[str, Any], models: pd.DataFrame) -> list[str]:
+    """Appendix A's closing bullets: the zoo's size and training time, its multiple-choice
+    accuracy against the project's target (:data:`MC_TARGET` for the deepest model of each
+    family), and the models that read their story without the read-out
+    (:func:`reading_without_readout`).
+
+    Args:
+        card: the zoo's card (:func:`load_card`).
+        models: :func:`card_frame` of it, one row per model (``name``, ``family``, ``n_layers``,
+            ``mc_accuracy`` (fraction), ``train_minutes``, ...).
+    """
+    deepest = models.loc[models.groupby("family")["n_layers"].idxmax()]
+    short = deepest[deepest["mc_accuracy"] < MC_TARGET]
+    lines = [
+        f"- **{len(models)} models**, {card['total_size_bytes'] / 2**20:.1f} MiB of weights in all, trained for "
+        f"{models['train_minutes'].sum():.0f} minutes of single-threaded CPU time together.",
+        f"- **Multiple choice** (held out, {card['models'][0]['mc_n']} questions each): from "
+        f"{models['mc_accuracy'].min():.0%} to {models['mc_accuracy'].max():.0%}; the deepest model of each family: "
+        + ", ".join(f"{r.name} {r.mc_accuracy:.0%}" for r in deepest.itertuples()) + ".",
+        "- **Against the project's target** (the deepest model of every family at 70% or more): "
+        + ("met by every family." if short.empty else "missed by " + ", ".join(short["name"]) + "."),
+    ]
+    no_readout = reading_without_readout(models)
+    if not no_readout.empty:
+        lines.append(
+            "- **Reading without the read-out**: " + ", ".join(f"{r.name} (semantic task {r.task_accuracy:.0%})" for r in no_readout.itertuples())
+            + " say who or what their story is about, but their multiple choice and letter read-out are at chance "
+            f"({fmt_range([*no_readout['mc_accuracy'], *no_readout['lookup_accuracy']], '.0%')}), which points at the last step rather than at reading the story."
+        )
+    return lines

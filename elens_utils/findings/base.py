@@ -1,0 +1,51 @@
+"""The result of a chapter's closing cell, and the count of verdicts in words."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["Findings", "is_random", "tally"]
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What a chapter's run found.
+
+    Attributes:
+        lines: Markdown bullets (``"- **Data**: ..."``), in the order the chapter prints them;
+            a line that starts with two spaces continues the bullet above it.
+        verdict: a few words for the introduction's table (``"3 at ceiling, 1 above 0.9"``,
+            ``"not tested"``, ...).
+        detail: one sentence with the numbers behind the verdict.
+    """
+
+    lines: list[str] = field(default_factory=list)
+    verdict: str = ""
+    detail: str = ""
+
+    def markdown(self) -> str:
+        """The bullets as one Markdown string, one line each."""
+        return "\n".join(self.lines)
+
+
+def tally(verdicts: Iterable[str], *, order: Iterable[str] = (), notes: Mapping[str, str] | None = None) -> str:
+    """Count verdicts in words: ``["at chance", "at ceiling", "at chance"] -> "2 at chance,
+    1 at ceiling"``. Verdicts named in ``order`` come first, in that order; the others follow,
+    most frequent first. ``notes`` qualifies a verdict's count in parentheses right after it
+    (``{"at chance": "1 of them untrained"}`` -> ``"2 at chance (1 of them untrained)"``); a note
+    for a verdict not present is dropped. An empty list gives ``"none"``."""
+    counts = Counter(str(v) for v in verdicts)
+    if not counts:
+        return "none"
+    notes = notes or {}
+    first = [v for v in dict.fromkeys(order) if v in counts]
+    rest = sorted((v for v in counts if v not in first), key=lambda v: (-counts[v], v))
+    return ", ".join(f"{counts[v]} {v}" + (f" ({notes[v]})" if notes.get(v) else "") for v in [*first, *rest])
+
+
+def is_random(models: Iterable[str]) -> bool:
+    """Whether every model named has random weights (``tiny/...`` or ``untrained/...``):
+    such a run checks the machinery and tests none of the paper's claims."""
+    return all(str(m).startswith(("tiny/", "untrained/")) for m in models)
