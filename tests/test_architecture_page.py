@@ -1,9 +1,8 @@
 """The architecture appendix's module (elens_utils.book.architecture): the import graph read from a
-small hand-made package, its summary per pair of packages, the table, and the chart of the real tree."""
+small hand-made package, its summary per pair of packages, the table, and the dependency matrix."""
 
 from __future__ import annotations
 
-import json
 import re
 import textwrap
 from pathlib import Path
@@ -165,57 +164,98 @@ def test_the_real_tree_has_every_package_in_a_layer():
     assert not any(arch.relative_imports(m, modules) for m in modules)  # the library imports absolutely
 
 
+def _layer(spec: dict, mark: str, index: int) -> tuple[dict, list[dict]]:
+    """The spec's ``index``-th layer (checking its mark) and its inline rows."""
+    layer = spec["layer"][index]
+    kind = layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"]
+    assert kind == mark, (index, kind)
+    return layer, spec["datasets"][layer["data"]["name"]]
+
+
 @pytest.fixture(scope="module")
-def real_chart():
-    graph, table = arch.import_graph(), arch.package_table()
-    return graph, table, arch.architecture_chart(graph, table)
+def real_matrix():
+    summary, table = arch.package_summary(arch.import_graph()), arch.package_table()
+    return summary, table, arch.dependency_matrix(summary, table)
 
 
-def test_the_chart_draws_one_box_per_package_and_one_line_per_pair(real_chart):
-    graph, table, chart = real_chart
+def test_the_matrix_has_one_cell_per_importing_pair_with_its_count(real_matrix):
+    summary, table, chart = real_matrix
     spec = charts.chart_spec(chart)  # validates against the Vega-Lite schema
     assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
-    layers = spec["layer"]
-    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in layers]
-    assert marks == ["rect", "line", "rect", "text"]
-    boxes = spec["datasets"][layers[2]["data"]["name"]]
+    layer, cells = _layer(spec, "rect", 2)
+    assert len(cells) == len(summary)  # one cell per pair of packages with imports, no more
+    counts = {(c["package"], c["imported"]): c["statements"] for c in cells}
+    assert counts == {(r.package, r.imported): r.statements for r in summary.itertuples()}
+    assert all(c["text"] == str(int(c["statements"])) for c in cells)  # the count printed in the cell
+    assert layer["encoding"]["color"]["scale"]["type"] == "log"  # 1 and 28 both read
+    core = next(c for c in cells if c["package"] == "analysis" and c["imported"] == "entropy")
+    assert "Profiles" in core["names_text"] and core["row"] == f"{arch.LAYER['analysis']} analysis"
+    assert [t["field"] for t in layer["encoding"]["tooltip"]][:4] == ["across", "statements", "modules", "names_text"]
+    # rows and columns: every package, labelled with its layer, the top layer first
     modules = arch.find_modules()
-    assert sorted(b["package"] for b in boxes) == sorted({arch.package_of(m, modules) for m in modules})
-    assert sorted(b["label"] for b in spec["datasets"][layers[3]["data"]["name"]]) == sorted(
-        "top level" if p == arch.TOP else p for p in table["package"]
-    )
-    lines = spec["datasets"][layers[1]["data"]["name"]]
-    pairs = {(p["package"], p["imported"]) for p in lines}
-    summary = arch.package_summary(graph)
-    assert pairs == set(zip(summary["package"], summary["imported"]))
-    core = next(p for p in lines if p["package"] == "analysis" and p["imported"] == "entropy")
-    assert "Profiles" in core["names_text"] and core["statements"] >= 1  # the tooltip's names
-    assert layers[1]["encoding"]["tooltip"][-1]["field"] == "names_text"
-    # each package's box stays clear of every other
-    for a in boxes:
-        for b in boxes:
-            if a is not b:
-                assert a["x1"] <= b["x0"] or b["x1"] <= a["x0"] or a["y1"] <= b["y0"] or b["y1"] <= a["y0"], (a, b)
+    order = [f"{i} {'top level' if p == arch.TOP else p}" for i in reversed(range(len(arch.LAYERS))) for p in arch.LAYERS[i]]
+    assert layer["encoding"]["x"]["sort"] == layer["encoding"]["y"]["sort"] == order
+    assert len(order) == len({arch.package_of(m, modules) for m in modules}) == len(table)
+    _, zones = _layer(spec, "rect", 0)
+    assert len(zones) == len(order) ** 2
+    zone = {(z["row"], z["column"]): z["zone"] for z in zones}
+    assert zone["1 data", "1 entropy"] == zone["9 bench", "9 zoo"] == zone["5 analysis", "5 analysis"]  # one layer, one grey square
+    assert zone["1 data", "0 core"] != zone["0 core", "1 data"] != zone["1 data", "1 entropy"]
+    _, diagonal = _layer(spec, "rect", 1)
+    assert [(d["row"], d["column"]) for d in diagonal] == [(o, o) for o in order]
+    assert next(d for d in diagonal if d["package"] == "core")["imports"] == "0 packages"
 
 
-def test_the_chart_is_offline_and_has_a_phone_layout(real_chart):
+def test_no_cell_of_the_real_tree_stands_on_the_wrong_side(real_matrix):
+    _, _, chart = real_matrix
+    spec = charts.chart_spec(chart)
+    layer, cells = _layer(spec, "rect", 2)
+    order = layer["encoding"]["y"]["sort"]
+    assert all(c["side"] == "down" for c in cells)
+    assert all(order.index(c["row"]) < order.index(c["column"]) for c in cells)  # above the diagonal
+    assert "every one is there" in " ".join(spec["title"]["subtitle"])
+
+
+def test_a_cell_on_the_wrong_side_is_outlined(pkg):
+    (pkg / "core" / "bad.py").write_text("from pkg.viz.charts import draw\n")  # core imports viz: up the layers
+    summary = arch.package_summary(arch.import_graph(pkg))
+    spec = charts.chart_spec(arch.dependency_matrix(summary, arch.package_table(pkg)))
+    layer, cells = _layer(spec, "rect", 2)
+    side = {(c["package"], c["imported"]): c["side"] for c in cells}
+    assert side == {(arch.TOP, "core"): "down", (arch.TOP, "viz"): "down", ("data", "core"): "down",
+                    ("viz", "core"): "down", ("viz", "data"): "down", ("core", "viz"): "up"}  # fmt: skip
+    assert layer["encoding"]["stroke"]["condition"]["test"] == "datum.side != 'down'"
+    assert "1 outlined in red" in " ".join(spec["title"]["subtitle"])
+    assert layer["encoding"]["x"]["sort"] == ["10 top level", "6 viz", "1 data", "0 core"]  # only the packages there are
+    _, diagonal = _layer(spec, "rect", 1)
+    core = next(d for d in diagonal if d["package"] == "core")
+    assert core["holds"] == "The core: helpers and errors." and core["modules"].startswith("4: ") and core["users"] == "3 packages"
+
+
+def test_the_matrix_is_offline_and_its_phone_layout_fits_a_phone(real_matrix):
     import vl_convert as vlc
 
-    _, _, chart = real_chart
+    _, _, chart = real_matrix
     html = charts.to_html(chart)
     assert "http" not in html and '"url"' not in html  # every datum inline
     spec = charts.chart_spec(chart)
     narrow = chart_reflow.narrow_spec(spec) | {"datasets": spec["datasets"]}
     alt.TopLevelSpec.validate(narrow)
-    assert narrow["width"] == chart_reflow.PLOT_WIDTH
-    assert json.dumps(narrow["layer"]) == json.dumps(spec["layer"])  # nothing of the drawing is dropped
-    svg = vlc.vegalite_to_svg(narrow, vl_version=charts.VEGALITE_VERSION)
-    width = float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1))
-    assert width <= chart_reflow.NARROW_WIDTH + 100, f"the phone layout is {width:.0f} px wide"
+    # the numbers in the cells are dropped (a phone's cells are too narrow; the tooltips keep
+    # them), the rest is drawn as it is
+    assert [layer["mark"] for layer in narrow["layer"]] == [layer["mark"] for layer in spec["layer"][:3]]
+    assert spec["layer"][3]["mark"]["type"] == "text"
+    for name, drawn in (("wide", spec), ("narrow", narrow)):
+        svg = vlc.vegalite_to_svg(drawn, vl_version=charts.VEGALITE_VERSION)
+        width = float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1))
+        limit = 900 if name == "wide" else chart_reflow.NARROW_WIDTH + 100
+        assert width <= limit, f"the {name} layout is {width:.0f} px wide"
 
 
 def test_a_package_in_no_layer_is_named(pkg):
     (pkg / "extra_pkg").mkdir()
     (pkg / "extra_pkg" / "__init__.py").write_text("from pkg.core.util import helper\n")
     with pytest.raises(ElensError, match=r"\['extra_pkg'\] stand in no layer"):
-        arch.architecture_chart(arch.import_graph(pkg), arch.package_table(pkg))
+        arch.dependency_matrix(arch.package_summary(arch.import_graph(pkg)), arch.package_table(pkg))
+    with pytest.raises(ElensError, match="lacks"):
+        arch.dependency_matrix(pd.DataFrame({"package": []}), arch.package_table(pkg))

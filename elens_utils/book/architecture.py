@@ -11,7 +11,7 @@ turns the result into what the book's appendix on the library shows:
 * :func:`package_summary`: per pair of packages, the number of import statements that cross
   from one to the other and the names imported most often across that boundary;
 * :func:`flows_up`: per package, which packages import it and the names they take from it;
-* :func:`architecture_chart`: the layers as rows, the packages as boxes, the imports as lines;
+* :func:`dependency_matrix`: who imports from whom, as a matrix of packages ordered by layer;
 * :func:`package_table`: per package, its layer, its modules and its line count.
 
 The lower-level pieces (:func:`find_modules`, :func:`package_of`, :func:`import_target`,
@@ -22,10 +22,9 @@ module, as a test of the layering needs it.
 from __future__ import annotations
 
 import ast
-import itertools
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -39,10 +38,9 @@ __all__ = [
     "LAYER",
     "LAYERS",
     "PACKAGE",
-    "PACKAGE_COLOURS",
     "TOP",
     "Import",
-    "architecture_chart",
+    "dependency_matrix",
     "find_modules",
     "flows_up",
     "import_edges",
@@ -432,247 +430,131 @@ def package_table(package: str | Path = PACKAGE) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 # the chart
 
-#: One colour per package (the lines take the colour of the package they come up from).
-PACKAGE_COLOURS: dict[str, str] = {
-    "core": "#4e79a7", "data": "#f28e2b", "entropy": "#e15759", "models": "#76b7b2", "lens": "#59a14f",
-    "sweeps": "#edc948", "analysis": "#b07aa1", "viz": "#ff9da7", "findings": "#9c755f", "book": "#6b6ecf",
-    "zoo": "#8c6d31", "bench": "#17becf", TOP: "#555555",
-}  # fmt: skip
-_OTHER_COLOURS = ["#bab0ac", "#843c39", "#393b79", "#637939"]
-
-_HALF = 1.0  # the drawing spans x in [-_HALF, _HALF]
-_BOX = 0.34  # half a single box's width
-_SIBLING = 0.22  # half the width of a box beside another in its layer
-_STEP_EXTRA = 0.45  # the extra height of a row for each package beside the first
-_TRACK0 = 0.41  # the innermost line's distance from the middle
-_BOX_H = 0.62  # a single box's height, in layers
-_BAND_PX = 48  # px per layer
+_ALLOWED, _SAME, _FORBIDDEN = "below the row's: allowed", "the row's own: not allowed", "above the row's: not allowed"
+_ZONE_COLOURS = {_ALLOWED: "#e3eee0", _SAME: "#d4d4d4", _FORBIDDEN: "#ffffff"}
+_WRONG_COLOUR = "#d62728"
+_CELL_W, _CELL_H = 38, 26  # a cell's width and height (px) in the wide layout
 
 
-@dataclass(frozen=True)
-class _Box:
-    package: str
-    band: int  # the row (0: the lowest layer drawn)
-    x0: float
-    x1: float
-    y0: float
-    y1: float
-
-    @property
-    def y(self) -> float:
-        return (self.y0 + self.y1) / 2
+def _label(package: str) -> str:
+    """A package's name on the chart's axes: its layer, then its name (``"8 book"``)."""
+    return f"{LAYER[package]} {'top level' if package == TOP else package}"
 
 
-def _bands(packages: Sequence[str]) -> list[tuple[int, list[str]]]:
-    """(layer, its packages) of every layer that holds one of ``packages``, bottom first."""
-    extra = [p for p in packages if p not in LAYER]
-    if extra:
-        raise ElensError(f"architecture_chart(): the packages {extra} stand in no layer: add them to LAYERS in {__name__}.")
-    rows = [(i, [p for p in layer if p in packages]) for i, layer in enumerate(LAYERS)]
-    return [(i, row) for i, row in rows if row]
-
-
-def _band_edges(bands: Sequence[tuple[int, list[str]]]) -> list[float]:
-    """Where each row starts (and the last ends), in units of a one-package row's height: a row
-    of several packages is taller, for its boxes stand in steps."""
-    out = [0.0]
-    for _, row in bands:
-        out.append(out[-1] + 1 + _STEP_EXTRA * (len(row) - 1))
-    return out
-
-
-def _boxes(packages: Sequence[str]) -> dict[str, _Box]:
-    """Boxes of the packages, a row per layer that has one; packages side by side in a layer
-    stand in steps (the left one lower), so that a line can leave either side of each."""
-    bands = _bands(packages)
-    starts = _band_edges(bands)
-    out = {}
-    for band, (_, row) in enumerate(bands):
-        k, lo, hi = len(row), starts[band], starts[band + 1]
-        if k == 1:
-            mid = (lo + hi) / 2
-            out[row[0]] = _Box(row[0], band, -_BOX, _BOX, mid - _BOX_H / 2, mid + _BOX_H / 2)
-            continue
-        step = (hi - lo - 0.2) / k  # each box takes a step of the row's height
-        centres = [-_BOX + _SIBLING + i * (2 * (_BOX - _SIBLING)) / (k - 1) for i in range(k)]
-        for i, pkg in enumerate(row):
-            y0 = lo + 0.1 + i * step
-            out[pkg] = _Box(pkg, band, centres[i] - _SIBLING, centres[i] + _SIBLING, y0 + 0.05, y0 + step - 0.05)
-    return out
-
-
-def _assign_tracks(edges: pd.DataFrame, boxes: Mapping[str, _Box]) -> list[tuple[int, int]]:
-    """(side, track) of each edge: side -1 left, +1 right; track 0 the innermost. Shorter lines
-    go inside longer ones, and lines on one track never share a stretch of height."""
-    used: dict[tuple[int, int], list[tuple[float, float]]] = {}
-    count = {-1: 0, 1: 0}
-    spans = [(abs(boxes[a].y - boxes[b].y), i) for i, (a, b) in enumerate(zip(edges["package"], edges["imported"]))]
-    out: dict[int, tuple[int, int]] = {}
-    for _, i in sorted(spans):
-        a, b = boxes[edges["package"].iloc[i]], boxes[edges["imported"].iloc[i]]
-        lo, hi = sorted((a.y, b.y))
-        track = 0
-        while True:
-            sides = sorted((-1, 1), key=lambda s: (count[s], -s))
-            free = [s for s in sides if all(hi <= l2 or lo >= h2 for l2, h2 in used.get((s, track), []))]
-            if free:
-                side = free[0]
-                break
-            track += 1
-        used.setdefault((side, track), []).append((lo, hi))
-        count[side] += 1
-        out[i] = (side, track)
-    return [out[i] for i in range(len(edges))]
-
-
-def _edge_paths(edges: pd.DataFrame, boxes: Mapping[str, _Box], tracks: Sequence[tuple[int, int]], spacing: float) -> pd.DataFrame:
-    """The points of each line: out of the importer's side, along its track, into the imported
-    package's side; ports on a side are ordered so that lines leaving one box do not cross there."""
-    ports: dict[tuple[str, int], list[tuple[int, int, int]]] = {}  # (package, side) -> (order key, edge, end)
-    for i, ((side, track), a, b) in enumerate(zip(tracks, edges["package"], edges["imported"])):
-        for end, (here, there) in enumerate(((a, b), (b, a))):
-            up = boxes[there].y > boxes[here].y
-            # top to bottom: the lines going up, inner track first, then those going down, outer
-            # first, so that no line's stub to its track crosses another line's track there
-            key = (0, track) if up else (1, -track)
-            ports.setdefault((here, side), []).append((key, i, end))
-    where: dict[tuple[int, int], float] = {}
-    for (pkg, _side), items in ports.items():
-        box = boxes[pkg]
-        items.sort(key=lambda t: (t[0], t[1]))
-        margin = 0.12 * (box.y1 - box.y0)
-        n = len(items)
-        for rank, (_, i, end) in enumerate(items):
-            where[i, end] = box.y1 - margin - (rank + 0.5) * (box.y1 - box.y0 - 2 * margin) / n
-    rows = []
-    corner = 0.35 * spacing
-    for i, ((side, track), a, b) in enumerate(zip(tracks, edges["package"], edges["imported"])):
-        xa = boxes[a].x1 if side > 0 else boxes[a].x0
-        xb = boxes[b].x1 if side > 0 else boxes[b].x0
-        xt = side * (_TRACK0 + track * spacing)
-        ya, yb = where[i, 0], where[i, 1]
-        dy = corner if yb > ya else -corner
-        points = [(xa, ya), (xt - side * corner, ya), (xt, ya + dy * 0.6), (xt, yb - dy * 0.6), (xt - side * corner, yb), (xb, yb)]
-        rows += [{"edge": i, "point": k, "x": x, "y": y} for k, (x, y) in enumerate(points)]
-    return pd.DataFrame(rows)
-
-
-def architecture_chart(
-    graph: pd.DataFrame | None = None,
+def dependency_matrix(
+    summary: pd.DataFrame | None = None,
     table: pd.DataFrame | None = None,
     *,
-    top: int = 5,
     title: str | None = None,
     subtitle: str | None = None,
 ) -> alt.LayerChart:
-    """The packages as boxes in their layers (rows, bottom to top) and their imports as lines.
+    """The imports between packages as a dependency-structure matrix: importers in rows, imported
+    packages in columns, a cell per pair with imports, coloured and labelled by their number.
 
     Args:
-        graph: :func:`import_graph`'s frame (default: that of ``elens_utils``).
-        table: :func:`package_table`'s frame of the same package (default: ``elens_utils``'s); the
-            boxes' tooltips give its modules and lines.
-        top: how many names a line's tooltip lists (those imported most often across it).
+        summary: :func:`package_summary`'s frame (default: that of ``elens_utils``); rows of a
+            package with itself (``internal=True``) are left out: the diagonal stays neutral.
+        table: :func:`package_table`'s frame of the same package (default: ``elens_utils``'s);
+            every package in it gets a row and a column, and the diagonal's tooltips give what
+            it holds, its modules and its lines.
         title, subtitle: replace the chart's own (the subtitle says how to read it).
 
-    Every line joins a package to one it imports, leaving and entering the boxes at their sides;
-    its colour is the imported package's and its width grows with the number of import
-    statements. Shorter lines run inside longer ones, and two lines never share a stretch. The
-    tooltip of a line gives both packages, the statements and the names that flow along it; a
-    box's, what the package holds (its docstring's first line), its modules and lines, and which
-    packages it imports and is imported by. The data are inline (no URL).
+    Rows and columns both stand in the order of :data:`LAYERS`, the top layer first, each
+    labelled with its layer (``"8 book"``): imports that point down the layers fall above the
+    diagonal, on the shaded side. A package's own layer is a grey square on the diagonal (two
+    packages wide for ``data | entropy``), and a cell outside the shaded side is outlined in red.
+    A cell's colour (log scale) and number give the import statements of the row's package that
+    reach the column's; its tooltip adds the importing modules and the names that cross. The data
+    are inline (no URL).
 
     Raises:
         ElensError: for a package in no layer of :data:`LAYERS`.
     """
-    graph = import_graph() if graph is None else graph
+    summary = package_summary() if summary is None else summary
     table = package_table() if table is None else table
-    need_columns(table, ["layer", "package", "modules", "lines", "holds"], "architecture_chart")
-    summary = package_summary(graph, top=top)
-    packages = table["package"].tolist()
-    boxes = _boxes(packages)
-    bands = _bands(packages)
-    starts = _band_edges(bands)
-    edges = summary[summary["package"].isin(boxes) & summary["imported"].isin(boxes)].reset_index(drop=True)
-    tracks = _assign_tracks(edges, boxes)
-    n_tracks = 1 + max((t for _, t in tracks), default=0)
-    spacing = min(0.06, (_HALF - 0.02 - _TRACK0) / max(1, n_tracks - 1))
-    paths = _edge_paths(edges, boxes, tracks, spacing)
-    info = edges.assign(
-        edge=range(len(edges)),
-        across=edges["package"] + " imports from " + edges["imported"],
-        names_text=edges["flow"].where(edges["flow"] != "", "(none)"),
-    )[["edge", "package", "imported", "across", "statements", "modules", "names_text"]]
-    lines = json_safe(paths.merge(info, on="edge"))
+    need_columns(summary, ["package", "imported", "statements", "modules", "flow"], "dependency_matrix")
+    need_columns(table, ["package", "modules", "n_modules", "lines", "holds"], "dependency_matrix")
+    packages = list(dict.fromkeys([*table["package"], *summary["package"], *summary["imported"]]))
+    extra = [p for p in packages if p not in LAYER]
+    if extra:
+        raise ElensError(f"dependency_matrix(): the packages {extra} stand in no layer: add them to LAYERS in {__name__}.")
+    order = [p for layer in reversed(LAYERS) for p in layer if p in packages]  # top layer first
+    labels = [_label(p) for p in order]
 
-    colours = {**PACKAGE_COLOURS}
-    for i, p in enumerate(p for p in packages if p not in colours):
-        colours[p] = _OTHER_COLOURS[i % len(_OTHER_COLOURS)]
-    scale = alt.Scale(domain=packages, range=[colours[p] for p in packages])
-
-    imports = {p: ", ".join(edges.loc[edges["package"] == p, "imported"]) or "nothing of the library" for p in packages}
-    users = {p: ", ".join(edges.loc[edges["imported"] == p, "package"]) or "nothing" for p in packages}
-    box_rows = []
-    for _, row in table.iterrows():
-        b = boxes[row["package"]]
-        box_rows.append({
-            "package": b.package, "label": b.package if b.package != TOP else "top level", "x0": b.x0, "x1": b.x1, "y0": b.y0, "y1": b.y1,
-            "xm": (b.x0 + b.x1) / 2, "ym": b.y, "layer": str(row["layer"]), "holds": row["holds"] or "–",
-            "modules": row["modules"], "lines": int(row["lines"]), "imports": imports[b.package], "users": users[b.package],
+    cells = summary[summary["package"] != summary["imported"]]
+    imports = cells.groupby("package")["imported"].nunique()
+    users = cells.groupby("imported")["package"].nunique()
+    info = table.set_index("package")
+    zones, diagonal = [], []
+    for p in order:
+        for q in order:
+            zone = _ALLOWED if LAYER[q] < LAYER[p] else _SAME if LAYER[q] == LAYER[p] else _FORBIDDEN
+            zones.append({"row": _label(p), "column": _label(q), "zone": zone})
+        row = info.loc[p] if p in info.index else None
+        diagonal.append({
+            "row": _label(p), "column": _label(p), "package": p, "layer": LAYER[p],
+            "holds": (row["holds"] if row is not None else "") or "–",
+            "modules": f"{int(row['n_modules'])}: {row['modules']}" if row is not None else "–",
+            "lines": int(row["lines"]) if row is not None else 0,
+            "imports": f"{int(imports.get(p, 0))} packages", "users": f"{int(users.get(p, 0))} packages",
         })  # fmt: skip
-    box_frame = json_safe(pd.DataFrame(box_rows))
-    band_frame = pd.DataFrame({"y0": starts[:-1], "y1": starts[1:]}).iloc[::2]  # every other row shaded
-    centres = [round((a + b) / 2, 4) for a, b in itertools.pairwise(starts)]
-    band_labels = [str(layer) for layer, _ in bands]
+    side = ["down" if LAYER[b] < LAYER[a] else "sideways" if LAYER[b] == LAYER[a] else "up" for a, b in zip(cells["package"], cells["imported"])]
+    data = json_safe(cells.assign(
+        row=[_label(p) for p in cells["package"]],
+        column=[_label(p) for p in cells["imported"]],
+        across=cells["package"] + " imports from " + cells["imported"],
+        side=side,
+        names_text=cells["flow"].where(cells["flow"] != "", "(none)"),
+        text=cells["statements"].astype(int).astype(str),
+    )[["row", "column", "package", "imported", "across", "side", "statements", "modules", "names_text", "text"]])
 
-    x_scale = alt.Scale(domain=[-_HALF, _HALF], nice=False, zero=False)
-    y_scale = alt.Scale(domain=[0, starts[-1]], nice=False, zero=False)
-    y_axis = alt.Axis(
-        values=centres, labelExpr=f"{band_labels!r}[indexof({centres!r}, datum.value)]", grid=False, domain=False,
-        ticks=False, labelPadding=4, labelFontSize=11, labelColor="#777", titleColor="#777",
+    most = max(2, int(cells["statements"].max()) if len(cells) else 2)
+    dark = math.sqrt(most)  # the log scale's middle: white numbers on the darker half
+    x = alt.X("column:N", sort=labels, title="imported package", axis=alt.Axis(
+        orient="top", labelAngle=-90, labelAlign="left", labelBaseline="middle", labelLimit=120, labelFontSize=12, ticks=False, domain=False))  # fmt: skip
+    y = alt.Y("row:N", sort=labels, title="importing package", axis=alt.Axis(labelLimit=140, ticks=False, domain=False))
+    zone = alt.Chart(pd.DataFrame(zones)).mark_rect().encode(
+        x=x, y=y,
+        fill=alt.Fill("zone:N", title="the column's layer is", scale=alt.Scale(domain=list(_ZONE_COLOURS), range=list(_ZONE_COLOURS.values())),
+                      legend=alt.Legend(orient="right", symbolType="square", symbolStrokeColor="#999", symbolStrokeWidth=1, labelLimit=180)),
     )  # fmt: skip
-    stripes = alt.Chart(band_frame).mark_rect(color="#f3f3f3").encode(
-        x=alt.value(0), x2=alt.value("width"), y=alt.Y("y0:Q", scale=y_scale, title="layer", axis=y_axis), y2="y1:Q"
-    )
-    line_tooltip = [
-        alt.Tooltip("across:N", title="imports"),
-        alt.Tooltip("statements:Q", title="import statements"),
-        alt.Tooltip("modules:Q", title="importing modules"),
-        alt.Tooltip("names_text:N", title="names (statements)"),
-    ]
-    drawn = alt.Chart(lines).mark_line(opacity=0.85, strokeCap="round", strokeJoin="round").encode(
-        x=alt.X("x:Q", scale=x_scale, axis=None),
-        y=alt.Y("y:Q", scale=y_scale),
-        detail="edge:N",
-        order="point:Q",
-        color=alt.Color("imported:N", scale=scale, legend=None),
-        strokeWidth=alt.StrokeWidth("statements:Q", scale=alt.Scale(range=[1.0, 3.0], zero=False), legend=None),
-        tooltip=line_tooltip,
-    )
-    box_tooltip = [
+    own_tooltip = [
         alt.Tooltip("package:N"),
-        alt.Tooltip("layer:N"),
+        alt.Tooltip("layer:Q"),
         alt.Tooltip("holds:N", title="holds"),
-        alt.Tooltip("modules:N"),
+        alt.Tooltip("modules:N", title="modules"),
         alt.Tooltip("lines:Q", title="lines of code", format=","),
         alt.Tooltip("imports:N", title="imports from"),
         alt.Tooltip("users:N", title="imported by"),
     ]
-    rects = alt.Chart(box_frame).mark_rect(cornerRadius=4, strokeWidth=1.5, fillOpacity=0.16).encode(
-        x=alt.X("x0:Q", scale=x_scale, axis=None), x2="x1:Q", y=alt.Y("y0:Q", scale=y_scale), y2="y1:Q",
-        fill=alt.Fill("package:N", scale=scale, legend=None), stroke=alt.Stroke("package:N", scale=scale, legend=None),
-        tooltip=box_tooltip,
-    )  # fmt: skip
-    labels = alt.Chart(box_frame).mark_text(fontSize=12, fontWeight="bold", color="#222").encode(
-        x=alt.X("xm:Q", scale=x_scale, axis=None), y=alt.Y("ym:Q", scale=y_scale), text="label:N", tooltip=box_tooltip
-    )
-    down = bool((edges["imported_layer"] < edges["layer"]).all())
-    default_sub = [
-        f"rows: the layers, bottom to top; a line joins a package to one it imports{' (always lower)' if down else ''};",
-        "colour: the imported package; width: import statements; hover or tap a line for the names that cross",
+    own = alt.Chart(json_safe(pd.DataFrame(diagonal))).mark_rect(fill=_ZONE_COLOURS[_SAME]).encode(x=x, y=y, tooltip=own_tooltip)
+    tooltip = [
+        alt.Tooltip("across:N", title="imports"),
+        alt.Tooltip("statements:Q", title="import statements"),
+        alt.Tooltip("modules:Q", title="importing modules"),
+        alt.Tooltip("names_text:N", title="names (statements)"),
+        alt.Tooltip("side:N", title="across the layers"),
     ]
-    return alt.layer(stripes, drawn, rects, labels).properties(
-        width=560,
-        height=round(starts[-1] * _BAND_PX),
-        title=alt.Title(title or "How the library is built: packages by layer, and their imports", subtitle=subtitle or default_sub),
+    counts = alt.Chart(data).mark_rect(stroke="white", strokeWidth=1).encode(
+        x=x, y=y,
+        color=alt.Color("statements:Q", title="import statements", scale=alt.Scale(type="log", scheme={"name": "blues", "extent": [0.2, 1]}, domain=[1, most]),
+                        legend=alt.Legend(orient="right", gradientLength=120, values=[v for v in (1, 3, 10, 30, 100) if v <= most])),
+        stroke=alt.condition("datum.side != 'down'", alt.value(_WRONG_COLOUR), alt.value("white")),
+        strokeWidth=alt.condition("datum.side != 'down'", alt.value(3), alt.value(1)),
+        tooltip=tooltip,
+    )  # fmt: skip
+    numbers = alt.Chart(data).mark_text(fontSize=12).encode(
+        x=x, y=y, text="text:N",
+        color=alt.condition(f"datum.statements > {dark:.6g}", alt.value("white"), alt.value("black")),
+        tooltip=tooltip,
+    )  # fmt: skip
+    wrong = sum(s != "down" for s in side)
+    default_sub = [
+        "a row's package imports from a column's: the cell counts the statements (tap it for the names);",
+        "green: layers below the row's, where imports belong" + (" (every one is there)" if not wrong else f" ({wrong} outlined in red are not)"),
+    ]
+    return alt.layer(zone, own, counts, numbers).properties(
+        width=alt.Step(_CELL_W),
+        height=alt.Step(_CELL_H),
+        title=alt.Title(title or "Which package imports from which, by layer", subtitle=subtitle or default_sub),
     )
-
