@@ -58,6 +58,7 @@ import pyarrow.parquet as pq
 
 from elens_utils.core.atomic import atomic_file
 from elens_utils.core.errors import ElensError
+from elens_utils.entropy.stats import normalize_alphas
 
 if TYPE_CHECKING:  # imported lazily at run time: `datasets` is slow to import
     import datasets
@@ -102,20 +103,7 @@ _META_ARROW_TYPES = {
 
 def _check_alphas(alphas: Any) -> tuple[float, ...]:
     """Renyi orders as a tuple of distinct floats, each ``>= 0`` or ``inf``."""
-    if isinstance(alphas, (int, float, np.floating, np.integer)):
-        alphas = (alphas,)
-    try:
-        out = tuple(float(a) for a in alphas)
-    except (TypeError, ValueError) as err:
-        raise ElensError(f"alphas must be a sequence of numbers; got {alphas!r}.") from err
-    if not out:
-        raise ElensError("No entropy order given: pass at least one alpha (1.0 is Shannon).")
-    for a in out:
-        if math.isnan(a) or a < 0:
-            raise ElensError(
-                f"Renyi order alpha={a} is not allowed: use alpha >= 0 "
-                "(0 = log support size, 1 = Shannon, inf = min-entropy)."
-            )
+    out = normalize_alphas(alphas)
     if len(set(out)) != len(out):
         raise ElensError(f"alphas {out} contain a duplicate: list each Renyi order once.")
     return out

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from elens_utils.core.errors import ElensError
@@ -47,11 +48,14 @@ M, S, T = 0, 1, 2  # columns of a statistics tensor; power sums follow from colu
 def normalize_alphas(alphas: float | Sequence[float]) -> tuple[float, ...]:
     """Validate Renyi orders: floats ``>= 0`` or ``math.inf``; ``1`` means Shannon.
 
-    Raises :class:`ElensError` for a negative, NaN or empty specification.
+    Raises :class:`ElensError` for a negative, NaN, non-numeric or empty specification.
     """
-    if isinstance(alphas, (int, float)):
+    if isinstance(alphas, (int, float, np.floating, np.integer)):
         alphas = (alphas,)
-    out = tuple(float(a) for a in alphas)
+    try:
+        out = tuple(float(a) for a in alphas)
+    except (TypeError, ValueError) as err:
+        raise ElensError(f"alphas must be a sequence of numbers; got {alphas!r}.") from err
     if not out:
         raise ElensError("No entropy order given: pass at least one alpha (1.0 is Shannon).")
     for a in out:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import altair as alt
 import numpy as np
@@ -20,10 +20,6 @@ from elens_utils.viz.theme import (
     mean_band_layers,
     need_columns,
 )
-
-if TYPE_CHECKING:
-    pass
-
 
 # ---------------------------------------------------------------------------------------------
 # expansion and pruning; correctness (chapters 5 and 6)

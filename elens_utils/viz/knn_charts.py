@@ -3,7 +3,7 @@ per label and per window."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -16,10 +16,6 @@ from elens_utils.viz.theme import (
     ceiling_band,
     need_columns,
 )
-
-if TYPE_CHECKING:
-    pass
-
 
 # ---------------------------------------------------------------------------------------------
 # task type and output format (chapters 3 and 4)

@@ -3,7 +3,7 @@ pruning, profiles against relative depth."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -11,10 +11,6 @@ import pandas as pd
 from elens_utils.core.errors import ElensError
 from elens_utils.entropy.stats import order_label  # re-exported: its old home
 from elens_utils.viz.theme import EXPANSION_COLOUR, PRUNING_COLOUR, need_columns
-
-if TYPE_CHECKING:
-    pass
-
 
 # ---------------------------------------------------------------------------------------------
 # charts

@@ -8,16 +8,12 @@ import itertools
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import altair as alt
 
 from elens_utils.core.atomic import atomic_file
 from elens_utils.viz import chart_reflow
-
-if TYPE_CHECKING:
-    pass
-
 from elens_utils.viz.theme import CHART_CLASS, VEGALITE_VERSION
 
 # ---------------------------------------------------------------------------------------------

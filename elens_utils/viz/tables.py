@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from elens_utils.core.errors import ElensError
 from elens_utils.core.provenance import format_value
-
-if TYPE_CHECKING:
-    pass
 
 
 def _is_p_value_column(name: object) -> bool:

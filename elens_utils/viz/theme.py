@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import altair as alt
 import numpy as np
@@ -13,10 +13,6 @@ import pandas as pd
 
 from elens_utils.analysis.comparison import AUC_CEILING
 from elens_utils.core.errors import ElensError
-
-if TYPE_CHECKING:
-    pass
-
 
 #: CSS class of every chart container that :func:`to_html` emits (the book's tests look for it).
 CHART_CLASS = "elens-chart"
