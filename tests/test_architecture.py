@@ -51,7 +51,7 @@ _A = "elens_utils.analysis."
 KNOWN_PRIVATE: set[tuple[str, str]] = set()
 KNOWN_LONG: set[str] = {
     "elens_utils.book.chapters",
-    "elens_utils.data.synthetic", "elens_utils.zoo.training",
+    "elens_utils.zoo.training",
 }
 
 MAX_LINES = 900
