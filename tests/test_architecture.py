@@ -49,10 +49,7 @@ KNOWN_CYCLES: list[set[str]] = [
 ]  # fmt: skip
 _A = "elens_utils.analysis."
 KNOWN_PRIVATE: set[tuple[str, str]] = set()
-KNOWN_LONG: set[str] = {
-    "elens_utils.book.chapters",
-    "elens_utils.zoo.training",
-}
+KNOWN_LONG: set[str] = set()
 
 MAX_LINES = 900
 

@@ -28,7 +28,7 @@ import pytest
 from helpers import write_mini_book
 
 from elens_utils import load_model
-from elens_utils.book import chapters
+from elens_utils.book import chapter_files, chapters, parameters
 from elens_utils.core.atomic import atomic_file
 from elens_utils.core.errors import ElensError, run_command
 from elens_utils.lens.generation import GenerationSettings
@@ -352,8 +352,8 @@ def test_yaml_aliases_are_refused_at_once(tmp_path, no_kernel):
         chapters.run_chapter("mini", "t", root=tmp_path, out_dir=tmp_path / "book", progress=False, log=lambda *_: None)
     assert time.perf_counter() - start < 30  # expanded, nine levels of nine would never end
     with pytest.raises(ElensError, match="uses an alias"):
-        chapters._typed("*a", [1])
-    assert chapters._typed("*a", "x") == "*a"  # a text parameter takes its text as it is
+        parameters._typed("*a", [1])
+    assert parameters._typed("*a", "x") == "*a"  # a text parameter takes its text as it is
 
 
 def test_out_that_is_a_file(tmp_path, no_kernel):
@@ -387,7 +387,7 @@ def test_full_disk_while_writing_the_executed_notebook(tmp_path, monkeypatch, ca
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(chapters, "_atomic_write_nb", full)
-    monkeypatch.setattr(chapters, "_repo", lambda root=None: tmp_path)
+    monkeypatch.setattr(chapter_files, "REPO", tmp_path)
     code = chapters.main(["run", "mini", "--params", "t", "--out", str(out), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "error: No space left on device:" in err and "Traceback" not in err
@@ -567,10 +567,10 @@ def test_parameter_set_structure(tmp_path, text, match):
 
 
 def test_override_text_is_taken_as_text_and_numbers_as_numbers():
-    assert chapters._typed("Question: what is 2+2", "x") == "Question: what is 2+2"
-    assert chapters._typed("yes", "x") == "yes" and chapters._typed("[INST] hi", "x") == "[INST] hi"
-    assert chapters._typed("'quoted'", "x") == "quoted"
-    assert chapters._typed("1e-3", 0.7) == 0.001 and chapters._typed("0", "auto") == 0
+    assert parameters._typed("Question: what is 2+2", "x") == "Question: what is 2+2"
+    assert parameters._typed("yes", "x") == "yes" and parameters._typed("[INST] hi", "x") == "[INST] hi"
+    assert parameters._typed("'quoted'", "x") == "quoted"
+    assert parameters._typed("1e-3", 0.7) == 0.001 and parameters._typed("0", "auto") == 0
 
 
 def test_truncated_gguf_files_are_named(tmp_path):

@@ -38,34 +38,49 @@ into DIR first, so a throw-away build (the smoke test) leaves ``book/`` alone.
 from __future__ import annotations
 
 import argparse
-import ast
 import hashlib
 import json
 import math
 import os
-import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from elens_utils.book.assets import MATHJAX_FILE, make_assets
+from elens_utils.book.chapter_files import (
+    PACKAGE,
+    REPO,
+    Chapter,
+    chapters,
+    find_chapter,
+    read_notebook,
+    repo_root,
+)
+from elens_utils.book.parameters import (
+    check_parameters,
+    load_param_set,
+    merge_parameters,
+    param_sets,
+    parse_overrides,
+    split_set_line,
+)
 from elens_utils.core.atomic import atomic_file
 from elens_utils.core.errors import ElensError, first_line, run_command
-from elens_utils.core.paths import cache_dir
 from elens_utils.core.threads import SMALL_MODEL_THREADS_ENV
-from elens_utils.models.registry import check_model_name
 from elens_utils.sweeps.dist_sweep import PROCESSES_ENV
 
 __all__ = [
     "Chapter",
+    "check_parameters",
+    "param_sets",
+    "split_set_line",
     "build_book",
     "cache_key",
     "chapters",
@@ -78,399 +93,11 @@ __all__ = [
     "run_chapter",
 ]
 
-#: The repository (source notebooks, parameter sets, book configuration).
-REPO = Path(__file__).resolve().parents[2]
-PACKAGE = Path(__file__).resolve().parents[1]
-MATHJAX_VERSION = "3.2.2"
-MATHJAX_FILE = "mathjax/tex-svg-full.js"  # in the assets dir = _static/ of the built book
 BOOK_CONFIG = ("_config.yml", "_toc.yml")
-_STAMP = ".elens-assets.json"
-
-
-def _repo(root: str | os.PathLike[str] | None) -> Path:
-    return Path(root).resolve() if root is not None else REPO
 
 
 # ---------------------------------------------------------------------------------------------
-# chapters
-
-
-@dataclass(frozen=True)
-class Chapter:
-    """A chapter notebook: its short ``name`` (``profile``), its source path and parameters."""
-
-    name: str
-    path: Path
-    parameters: dict[str, Any]  # name -> default value (literal) from the parameters cell
-
-    @property
-    def stem(self) -> str:
-        return self.path.stem
-
-    @property
-    def aliases(self) -> tuple[str, ...]:
-        number = self.stem.split("_", 1)[0]
-        rest = self.stem.split("_", 1)[1] if "_" in self.stem else self.stem
-        out = [self.name, self.stem, rest]
-        if number.isdigit():
-            out += [number, str(int(number))]
-        return tuple(dict.fromkeys(out))
-
-
-def _read_nb(path: Path):
-    import nbformat
-
-    try:
-        return nbformat.read(path, as_version=4)
-    except Exception as err:
-        raise ElensError(f"Cannot read notebook {path}: {err}") from err
-
-
-def _parameters_cell(nb) -> tuple[int, Any]:
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
-            return i, cell
-    raise ElensError("the notebook has no cell tagged 'parameters'")
-
-
-def _declared_parameters(nb, path: Path) -> dict[str, Any]:
-    """``name -> default`` of the top-level assignments of the parameters cell."""
-    try:
-        _, cell = _parameters_cell(nb)
-    except ElensError as err:
-        raise ElensError(f"{path}: {err}; every chapter needs one (see notebooks/README.md).") from err
-    try:
-        tree = ast.parse(cell.source)
-    except SyntaxError as err:
-        raise ElensError(f"{path}: the parameters cell is not valid Python: {err}") from err
-    out: dict[str, Any] = {}
-    for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
-        value = getattr(node, "value", None)
-        for target in targets:
-            if isinstance(target, ast.Name):
-                try:
-                    out[target.id] = ast.literal_eval(value) if value is not None else None
-                except ValueError:  # an expression: a list stays a list (for --set a,b)
-                    out[target.id] = [] if isinstance(value, (ast.List, ast.Tuple)) else ast.unparse(value)
-    return out
-
-
-def chapters(root: str | os.PathLike[str] | None = None) -> list[Chapter]:
-    """The chapters in ``notebooks/``, in file order. A chapter's name is its notebook's
-    ``metadata.elens.chapter`` (else the stem without the number prefix)."""
-    nb_dir = _repo(root) / "notebooks"
-    out = []
-    for path in sorted(nb_dir.glob("[0-9]*.ipynb")):
-        nb = _read_nb(path)
-        name = nb.metadata.get("elens", {}).get("chapter") or path.stem.split("_", 1)[-1]
-        out.append(Chapter(name=name, path=path, parameters=_declared_parameters(nb, path)))
-    return out
-
-
-def find_chapter(name: str, root: str | os.PathLike[str] | None = None) -> Chapter:
-    """The chapter called ``name`` (its name, file stem, stem without number, or number)."""
-    found = chapters(root)
-    for ch in found:
-        if name in ch.aliases:
-            return ch
-    valid = ", ".join(f"{c.name} ({c.path.name})" for c in found) or "none: notebooks/ is empty"
-    raise ElensError(f"Unknown chapter {name!r}. Chapters: {valid}; or 'all'.")
-
-
-# ---------------------------------------------------------------------------------------------
-# parameters
-
-
-def param_sets(root: str | os.PathLike[str] | None = None) -> list[str]:
-    return sorted(p.stem for p in (_repo(root) / "params").glob("*.yml"))
-
-
-def load_param_set(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The parameter set ``name`` (``params/<name>.yml``, or a path to a YAML file)."""
-    path = Path(name)
-    if not (path.suffix in (".yml", ".yaml") and path.is_file()):
-        path = _repo(root) / "params" / f"{name}.yml"
-    if not path.is_file():
-        raise ElensError(
-            f"Unknown parameter set {name!r}: use one of {', '.join(param_sets(root)) or '(none)'} "
-            "(files params/<name>.yml) or a path to a YAML file."
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ElensError(f"Parameter set {path} is not UTF-8 text ({err.reason} at byte {err.start}): save it as UTF-8.") from err
-    data = _load_yaml(text, f"Parameter set {path}") or {}
-    keys = ("description", "threads", "processes", "defaults", "chapters")
-    if not isinstance(data, dict):
-        raise ElensError(
-            f"Parameter set {path} must be a mapping with the keys {', '.join(keys)}; it holds "
-            f"{type(data).__name__} {data!r:.60}."
-        )
-    if not set(data) <= set(keys):
-        raise ElensError(f"Parameter set {path}: expected the keys {', '.join(keys)}; got {list(data)}.")
-    for key in ("threads", "processes"):
-        value = data.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise ElensError(f"Parameter set {path}: '{key}' must be an integer >= 1 (or left out), got {value!r}.")
-    for key in ("defaults", "chapters"):
-        if not isinstance(data.get(key) or {}, dict):
-            raise ElensError(f"Parameter set {path}: '{key}' must be a mapping.")
-    data.setdefault("defaults", {})
-    data.setdefault("chapters", {})
-    data["defaults"] = data["defaults"] or {}
-    data["chapters"] = data["chapters"] or {}
-    found = {c.name: c for c in chapters(root)}
-    if found:  # a typo in a chapter's name or a parameter's would otherwise be ignored
-        for name, section in data["chapters"].items():
-            if name not in found:
-                raise ElensError(f"Parameter set {path} names chapter {name!r}, which does not exist: use one of {', '.join(found)}.")
-            if not isinstance(section or {}, dict):
-                raise ElensError(f"Parameter set {path}: chapters.{name} must be a mapping of parameters, not {section!r:.60}.")
-        declared = set().union(*(c.parameters for c in found.values()))
-        unknown = sorted(k for k in data["defaults"] if k not in declared)
-        if unknown:
-            raise ElensError(f"Parameter set {path}: no chapter declares the default(s) {unknown}.")
-    data["name"] = path.stem
-    return data
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML's safe loader without aliases (``*name``): parameters are plain values, and nested
-    aliases can expand into more values than the machine holds (a "billion laughs" file)."""
-
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark
-            raise yaml.composer.ComposerError(
-                None, None, "uses an alias (*name): write the value out instead", mark
-            )
-        return super().compose_node(parent, index)
-
-
-def _load_yaml(text: str, what: str) -> Any:
-    """``text`` as YAML without aliases; an :class:`ElensError` naming ``what`` if it is not."""
-    try:
-        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader)
-    except yaml.YAMLError as err:
-        raise ElensError(f"{what} is not valid YAML for a parameter: {err}") from err
-
-
-def _split_list(text: str) -> list[Any]:
-    return [_load_yaml(item.strip(), f"List item {item.strip()!r}") if item.strip() else "" for item in text.split(",")]
-
-
-def split_set_line(text: str) -> list[str]:
-    """``make chapter SET="..."``'s text as ``KEY=VALUE`` items: split at whitespace, and a word
-    that does not start a ``KEY=`` continues the value before it, so values may hold spaces
-    (``"prompt=The capital of France is seed=1"`` -> ``["prompt=The capital of France is", "seed=1"]``)."""
-    items: list[str] = []
-    for word in text.split():
-        key, sep, _ = word.partition("=")
-        if (sep and key.isidentifier()) or not items:
-            items.append(word)
-        else:
-            items[-1] += " " + word
-    return items
-
-
-def parse_overrides(items: Iterable[str]) -> dict[str, str]:
-    """``["k=v", ...]`` -> ``{"k": "v"}`` (values still text: typed per chapter)."""
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise ElensError(f"Override {item!r} is not KEY=VALUE with KEY a parameter name (e.g. seed=1, models=a,b).")
-        out[key] = value
-    return out
-
-
-def _typed(value: str, default: Any) -> Any:
-    """An override's text as YAML; for a list parameter a comma list (or one item) is a list.
-
-    For a text parameter the text is taken as it is (``prompt=Question: 2+2``, ``prompt=yes``),
-    unless quoted; for a number parameter a number YAML reads as text (``1e-3``) is a number.
-    """
-    text = value.strip()
-    if isinstance(default, (list, tuple)) and not text.startswith("["):
-        return _split_list(text)
-    if isinstance(default, str) and not (len(text) >= 2 and text[0] == text[-1] and text[0] in "'\""):
-        return int(text) if text.isdigit() and default == "auto" else value  # device=0 means cuda:0
-    typed = _load_yaml(text, f"Override value {value!r}") if text else ""
-    if isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(typed, str):
-        try:
-            return float(typed) if isinstance(default, float) or not float(typed).is_integer() else int(float(typed))
-        except ValueError:
-            return typed
-    return typed
-
-
-def merge_parameters(chapter: Chapter, pset: Mapping[str, Any], overrides: Mapping[str, str] | None = None, *, strict: bool = True) -> dict[str, Any]:
-    """The parameters ``chapter`` runs with: set defaults (those it declares), then the set's
-    section for the chapter, then ``overrides``.
-
-    Raises:
-        ElensError: for a chapter-section or override key the chapter does not declare
-            (with ``strict=False`` overrides it does not declare are ignored: ``run all``).
-    """
-    declared = chapter.parameters
-    valid = ", ".join(declared)
-    params = {k: v for k, v in (pset.get("defaults") or {}).items() if k in declared}
-    section = (pset.get("chapters") or {}).get(chapter.name) or {}
-    unknown = [k for k in section if k not in declared]
-    if unknown:
-        raise ElensError(
-            f"Parameter set '{pset.get('name')}' gives chapter '{chapter.name}' the parameter(s) "
-            f"{unknown}, which its parameters cell does not declare. Valid: {valid}."
-        )
-    params.update(section)
-    for key, text in (overrides or {}).items():
-        if key not in declared:
-            if strict:
-                raise ElensError(f"Chapter '{chapter.name}' has no parameter {key!r}. Valid: {valid}.")
-            continue
-        params[key] = _typed(text, declared[key])
-    return params
-
-
-# Integer parameters that may be 0 (seeds, numbers of random draws); every other integer
-# parameter counts something and must be >= 1.
-_MAY_BE_ZERO = re.compile(r"(^|_)seeds?$")
-# Parameters that name models; a name that can only be a path must exist.
-_MODEL_PARAMS = re.compile(r"(^|_)models?$|^example_model$|^real_example$")
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _kind_error(key: Any, value: Any, default: Any) -> str | None:
-    """What is wrong with ``value`` for a parameter whose declared default is ``default``
-    (None when it fits): the type of the default, integers counting from 1 (seeds from 0),
-    positive finite floats, list items of the default's items' type."""
-    if default is None:
-        return None
-    if isinstance(default, bool):
-        return None if isinstance(value, bool) else "true or false"
-    if _is_int(default):
-        low = 0 if _MAY_BE_ZERO.search(key) else 1
-        return None if _is_int(value) and value >= low else f"an integer >= {low}"
-    if isinstance(default, float):
-        ok = _is_number(value) and math.isfinite(value) and value > 0
-        if key.endswith("top_p"):
-            ok = ok and value <= 1
-            return None if ok else "a number in (0, 1]"
-        return None if ok else "a positive number"
-    if isinstance(default, str):
-        if key == "device" and _is_int(value) and value >= 0:  # --set device=0: cuda:0
-            return None
-        return None if isinstance(value, str) else "a string"
-    if isinstance(default, (list, tuple)):
-        if not isinstance(value, (list, tuple)):
-            return "a list (a,b,c or [a, b, c])"
-        items = list(default)
-        if items and all(isinstance(x, str) for x in items):
-            bad = [x for x in value if not isinstance(x, str)]
-            return f"a list of strings (not {bad[0]!r})" if bad else None
-        if items and all(_is_int(x) for x in items):
-            low = 0 if _MAY_BE_ZERO.search(key) else 1
-            bad = [x for x in value if not (_is_int(x) and x >= low)]
-            return f"a list of integers >= {low} (not {bad[0]!r})" if bad else None
-        if items and all(_is_number(x) or isinstance(x, str) for x in items):  # Renyi orders: numbers or inf
-            bad = [x for x in value if not (_is_number(x) or isinstance(x, str))]
-            return f"a list of numbers (not {bad[0]!r})" if bad else None
-    return None
-
-
-# Parameters whose values come from a fixed list.
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "precision": ("fp32", "bf16", "auto"),
-    "real_scoring": ("cloze", "letters"),
-}
-
-
-def _value_error(key: str, value: Any, machine: bool = True) -> str | None:
-    """What is wrong with the value of a parameter with known meaning (None when it is fine);
-    ``machine``: also whether this machine has the device asked for."""
-    from elens_utils.entropy.streaming import normalize_alphas
-    from elens_utils.lens.loading import DTYPES, resolve_device
-
-    try:
-        if key in _CHOICES and value not in _CHOICES[key]:
-            return f"must be one of {', '.join(_CHOICES[key])}"
-        if key == "dtype" and value != "auto" and value not in DTYPES:
-            return f"must be auto or one of {', '.join(sorted(DTYPES))}"
-        if key == "device" and machine:
-            resolve_device(value)
-        if key == "alphas":
-            normalize_alphas(value)
-    except ElensError as err:
-        return f"is refused: {str(err).rstrip('.')}"
-    return None
-
-
-def check_parameters(
-    chapter: Chapter, params: Mapping[str, Any], overrides: Mapping[str, str] | None = None, *, machine: bool = True
-) -> None:
-    """Check every parameter's value against its declared default before a kernel starts
-    (``machine=False``: leave out what depends on this machine, the device and the environment).
-
-    Raises:
-        ElensError: naming the parameter, the value, what it must be, and where it came from
-            (an override or the parameter set).
-    """
-    problems = []
-    processes = os.environ.get(PROCESSES_ENV) if machine else None
-    if processes is not None and not (processes.strip().isdigit() and int(processes) >= 1):
-        problems.append(f"{PROCESSES_ENV}={processes!r} must be an integer >= 1")
-    try:
-        if machine:
-            cache_dir()
-    except ElensError as err:
-        problems.append(str(err).rstrip("."))
-    for key, value in params.items():
-        if key not in chapter.parameters:
-            continue
-        need = _kind_error(key, value, chapter.parameters[key])
-        where = f" (from --set {key}={overrides[key]})" if overrides and key in overrides else ""
-        if need:
-            problems.append(f"{key} = {value!r}{where} must be {need}")
-            continue
-        problem = _value_error(key, value, machine)
-        if problem:
-            problems.append(f"{key} = {value!r}{where} {problem}")
-            continue
-        if _MODEL_PARAMS.search(key) and value is not None:
-            from elens_utils.lens.loading import looks_like_path
-
-            names = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
-            if names is None or not all(isinstance(m, str) for m in names):
-                problems.append(f"{key} = {value!r}{where} must name models (a string, or a list of strings)")
-                continue
-            for m in names:
-                try:
-                    check_model_name(m)
-                except ElensError as err:
-                    problems.append(f"{key}{where}: {err}")
-                    continue
-                # a relative path is read from the notebooks' folder, where the kernel runs
-                here = chapter.path.parent / Path(m).expanduser()
-                if (looks_like_path(m) or m.lower().endswith(".gguf")) and not here.exists():
-                    problems.append(
-                        f"{key} names {m!r}{where}, which does not exist (no such directory or file; a relative "
-                        f"path is read from {chapter.path.parent})"
-                    )
-    if problems:
-        raise ElensError(f"Chapter '{chapter.name}': " + "; ".join(problems) + ".")
-
-
-# ---------------------------------------------------------------------------------------------
-# cache key
+# cache keys and running
 
 
 def library_digest(package: Path = PACKAGE) -> str:
@@ -680,7 +307,7 @@ def run_chapter(
     from elens_utils.core.provenance import page_substitutions
     from elens_utils.core.version import __version__
 
-    root_path = _repo(root)
+    root_path = repo_root(root)
     chapter = find_chapter(name, root_path)
     pset = load_param_set(param_set, root_path)
     params = merge_parameters(chapter, pset, overrides, strict=strict)
@@ -690,7 +317,7 @@ def run_chapter(
         raise ElensError(f"--out {out_dir} is a file: give a directory for the executed notebooks.")
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / chapter.path.name
-    source = _read_nb(chapter.path)
+    source = read_notebook(chapter.path)
     applied = {k: v for k, v in (overrides or {}).items() if k in chapter.parameters}
     # the page shows the set and the overrides (its re-run command): they are part of the key
     shown = {**params, "__page__": {"set": pset["name"], "overrides": applied}}
@@ -784,82 +411,6 @@ def run_chapters(names: Sequence[str] | str, param_set: str, overrides: Mapping[
     if isinstance(names, str):
         names = [names]
     return [run_chapter(n, param_set, overrides, **kwargs) for n in names]
-
-
-# ---------------------------------------------------------------------------------------------
-# assets
-
-
-def make_assets(dest: str | os.PathLike[str] | None = None, *, npm: str | None = None, log=print) -> Path:
-    """Write the book's local static assets into ``dest`` (``_assets/``), once.
-
-    * ``mathjax/tex-svg-full.js`` from the npm package ``mathjax@MATHJAX_VERSION`` (``npm pack``).
-    * ``elens/vega-bundle.js``: Vega, Vega-Lite and vega-embed from vl-convert-python, for the
-      Vega-Lite version altair writes (:func:`elens_utils.viz.charts.write_vega_bundle`).
-
-    A stamp file records the versions; up-to-date files are not fetched again.
-
-    Raises:
-        ElensError: when npm is missing or ``npm pack`` fails.
-    """
-    from elens_utils.viz import charts
-
-    dest = Path(dest) if dest is not None else REPO / "_assets"
-    dest.mkdir(parents=True, exist_ok=True)
-    stamp_path = dest / _STAMP
-    try:
-        stamp = json.loads(stamp_path.read_text())
-    except (OSError, ValueError):
-        stamp = {}
-    mj = dest / MATHJAX_FILE
-    if stamp.get("mathjax") != MATHJAX_VERSION or not mj.is_file():
-        npm = npm or shutil.which("npm")
-        if not npm:
-            raise ElensError(
-                "npm is not installed, and the book serves MathJax from a local copy fetched from "
-                "the npm registry. Install Node.js and npm (Debian: apt-get install npm), then "
-                "run `make assets` again."
-            )
-        with tempfile.TemporaryDirectory(prefix="elens-npm-") as tmp:
-            log(f"assets: npm pack mathjax@{MATHJAX_VERSION}")
-            proc = subprocess.run(
-                [npm, "pack", f"mathjax@{MATHJAX_VERSION}", "--silent", "--pack-destination", tmp],
-                capture_output=True, text=True, check=False,
-            )
-            tarballs = list(Path(tmp).glob("mathjax-*.tgz"))
-            if proc.returncode or not tarballs:
-                raise ElensError(
-                    f"`npm pack mathjax@{MATHJAX_VERSION}` failed (exit {proc.returncode}): "
-                    f"{(proc.stderr or proc.stdout).strip()[-500:]}. Check access to the npm registry."
-                )
-            with tarfile.open(tarballs[0]) as tar:
-                member = tar.getmember("package/es5/tex-svg-full.js")
-                data = tar.extractfile(member).read()
-                license_text = tar.extractfile(tar.getmember("package/LICENSE")).read()
-        mj.parent.mkdir(parents=True, exist_ok=True)
-        tmp_file = mj.with_name(f".{mj.name}.tmp")
-        tmp_file.write_bytes(data)
-        os.replace(tmp_file, mj)
-        (mj.parent / "LICENSE").write_bytes(license_text)
-        stamp["mathjax"] = MATHJAX_VERSION
-    vega = dest / charts.VEGA_BUNDLE
-    vega_id = f"vega-lite {charts.VEGALITE_VERSION}, vl-convert {_dist_version('vl-convert-python')}"
-    if stamp.get("vega") != vega_id or not vega.is_file():
-        log(f"assets: Vega bundle ({vega_id})")
-        charts.write_vega_bundle(vega)
-        stamp["vega"] = vega_id
-    stamp_path.write_text(json.dumps(stamp, indent=1) + "\n")
-    log(f"assets: {dest} ready (MathJax {stamp['mathjax']}; {stamp['vega']})")
-    return dest
-
-
-def _dist_version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "?"
 
 
 # ---------------------------------------------------------------------------------------------
