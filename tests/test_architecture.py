@@ -22,85 +22,56 @@ Packages side by side in one layer do not import each other.
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "elens_utils"
+from elens_utils.book.architecture import (
+    LAYER,
+    PACKAGE,
+    find_modules,
+    import_edges,
+    import_target,
+    module_imports,
+    package_of,
+    relative_imports,
+)
 
-LAYERS: list[tuple[str, ...]] = [
-    ("core",),
-    ("data", "entropy"),
-    ("models",),
-    ("lens",),
-    ("sweeps",),
-    ("analysis",),
-    ("viz",),
-    ("findings",),
-    ("book",),
-    ("zoo", "bench"),
-    ("top",),
-]
-LAYER = {pkg: i for i, pkgs in enumerate(LAYERS) for pkg in pkgs}
+# The layers are the library's own (elens_utils.book.architecture.LAYERS), which Appendix D draws.
 
 # What is not yet as the rules want it: each entry is a debt, and the list only shrinks.
 KNOWN_UPWARD: set[tuple[str, str]] = set()
 KNOWN_CYCLES: list[set[str]] = [
 ]  # fmt: skip
-_A = "elens_utils.analysis."
 KNOWN_PRIVATE: set[tuple[str, str]] = set()
 KNOWN_LONG: set[str] = set()
 
 MAX_LINES = 900
 
 
-def _modules() -> dict[str, Path]:
-    """Dotted module name -> file, for every module of the package."""
-    out = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
-        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        out[name] = path
-    return out
-
-
-MODULES = _modules()
+MODULES = find_modules(PACKAGE)
 
 
 def _package_of(module: str) -> str:
-    parts = module.split(".")
-    return parts[1] if len(parts) > 2 or (len(parts) == 2 and f"{module}" in MODULES and MODULES[module].name == "__init__.py") else "top"
+    return package_of(module, MODULES)
 
 
 def _target(module: str, name: str | None) -> str | None:
-    """The library module an import statement reaches (``from module import name``)."""
-    if name and f"{module}.{name}" in MODULES:
-        return f"{module}.{name}"
-    return module if module in MODULES else None
+    return import_target(module, name, MODULES)
 
 
 def _imports(module: str) -> list[tuple[str, str, int]]:
     """(imported module, imported name or '', line) for every import of a library module in
     ``module``, wherever it stands (top level, in functions, under TYPE_CHECKING)."""
-    tree = ast.parse(MODULES[module].read_text())
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            assert node.level == 0, f"{module}:{node.lineno}: a relative import (the library imports absolutely)"
-            if node.module and node.module.split(".")[0] == "elens_utils":
-                for alias in node.names:
-                    target = _target(node.module, alias.name)
-                    if target:
-                        found.append((target, "" if target.endswith(f".{alias.name}") else alias.name, node.lineno))
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.split(".")[0] == "elens_utils" and alias.name in MODULES:
-                    found.append((alias.name, "", node.lineno))
-    return found
+    return module_imports(module, MODULES)
 
 
 def _edges() -> dict[str, set[str]]:
-    return {m: {t for t, _, _ in _imports(m) if t != m} for m in MODULES}
+    return import_edges(MODULES)
+
+
+def test_the_library_imports_absolutely():
+    relative = {m: lines for m in MODULES if (lines := relative_imports(m, MODULES))}
+    assert not relative, f"relative imports (the library imports absolutely): {relative}"
 
 
 def test_every_module_belongs_to_a_layer():
