@@ -71,9 +71,9 @@ def findings(
             ``accuracy``, ``n``, ``chance``).
         questions: the zoo's questions (``attrs["dataset"]``).
         source, models, max_new_tokens, k, folds: the run's parameters.
-        real_models, real_scores, real_per_model, real_questions, real_source, real_scoring,
-        real_max_new_tokens: the same for the real models (``real_scores`` also holds the
-            subject-only baseline's rows).
+        real_models: the real models; ``real_scores``, ``real_per_model``,
+            ``real_questions``, ``real_source``, ``real_scoring`` and ``real_max_new_tokens``
+            are the same for them (``real_scores`` also holds the subject-only baseline's rows).
     """
     random_models = is_random(models)
     chance = float(per_model["chance"].iloc[0])

@@ -64,11 +64,12 @@ def findings(
             and ``n_ranking`` rank the blocks.
         source, models, top_p, max_new_tokens, ks: the run's parameters; ``where`` says where
             the blocks were ranked ("at the answer position").
-        real_models, real_results, real_candidates, real_n_scored, real_n_ranking,
-        real_source, real_scoring: the same for the real models (``real_results`` None
-            without them).
-        sub_results, sub_summary, sublayer_ks, sublayer_n_questions: the sublayer experiment
-            (:func:`~elens_utils.analysis.sublayers.sublayer_sweep` and its summary), or None.
+        real_models: the real models; ``real_results``, ``real_candidates``,
+            ``real_n_scored``, ``real_n_ranking``, ``real_source`` and ``real_scoring`` are the
+            same for them (``real_results`` None without them).
+        sub_results: the sublayer experiment
+            (:func:`~elens_utils.analysis.sublayers.sublayer_sweep`), or None; ``sub_summary``
+            its summary, ``sublayer_ks`` and ``sublayer_n_questions`` its settings.
     """
     random_models = is_random(models)
     s = candidates
