@@ -14,7 +14,7 @@ SET ?=
 CHAPTER_FLAGS = --params $(PARAMS) $(if $(MODELS),--set 'models=$(MODELS)') $(if $(SET),--set-line "$$ELENS_SET")
 export ELENS_SET = $(SET)
 
-.PHONY: setup test assets chapter book zoo zoo-card clean
+.PHONY: setup test test-unit assets chapter book zoo zoo-card clean
 
 setup: $(VENV)/.installed
 
@@ -29,6 +29,10 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS) real-models.txt
 
 test: setup
 	HF_HUB_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+# The unit tests alone (no model, no notebook): seconds, for the edit-test loop.
+test-unit: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 # Local copies for the book (ignored by git): MathJax from npm, the Vega bundle from vl-convert.
 assets: setup

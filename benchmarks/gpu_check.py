@@ -8,7 +8,7 @@ On a CUDA machine with the project installed (``make setup``, or torch with CUDA
 It runs, in order, each step bounded in time and recorded even when it fails:
 
 1. ``tests``: the Triton kernel's tests compiled, not interpreted (``TRITON_INTERPRET`` unset):
-   ``pytest tests/test_entropy_triton.py``.
+   ``pytest tests/integration/test_entropy_triton.py``.
 2. ``lens``: the fused kernel (Shannon, and Shannon + 3 Renyi orders) against the cuBLAS product
    of the same shape (``h @ W.T``, bf16) and against our chunked torch path, at Gemma-3's
    vocabulary (V 262144, d 640 and 2304) and Gemma-2's (V 256000, d 2304, soft-cap 30), M 4096
@@ -26,7 +26,7 @@ Targets (the project's): fused kernel <= 1.3x cuBLAS and >= 2x the chunked torch
 
 ``--tiny`` runs every step on toy shapes; without CUDA it runs them on the CPU under the Triton
 interpreter (``TRITON_INTERPRET=1`` must be set before Python starts), which is how the script
-itself is tested (``tests/test_gpu_check.py``).
+itself is tested (``tests/integration/test_gpu_check.py``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,13 @@
-"""Shared test set-up: offline Hugging Face, the Triton interpreter on CPU, tiny model fixtures."""
+"""Shared test set-up: offline Hugging Face, the Triton interpreter on CPU, tiny model fixtures,
+and a marker per folder of tests:
+
+- ``tests/unit``: no model is loaded and no notebook run; seconds in all
+  (``pytest tests/unit`` or ``make test-unit``);
+- ``tests/integration``: tiny, untrained, zoo and GGUF models, the kernels, the benchmark, the
+  command lines, faults injected into whole runs;
+- ``tests/book``: chapters executed with papermill, the book built and its pages checked in Chromium.
+
+``pytest -m unit`` (``integration``, ``book``) selects the same sets by marker."""
 
 import os
 
@@ -48,3 +57,14 @@ def lens_model(tiny_model_dirs: dict[str, Path]):
         return cache[arch, dtype]
 
     return get
+
+
+_FOLDER_MARKERS = ("unit", "integration", "book")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with the folder it lives in (``unit``, ``integration`` or ``book``)."""
+    for item in items:
+        folder = item.path.parent.name
+        if folder in _FOLDER_MARKERS:
+            item.add_marker(getattr(pytest.mark, folder))

@@ -2,7 +2,7 @@
 
 The subpackages of ``elens_utils`` stand in layers (:data:`LAYERS`, bottom to top): a package
 imports its own modules and those of lower layers, never one beside or above it
-(``tests/test_architecture.py`` checks it). This module reads every module of the package with
+(``tests/unit/test_architecture.py`` checks it). This module reads every module of the package with
 :mod:`ast` (no import runs), resolves each import statement to the library module it reaches
 (imports inside functions and under ``TYPE_CHECKING`` count; relative imports are resolved), and
 turns the result into what the book's appendix on the library shows:

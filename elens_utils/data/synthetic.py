@@ -25,7 +25,7 @@ The world
   so that the next token is the letter. The answer is a word of the story; distractors are of
   the same kind (names, objects, colours, places, animals) and, by default, absent from the story.
 
-Guarantees (checked by ``tests/test_synthetic.py``)
+Guarantees (checked by ``tests/unit/test_synthetic.py``)
 ---------------------------------------------------
 * **Determinism.** Every random choice comes from :class:`random.Random` seeded with a string
   (SHA-512 based seeding) and uses only ``Random.random()``, the one method whose sequence Python

@@ -6,7 +6,7 @@ bfloat16 dot-product units (x86 ``avx512_bf16`` or ``amx_bf16``; Arm ``bf16``) r
 bf16 two to three times faster than in fp32. The bf16 path keeps every statistic in fp32 and
 recomputes the few most probable tokens' logits exactly (:func:`elens_utils.entropy.streaming.lens_entropy`);
 its error against a float64 reference is measured in ``benchmarks/`` and bounded by
-``tests/test_precision.py``.
+``tests/integration/test_precision.py``.
 
 ``"auto"`` does not trust the flags alone: the first time it is asked on a machine it times both
 products on a lens-shaped problem and picks bf16 only where it is at least

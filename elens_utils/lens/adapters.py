@@ -141,7 +141,7 @@ KNOWN_ARCHITECTURES: dict[str, LensSpec] = {
     "openai-gpt": LensSpec("transformer.h", ()),
 }
 """Architectures (``config.model_type``) whose lens modules are located from a table and tested
-(tests/test_any_architecture.py); others are found by :func:`find_lens_parts`'s search."""
+(tests/integration/test_any_architecture.py); others are found by :func:`find_lens_parts`'s search."""
 
 _GENERIC_TRANSFORMS: tuple[Transform, ...] = (
     ("logit_scale", "multiply"),  # Cohere, Cohere2, Cohere2-MoE

@@ -51,7 +51,7 @@ from elens_utils.zoo.training import (
     zoo_config,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ZOO_ROOT = REPO / "zoo"
 
 MICRO = Recipe(

@@ -32,7 +32,7 @@ from elens_utils.zoo.real_card import (
     write_card,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "real" / CARD_JSON
 TINY = "tiny/llama-4L"
 SETTINGS = {"n_questions": 8, "seed": 0, "shots": 0, "normalize": "sum", "n_stories": 4, "profile_prompts": 2, "profile_tokens": 2}

@@ -130,13 +130,3 @@ def test_background_build_is_awaited_not_repeated(monkeypatch):
     assert calls == [("elens-kernel-build", False)]
 
 
-def test_load_model_starts_the_build_only_for_gguf_models(monkeypatch, tiny_model_dirs, tmp_path):
-    from elens_utils import ElensError, load_model
-
-    started = []
-    monkeypatch.setattr(entropy_cpu, "build_in_background", lambda: started.append(True))
-    load_model(tiny_model_dirs["llama"])
-    assert started == []
-    with pytest.raises(ElensError):
-        load_model(tmp_path / "absent.gguf")
-    assert started == [True]

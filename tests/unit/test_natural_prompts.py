@@ -252,7 +252,7 @@ def test_prompt_style_of_directories(tmp_path):
     from elens_utils.zoo.training import METADATA_FILE
 
     assert METADATA_FILE in prompting.ZOO_MARKERS
-    shipped = Path(__file__).resolve().parent.parent / "zoo" / "llama-2L"
+    shipped = Path(__file__).resolve().parents[2] / "zoo" / "llama-2L"
     if (shipped / METADATA_FILE).exists():
         assert prompting.prompt_style(str(shipped)) == "zoo"
         assert prompting.prompt_style(shipped) == "zoo"  # a Path, whose .name is not the model's name

@@ -5,27 +5,13 @@ import pandas as pd
 import pytest
 from helpers import make_profiles
 
-from elens_utils import ElensError, load_model
+from elens_utils import ElensError
 from elens_utils.analysis.classify import knn_cv
 from elens_utils.analysis.correctness import (
     FEATURE_SETS,
-    accuracy_by_model,
     correctness_auc,
-    mc_correctness,
     outcome_depth_frame,
 )
-from elens_utils.analysis.interventions import mc_accuracy
-from elens_utils.data import prompts as data
-from elens_utils.models.tiny import build_untrained_model
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("untrained")
-    return [
-        str(build_untrained_model("qwen3", root / "qwen3-2L", n_layers=2)),
-        str(build_untrained_model("gemma2", root / "gemma2-3L", n_layers=3)),
-    ]
 
 
 def _answers(model: str, correct: list[bool]) -> pd.DataFrame:
@@ -39,32 +25,6 @@ def _answers(model: str, correct: list[bool]) -> pd.DataFrame:
     )
 
 
-def test_mc_correctness_matches_mc_accuracy(models):
-    questions = data.multiple_choice("synthetic", 12)
-    out = mc_correctness(models, questions, batch_size=5)
-    assert out["model"].unique().tolist() == models
-    for model in models:
-        ref = mc_accuracy(load_model(model), questions, answer_col="answer").table
-        mine = out[out["model"] == model].reset_index(drop=True)
-        assert mine["question"].tolist() == list(range(12))
-        assert mine["id"].tolist() == questions["id"].tolist()
-        assert mine["predicted"].tolist() == ref["predicted"].tolist()
-        assert mine["correct"].tolist() == ref["correct"].tolist()
-        assert mine["answer"].tolist() == questions["answer"].tolist()
-    acc = accuracy_by_model(out)
-    assert acc["model"].tolist() == models
-    for row in acc.itertuples():
-        flags = out.loc[out["model"] == row.model, "correct"]
-        assert (row.accuracy, row.n_correct, row.n, row.chance) == (
-            flags.mean(),
-            flags.sum(),
-            12,
-            0.25,
-        )
-    with pytest.raises(ElensError, match="DataFrame"):
-        mc_correctness(models, questions["prompt"].tolist())
-    with pytest.raises(ElensError, match="mc_correctness"):
-        accuracy_by_model(out.drop(columns="chance"))
 
 
 def test_correctness_auc_against_knn_cv():

@@ -44,15 +44,6 @@ def test_blank_prompt_comparison_by_hand():
     assert str(table["L"].dtype) == "Int64" and table["L"].iloc[2] is pd.NA  # whole numbers, a blank
 
 
-def test_vocab_sizes_from_config(tiny_model_dirs):
-    from elens_utils import load_model
-    from elens_utils.analysis.comparison import unembedding_rows
-
-    for arch in ("qwen3", "gpt2"):  # qwen3's unembedding has more rows than its tokenizer
-        assert unembedding_rows(str(tiny_model_dirs[arch])) == load_model(tiny_model_dirs[arch]).parts.vocab_size
-    name = str(tiny_model_dirs["qwen3"])
-    table = blank_prompt_comparison([make_profiles(np.ones((1, 2, 3, 1)), name)])
-    assert table["log V"].iloc[0] == pytest.approx(math.log(unembedding_rows(name)))
 
 
 def test_blank_prompt_comparison_bad_input():
@@ -65,7 +56,10 @@ def test_blank_prompt_comparison_bad_input():
 def test_quantization_caveat_quotes_the_measured_file(tmp_path):
     import json
 
-    from elens_utils.analysis.comparison import QUANTIZATION_RESULTS, quantization_caveat
+    from elens_utils.analysis.comparison import (
+        QUANTIZATION_RESULTS,
+        quantization_caveat,
+    )
 
     text = quantization_caveat()
     run = next(r for r in json.loads(QUANTIZATION_RESULTS.read_text())["runs"] if r["experiment"] == "family" and r["qtype"] == "Q4_1")
@@ -454,7 +448,10 @@ def test_overlap_verdict_needs_a_spread():
 def test_correctness_outcomes_follow_the_findings_rules():
     import pandas as pd
 
-    from elens_utils.analysis.comparison import correctness_findings, correctness_outcomes
+    from elens_utils.analysis.comparison import (
+        correctness_findings,
+        correctness_outcomes,
+    )
 
     def row(model, features, auc, sd, dummy, p, n_correct, n=200, status="ok"):
         return dict(model=model, n_layers=4, features=features, n=n, n_correct=n_correct, status=status,

@@ -9,7 +9,7 @@ import torch
 from elens_utils.data.synthetic import NEWLINE, StoryWorld
 from elens_utils.zoo import training as zoo
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _script(name: str):
