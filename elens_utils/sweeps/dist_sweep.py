@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from elens_utils.core.errors import ElensError
+from elens_utils.core.errors import ElensError, run_command
 
 __all__ = ["assign_shards", "dist_context", "profile_processes", "read_prompt_file", "run_processes", "sweep", "sweep_file_name"]
 
@@ -360,21 +360,19 @@ def run_processes(
 def _main(argv: Sequence[str] | None = None) -> int:
     """``python -m elens_utils.sweeps.dist_sweep --spec FILE``: the workers of :func:`run_processes`."""
     import argparse
-    import sys
 
     parser = argparse.ArgumentParser(prog="python -m elens_utils.sweeps.dist_sweep")
     parser.add_argument("--spec", required=True, help="JSON written by run_processes")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> None:
         spec = json.loads(Path(args.spec).read_text())
         sweep(
             spec["models"], spec["prompts"], spec["labels"], out=None, cache=spec["cache"],
             shard_size=spec["shard_size"], progress=False, **spec["settings"],
         )  # fmt: skip
-    except ElensError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_command(body)
 
 
 if __name__ == "__main__":

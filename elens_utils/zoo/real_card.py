@@ -49,7 +49,7 @@ from typing import Any
 import torch
 
 from elens_utils.core.atomic import atomic_file
-from elens_utils.core.errors import ElensError
+from elens_utils.core.errors import ElensError, run_command
 from elens_utils.data.fact_questions import LICENCE, accuracy_by_subject, fact_questions, wilson_interval
 from elens_utils.models.real_models import REAL_MODELS
 
@@ -509,27 +509,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    if args.compare:
-        try:
-            machine = _machine()
-            rows = [r for name in args.models for r in compare_scorings(name, n_questions=args.n_questions)]
-            doc = {"generated_by": "python -m elens_utils.real_card --compare", "machine": machine, "versions": _versions(), "rows": rows}
-            with atomic_file(args.out / SCORING_JSON) as fh:
-                fh.write(json.dumps(doc, indent=1) + "\n")
-            with atomic_file(args.out / SCORING_MD) as fh:
-                fh.write(scoring_markdown(doc))
-            print(args.out / SCORING_JSON)
-            print(args.out / SCORING_MD)
-        except ElensError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        return 0
-    settings = {
-        "n_questions": args.n_questions, "seed": 0, "shots": args.shots, "normalize": args.normalize,
-        "n_stories": args.n_stories, "profile_prompts": 8, "profile_tokens": 16,
-    }  # fmt: skip
-    machine = _machine()
-    try:
+
+    def compare() -> None:
+        machine = _machine()
+        rows = [r for name in args.models for r in compare_scorings(name, n_questions=args.n_questions)]
+        doc = {"generated_by": "python -m elens_utils.real_card --compare", "machine": machine, "versions": _versions(), "rows": rows}
+        with atomic_file(args.out / SCORING_JSON) as fh:
+            fh.write(json.dumps(doc, indent=1) + "\n")
+        with atomic_file(args.out / SCORING_MD) as fh:
+            fh.write(scoring_markdown(doc))
+        print(args.out / SCORING_JSON)
+        print(args.out / SCORING_MD)
+
+    def card() -> None:
+        settings = {
+            "n_questions": args.n_questions, "seed": 0, "shots": args.shots, "normalize": args.normalize,
+            "n_stories": args.n_stories, "profile_prompts": 8, "profile_tokens": 16,
+        }  # fmt: skip
+        machine = _machine()
         entries = []
         for name in args.models:
             e = evaluate_model(
@@ -544,11 +541,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )  # fmt: skip
         for path in write_card(build_card(entries, settings, machine), args.out):
             print(path)
-    except ElensError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
 
+    return run_command(compare if args.compare else card)
 
 if __name__ == "__main__":
     sys.exit(main())

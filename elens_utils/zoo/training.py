@@ -80,7 +80,7 @@ from typing import Any
 
 import torch
 
-from elens_utils.core.errors import ElensError
+from elens_utils.core.errors import ElensError, run_command
 from elens_utils.data.synthetic import LETTERS, NEWLINE, Document, StoryWorld, build_tokenizer, words
 from elens_utils.models.zoo_arch import (  # the architectures; re-exported from their old home
     ZOO_DEPTHS,
@@ -742,7 +742,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m elens_utils z
     p.add_argument("--steps", type=int, default=6)
 
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> None:
         if args.command == "train":
             if args.all:
                 train_zoo(args.out, jobs=args.jobs, seed=args.seed, tokens=args.tokens)
@@ -779,10 +780,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m elens_utils z
                 for n in args.layers:
                     tps = measure_speed(f, n, threads=args.threads, steps=args.steps)
                     print(json.dumps({"family": f, "n_layers": n, "threads": args.threads, "tokens_per_second": round(tps)}), flush=True)
-    except ElensError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_command(body)
 
 
 if __name__ == "__main__":
