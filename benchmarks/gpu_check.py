@@ -86,7 +86,7 @@ def step_tests(tiny: bool) -> list[dict]:
     env = dict(os.environ)
     if torch.cuda.is_available():
         env.pop("TRITON_INTERPRET", None)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", str(ROOT / "tests" / "test_entropy_triton.py")]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", str(ROOT / "tests" / "integration" / "test_entropy_triton.py")]
     if tiny:
         cmd += ["-k", "strided"]
     t0 = time.perf_counter()

@@ -87,7 +87,7 @@ def profile_features(
             column, or ``"family"`` (the meta column if present, else :func:`family_of` of the
             ``model`` column).
         return_meta: also return the concatenated ``meta`` (row ``i`` describes ``X[i]``), for
-            instance for the ``groups`` of :func:`holdout_group_auc`.
+            instance for the ``groups`` of :func:`~elens_utils.analysis.knn_protocol.holdout_group_auc`.
 
     Returns:
         ``(X, y)`` or ``(X, y, meta)``: ``X`` float64 ``[N, F]``, ``y`` an object array ``[N]``.

@@ -1,11 +1,12 @@
-"""The paper's classifiers on entropy-profile features: kNN in cross-validation, with ROC-AUC.
+"""The paper's kNN protocol: stratified folds, the kNN and its dummy baseline, ROC-AUC, the
+paired t-test and the permutation test (the features come from :mod:`~elens_utils.analysis.features`).
 
 Protocol (the one of the paper's public code, done here with scikit-learn):
 
 * **Features.** One row per generation, ``[N, F]``: an aggregation of the entropy profile
-  (:meth:`Profiles.features`: the mean over generated tokens for model families and task types,
+  (:meth:`~elens_utils.entropy.profiles.Profiles.features`: the mean over generated tokens for model families and task types,
   8 token windows of Renyi orders 0.5/1/5 for output formats). Models of different depth are
-  first put on one layer axis (:func:`profile_features`): linear interpolation on relative depth
+  first put on one layer axis (:func:`~elens_utils.analysis.features.profile_features`): linear interpolation on relative depth
   (recommended) or zero-padding (what the paper's code did).
 * **Classifier.** k-nearest neighbours, Euclidean distance, uniform votes
   (:class:`sklearn.neighbors.KNeighborsClassifier`), optionally after a per-fold

@@ -277,7 +277,7 @@ def robustness_sweep(
     one of them over the given values, all others at the baseline:
 
     * ``cv_seeds``: the seed of the fold shuffling and of the dummy (``seed``);
-    * ``ks``: neighbours (the rows equal :func:`k_sweep`'s);
+    * ``ks``: neighbours (the rows equal :func:`~elens_utils.analysis.knn_protocol.k_sweep`'s);
     * ``aggregations``: ``"mean"``, ``"windows"`` (``windows`` windows), ``"concat"``;
     * ``orders``: a Renyi order, a list of orders (their features concatenated), or None
       for all the orders the profiles hold;
@@ -291,7 +291,7 @@ def robustness_sweep(
         One row per (factor, value), factors in the order above: ``factor``, ``setting`` (a
         readable value), ``baseline`` (True where the setting is the baseline's; for
         replicates, where the profiles hold the baseline's entropies), the columns of
-        :meth:`CVResult.to_frame`, ``auc_min`` / ``auc_max`` over the folds and ``fold_auc``
+        :meth:`~elens_utils.analysis.knn_protocol.CVResult.to_frame`, ``auc_min`` / ``auc_max`` over the folds and ``fold_auc``
         (the list of per-fold AUCs).
 
     Raises:

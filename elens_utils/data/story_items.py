@@ -48,7 +48,7 @@ class TaskPrompt:
 
 @dataclass(frozen=True)
 class FormatPrompt:
-    """A prompt of the output-format experiment (``format`` in :data:`FORMATS`)."""
+    """A prompt of the output-format experiment (``format`` in :data:`~elens_utils.data.story_lexicon.FORMATS`)."""
 
     format: str
     topic: str

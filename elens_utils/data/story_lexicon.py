@@ -45,7 +45,7 @@ def words(text: str) -> list[str]:
 def join_words(tokens: Iterable[str]) -> str:
     """Canonical text of a token sequence: single spaces, no spaces around ``\\n``.
 
-    This is exactly what the tokenizer of :func:`build_tokenizer` decodes to, so
+    This is exactly what the tokenizer of :func:`~elens_utils.data.story_tokenizer.build_tokenizer` decodes to, so
     ``decode(encode(join_words(t)))`` round-trips.
     """
     out: list[str] = []

@@ -13,7 +13,7 @@ and ``Answer:``, which ends like an MMLU prompt. Option text keeps its case (``A
 world has no quotes or contractions, so nothing else changes: the words are the same, in the
 same order, modulo case and spacing. :func:`render` applies it to an item (a :class:`Story`,
 :class:`TaskPrompt`, :class:`FormatPrompt`, :class:`FormatText`, :class:`MCQuestion` or
-:class:`Document`), and the list methods of :class:`StoryWorld` take ``style="natural"``. Only
+:class:`Document`), and the list methods of :class:`~elens_utils.data.story_world.StoryWorld` take ``style="natural"``. Only
 the text a model reads changes: ids, labels, splits, kinds, topics, answer letters and indices,
 and the task answers (counts, names, objects, final sentences) are those of the zoo rendering,
 so the two renderings of one set line up row by row.
@@ -101,7 +101,7 @@ def render(item: _Item, style: str = "natural") -> _Item:
     question's question, prompt and text, and its options and answer word as fragments (so
     ``options[answer_index] == answer`` still holds); a document's text. Everything else
     (ids, splits, kinds, topics, facts, letters, indices and a task prompt's ``answer``) is
-    kept. Give items in the zoo rendering, as :class:`StoryWorld` makes them.
+    kept. Give items in the zoo rendering, as :class:`~elens_utils.data.story_world.StoryWorld` makes them.
     """
     check_style(style)
     if style == "zoo":

@@ -21,7 +21,7 @@ def build_tokenizer(
     line breaks, which the chat and poem formats need); a post-processor prepends ``<bos>``
     (and appends ``<eos>`` with ``add_eos=True``), so do not add ``<bos>`` yourself; the decoder
     joins words with single spaces and no spaces around ``\\n`` (the canonical text of
-    :func:`join_words`). Wrapped as :class:`transformers.PreTrainedTokenizerFast` with the four
+    :func:`~elens_utils.data.story_lexicon.join_words`). Wrapped as :class:`transformers.PreTrainedTokenizerFast` with the four
     special tokens set; ``save_pretrained`` / ``AutoTokenizer.from_pretrained`` round-trip it.
     ``world`` is accepted for symmetry: the vocabulary does not depend on the seed.
     """

@@ -357,7 +357,7 @@ class StoryWorld:
                 yield story
 
     def stories(self, n: int, split: Split = "train", *, style: str = "zoo") -> list[Story]:
-        """The first ``n`` stories of ``split``, in rendering ``style`` (:data:`STYLES`)."""
+        """The first ``n`` stories of ``split``, in rendering ``style`` (:data:`~elens_utils.data.story_lexicon.STYLES`)."""
         _check_count(n, "The number of stories")
         check_style(style)
         it = self.iter_stories(split)

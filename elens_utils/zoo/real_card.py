@@ -544,6 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     return run_command(compare if args.compare else card)
 
+
 if __name__ == "__main__":
     sys.exit(main())
 

@@ -48,7 +48,7 @@ class Recipe:
        to copy them from its context (with the full loss from the start, in-context copying
        took thousands of steps to appear in calibration);
     2. *look-up phase* (8-block models), the first ``lookup_phase_tokens`` of the budget:
-       look-up documents alone (:func:`_lookup_docs`, cut stories), the MC letter read-out
+       look-up documents alone (:func:`~elens_utils.zoo.documents.lookup_docs`, cut stories), the MC letter read-out
        without the question, each keeping between ``lookup_phase_min_options`` and four of
        its options. On look-ups alone GPT-2-8L jumped from chance to 100 % read-out after
        about 6 k steps with four options in one run, but not by 7.5 k in another; with one to
@@ -56,14 +56,14 @@ class Recipe:
        documents not within 3.5 M tokens (about 5.5 k steps) but at 8 k steps of a 7 M-token
        phase (``research/zoo-readout``, rows 15, 22, 33, 35, 37 and 38), which the shipped zoo uses
        (row 39). The warm-up's steps are its first.
-    3. *main*: next-token loss on the corpus mix (:func:`training_documents`, which may hold
+    3. *main*: next-token loss on the corpus mix (:func:`~elens_utils.zoo.training.training_documents`, which may hold
        look-ups), the answers of task, open-question, MC and look-up documents weighed
        ``answer_weight``;
     4. *MC phase*, the last ``mc_phase_frac`` of the tokens after the look-up phase: main
        batches alternate with *focus* batches of MC documents whose loss is the answer letter
        alone, a share ``mc_focus_share`` of the phase's batches. (A weight on the letter inside
        mixed batches was far slower in calibration.) A focus document asks up to
-       ``mc_questions_per_doc`` questions about its story (:func:`_focus_docs`), so a focus
+       ``mc_questions_per_doc`` questions about its story (:func:`~elens_utils.zoo.documents.focus_docs`), so a focus
        batch holds more letters.
 
     Weights depend on the position only, never on the token's value, so they do not bias the
@@ -73,7 +73,7 @@ class Recipe:
     compute budget in processed (non-pad) tokens, look-up phase included; a depth not listed
     gets ``tokens_default``.
 
-    Qwen3's query/key norm gains start at ``qk_norm_gain`` (:func:`_init_qk_norms`): 2, not the
+    Qwen3's query/key norm gains start at ``qk_norm_gain`` (``training._init_qk_norms``): 2, not the
     real architecture's 1, because with unit gains Qwen3-8L needed four extension rounds to
     learn the MC read-out (``research/zoo-readout``, rows 21 and 23).
     """
@@ -90,7 +90,7 @@ class Recipe:
     # and GPT-2-8L at chance.
     lookup_phase_tokens: Mapping[int, int] = field(default_factory=lambda: {8: 7_000_000})
     # The look-up phase's documents keep between this many and four of their options
-    # (:func:`_lookup_docs`): choosing among fewer options first is what GPT-2-8L could learn.
+    # (:func:`~elens_utils.zoo.documents.lookup_docs`): choosing among fewer options first is what GPT-2-8L could learn.
     lookup_phase_min_options: int = 1
     seq_len: int = 128  # longest document (the world's longest is 114 tokens with <bos>/<eos>)
     batch_size: int = 16  # documents per step
@@ -107,7 +107,7 @@ class Recipe:
     mc_focus_share: float = 0.8
     mc_questions_per_doc: int = 1
     qk_norm_gain: float = 2.0  # initial query/key norm gains (Qwen3): see _init_qk_norms
-    # The MC extension (:func:`extend_mc`): models of at least ``mc_extend_min_layers`` blocks
+    # The MC extension (:func:`~elens_utils.zoo.training.extend_mc`): models of at least ``mc_extend_min_layers`` blocks
     # whose validation MC accuracy is below ``mc_extend_target`` after the main run continue the
     # MC phase from their checkpoint, ``mc_extend_round_tokens`` at a time, for at most
     # ``mc_extend_max_rounds`` rounds (the read-out appears abruptly and at a run-to-run varying

@@ -44,8 +44,6 @@ def test_blank_prompt_comparison_by_hand():
     assert str(table["L"].dtype) == "Int64" and table["L"].iloc[2] is pd.NA  # whole numbers, a blank
 
 
-
-
 def test_blank_prompt_comparison_bad_input():
     with pytest.raises(ElensError, match="at least one"):
         blank_prompt_comparison([], {})

@@ -25,8 +25,6 @@ def _answers(model: str, correct: list[bool]) -> pd.DataFrame:
     )
 
 
-
-
 def test_correctness_auc_against_knn_cv():
     rng = np.random.default_rng(0)
     n, t, n_layers = 60, 3, 4

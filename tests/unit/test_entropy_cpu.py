@@ -128,5 +128,3 @@ def test_background_build_is_awaited_not_repeated(monkeypatch):
     assert entropy_cpu._module() == "kernel"
     # not a daemon: a process ending mid-build waits, so torch's build lock is never left behind
     assert calls == [("elens-kernel-build", False)]
-
-

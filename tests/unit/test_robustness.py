@@ -364,12 +364,6 @@ def test_robustness_sweep_errors(family_profiles):
         robustness_sweep(family_profiles, k=K, folds=4, ks=[500])
 
 
-# ---------------------------------------------------------------------------------------------
-# profile_seeds
-
-
-
-
 def test_stratified_folds_are_the_papers():
     # the CV rows above rely on knn_cv's folds being StratifiedKFold(shuffle, seed 42)
     x, y = blobs(seed=4)
