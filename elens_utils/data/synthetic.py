@@ -26,7 +26,7 @@ The world
   the same kind (names, objects, colours, places, animals) and, by default, absent from the story.
 
 Guarantees (checked by ``tests/unit/test_synthetic.py``)
----------------------------------------------------
+--------------------------------------------------------
 * **Determinism.** Every random choice comes from :class:`random.Random` seeded with a string
   (SHA-512 based seeding) and uses only ``Random.random()``, the one method whose sequence Python
   promises not to change; splits use SHA-256. The same seed gives byte-identical output on any
