@@ -37,7 +37,6 @@ from elens_utils.viz.theme import json_safe, need_columns
 __all__ = [
     "LAYER",
     "LAYERS",
-    "PACKAGE",
     "TOP",
     "Import",
     "dependency_matrix",
@@ -54,14 +53,15 @@ __all__ = [
     "relative_imports",
 ]
 
-#: The ``elens_utils`` package directory (the one this module belongs to).
+#: The ``elens_utils`` package directory, whose graph is read by default (not in ``__all__``:
+#: its value is this machine's path).
 PACKAGE = Path(__file__).resolve().parents[1]
 
 #: The name of the pseudo-package of the package's own top-level modules (``__init__``, ``cli``, ...).
 TOP = "top"
 
-#: The layers, bottom to top: a package may import its own modules and those of lower layers;
-#: packages side by side in one layer do not import each other.
+#: The layers from the bottom up. A package may import its own modules and those of lower
+#: layers; packages side by side in one layer do not import each other.
 LAYERS: list[tuple[str, ...]] = [
     ("core",),  # errors, atomic files, threads, token text, provenance
     ("data", "entropy"),  # prompts and datasets | entropy kernels and the Profiles container
@@ -457,7 +457,8 @@ def dependency_matrix(
         table: :func:`package_table`'s frame of the same package (default: ``elens_utils``'s);
             every package in it gets a row and a column, and the diagonal's tooltips give what
             it holds, its modules and its lines.
-        title, subtitle: replace the chart's own (the subtitle says how to read it).
+        title: replaces the chart's own title.
+        subtitle: replaces the chart's own subtitle (which says how to read the chart).
 
     Rows and columns both stand in the order of :data:`LAYERS`, the top layer first, each
     labelled with its layer (``"8 book"``): imports that point down the layers fall above the

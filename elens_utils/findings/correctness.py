@@ -70,7 +70,11 @@ def findings(
         per_model: :func:`~elens_utils.analysis.correctness.accuracy_by_model` (``model``,
             ``accuracy``, ``n``, ``chance``).
         questions: the zoo's questions (``attrs["dataset"]``).
-        source, models, max_new_tokens, k, folds: the run's parameters.
+        source: where the questions come from (the chapter's parameter).
+        models: the chapter's models.
+        max_new_tokens: greedy tokens per question.
+        k: neighbours of the kNN.
+        folds: folds of the stratified cross-validation.
         real_models: the real models; ``real_scores``, ``real_per_model``,
             ``real_questions``, ``real_source``, ``real_scoring`` and ``real_max_new_tokens``
             are the same for them (``real_scores`` also holds the subject-only baseline's rows).

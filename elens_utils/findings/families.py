@@ -42,9 +42,14 @@ def findings(
             (``depth`` alignment, ``test``): ``factor`` (``"size"`` for a held-out size),
             ``status`` (``"ok"`` when scored), ``auc`` and ``note``; its first row is the
             cross-validation.
-        family, meta: the zoo's family label per sample, and per sample ``model`` and
-            ``n_layers``.
-        models, n_samples, max_new_tokens, temperature, k, folds: the run's parameters.
+        family: the family label of each sample.
+        meta: per sample, ``model`` and ``n_layers``.
+        models: the chapter's models.
+        n_samples: blank-prompt generations per model.
+        max_new_tokens: tokens per generation.
+        temperature: the sampling temperature.
+        k: neighbours of the kNN.
+        folds: folds of the stratified cross-validation.
         real_models: the real models; with them, ``families_table`` (from
             :func:`~elens_utils.analysis.comparison.family_comparison`, indexed rows ``"zoo"`` and
             ``"zoo + real"``), ``family_all`` and ``meta_all`` (labels and metadata of zoo and

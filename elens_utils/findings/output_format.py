@@ -48,8 +48,15 @@ def findings(
         comparison: :func:`~elens_utils.analysis.comparison.knn_comparison` of zoo and real
             models at that k.
         prompts: the zoo's prompts (``topic``; ``attrs["dataset"]`` names the data).
-        source, models, max_new_tokens, windows, alphas, ks, k_alpha, folds, real_models: the
-            run's parameters.
+        source: where the prompts come from (the chapter's parameter).
+        models: the chapter's models.
+        max_new_tokens: greedy tokens per prompt.
+        windows: the windows each generation is cut into.
+        alphas: the Rényi orders of the features.
+        ks: the neighbours of the kNN tried.
+        k_alpha: the k of the Shannon-against-Rényi comparison (the nearest of ``ks`` is used).
+        folds: folds of the stratified cross-validation.
+        real_models: the real models, if any.
     """
     random_models = is_random(models)
     zoo_models = all(m.startswith("zoo/") for m in models)

@@ -36,7 +36,9 @@ def findings(
             ``alpha`` (1.0 is Shannon), ``entropy`` (nats) and ``phase`` (``"expansion"`` or
             ``"pruning"``, the step into that block).
         example_model: the worked example's model; ``log_v`` its ``log V`` (nats).
-        models, n_samples, max_new_tokens: the blank-prompt sweep.
+        models: the models of the blank-prompt sweep.
+        n_samples: blank-prompt generations per model.
+        max_new_tokens: tokens per generation.
         overlap: ``gap`` (mean distance between two models' mean profiles on a common grid of
             relative depths, nats) and ``spread`` (a profile's mean range along depth, nats).
         comparison: the real models' blank-prompt comparison

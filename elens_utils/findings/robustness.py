@@ -54,14 +54,18 @@ def findings(
         sweep: :func:`~elens_utils.analysis.classify.robustness_sweep`'s rows (``factor``,
             ``setting``, ``auc_mean``, ``baseline``: whether the row repeats the baseline's own
             value; the factor ``"baseline"`` is the baseline itself).
-        p_perm, null, n_permutations: the permutation test's p-value, its shuffled AUCs
-            [n_permutations] and their number.
+        p_perm: the permutation test's p-value.
+        null: the AUCs with shuffled labels, ``[n_permutations]``.
+        n_permutations: the number of shuffles.
         transfer: :func:`~elens_utils.analysis.classify.transfer_sweep` of the task models
             (``model``, ``factor`` in cv / phrasing / variant, ``status``, ``auc``).
-        prompts: the task prompts (``attrs["dataset"]``); ``source`` where they come from.
-        models, task_models: the family and task models; ``n_profiles`` the family
-            profiles (blank-prompt samples of all models), ``max_new_tokens`` and
-            ``temperature`` their generation.
+        prompts: the task prompts (``attrs["dataset"]``).
+        source: where the task prompts come from (the chapter's parameter).
+        models: the models of the family result.
+        task_models: the models of the task-type result.
+        n_profiles: the family result's blank-prompt samples, all models together.
+        max_new_tokens: tokens per blank-prompt generation.
+        temperature: their sampling temperature.
         real_transfer: the same transfer table for the real models, or None.
     """
     random_models = is_random([*models, *task_models])

@@ -62,8 +62,12 @@ def findings(
         ranks: :func:`~elens_utils.analysis.expansion.block_ranking` of the zoo's profiles.
         questions: the zoo's questions (``attrs["dataset"]``); ``n_scored`` of them are scored
             and ``n_ranking`` rank the blocks.
-        source, models, top_p, max_new_tokens, ks: the run's parameters; ``where`` says where
-            the blocks were ranked ("at the answer position").
+        source: where the questions come from (the chapter's parameter).
+        models: the chapter's models.
+        top_p: the mass of the candidate sets.
+        max_new_tokens: greedy tokens per ranking question.
+        ks: the numbers of blocks skipped.
+        where: where the blocks were ranked, in words ("at the answer position").
         real_models: the real models; ``real_results``, ``real_candidates``,
             ``real_n_scored``, ``real_n_ranking``, ``real_source`` and ``real_scoring`` are the
             same for them (``real_results`` None without them).

@@ -47,8 +47,15 @@ def findings(
         by_task: :func:`~elens_utils.analysis.knn_tables.label_depth_frame`: per (``model``,
             task, relative depth) the ``centered`` mean profile and its ``sd`` (nats).
         prompts: the zoo's prompts (``story_id``; ``attrs["dataset"]`` names the data).
-        source, models, max_new_tokens, temperature, k, folds: the run's parameters.
-        real_models, real_items, real_max_new_tokens: the real models and the rows they read.
+        source: where the prompts come from (the chapter's parameter).
+        models: the chapter's models.
+        max_new_tokens: tokens sampled per prompt.
+        temperature: the sampling temperature.
+        k: neighbours of the kNN.
+        folds: folds of the stratified cross-validation.
+        real_models: the real models, if any.
+        real_items: the rows the real models read.
+        real_max_new_tokens: tokens sampled per real-model prompt.
         comparison: :func:`~elens_utils.analysis.comparison.knn_comparison` of zoo and real
             models (used with real models).
     """
