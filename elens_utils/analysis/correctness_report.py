@@ -207,6 +207,7 @@ def correctness_findings(
     level: float = 0.9,
     confidence: float = 0.95,
     paper: bool = True,
+    preamble: bool = True,
 ) -> list[str]:
     """Markdown bullet lines on whether the profile tells right from wrong answers, per model.
 
@@ -224,6 +225,8 @@ def correctness_findings(
         level, confidence: the AUC level of :func:`knn_verdict`; the confidence of the
             accuracy's Wilson interval.
         paper: add a closing line beside the claim of the paper's earlier version.
+        preamble: open that line with the claim itself; False for a second group of models
+            when the claim was set out for the first.
 
     One line per model: its accuracy with its count (``239/384``), the Wilson interval and where
     that interval lies against the chance level (*above chance*: its low end above chance;
@@ -330,7 +333,7 @@ def correctness_findings(
                 phrase = {
                     "beats the dummy": "the dummy with at least one feature set",
                     "at chance": "at chance with every feature set",
-                    "undecided": "undecided (no evidence either way)",
+                    "undecided": "undecided, with no evidence either way",
                     "not scored": "not scored",
                 }[o]
                 parts.append(f"{counts[o]} {one if counts[o] == 1 else many} {phrase} ({names})")
@@ -351,13 +354,16 @@ def correctness_findings(
                 f"tell{'s' if len(no_better) == 1 else ''} no more than the {baseline} alone: what the profile tells "
                 "may be which kind of question it is, not whether the answer is right."
             )
-        lines.append(
+        head = (
             "- **Beside the paper**: its earlier version (v1/v2) claimed that the entropy profile tells whether a "
             "model answered a question correctly (MMLU in four prompt styles, 8 greedy tokens, the mean profile, kNN "
             "binary AUC); we found no number for it in the paper, so none is quoted as the paper's, and the "
             f"{level:g} of the verdicts is the paper's headline level for family, task and format, not a correctness "
-            f"result. {summary}." + tail
+            "result. "
+            if preamble
+            else "- **Beside the paper** (its claim as set out above): "
         )
+        lines.append(f"{head}{summary}." + tail)
     return lines
 
 

@@ -533,8 +533,8 @@ def expansion_sign_findings(ranks: pd.DataFrame, ks: Sequence[int]) -> str | Non
         return None
     parts, meanings = [], []
     for what, sign, other in (
-        ("expansion", "expand (mean dH > 0)", "prune least"),
-        ("pruning", "prune (mean dH < 0)", "expand least"),
+        ("expansion", "expand (their mean dH is at most 0)", "prune least"),
+        ("pruning", "prune (their mean dH is at least 0)", "expand least"),
     ):
         if short[what]:
             parts.append(f"in {len(short[what])} of {cases} (model, k) cases the {what} set holds blocks that do not {sign}")
@@ -579,5 +579,5 @@ def skip_findings(table: pd.DataFrame) -> list[str]:
     for group, g in table.groupby("group", sort=False):
         counts = g["verdict"].value_counts()
         spelled = ", ".join(f"{counts[v]} {v}" for v in SKIP_VERDICTS if v in counts)
-        lines.append(f"- **{group} models, all (model, k) cases**: {spelled}.")
+        lines.append(f"- **{str(group).capitalize()} models, all (model, k) cases**: {spelled}.")
     return lines

@@ -198,10 +198,7 @@ def knn_findings(table: pd.DataFrame, *, level: float = 0.9, what: str = "task t
             continue
         text = f"the {name} {models} {word} it ({above} of {len(g)} above {level:g}; verdicts: {spelled})"
         if 2 * counts.get("at ceiling", 0) >= len(g):  # mostly at ceiling: say what that leaves
-            text += (
-                f", {counts['at ceiling']} of {len(g)} at ceiling, where the run can say no more than that the "
-                "threshold is met"
-            )
+            text += "; where a model is at ceiling, the run can say no more than that the threshold is met"
         verdicts.append(text)
     lines.append(
         f"- **Beside the paper**: its headline claim is {claim}{setting}; it gives no per-model number to set "

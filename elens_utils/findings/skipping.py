@@ -172,7 +172,7 @@ def findings(
         rc = real_candidates.dropna(subset=["rho"]) if real_candidates is not None else real_candidates
         if rc is not None and len(rc):
             lines.append(
-                "  Candidate sets: Spearman ρ between dH and the change of the top-p set size "
+                "  - **Candidate sets**: Spearman ρ between dH and the change of the top-p set size "
                 + ", ".join(f"{r.model} {r.rho:.2f}" for r in rc.itertuples())
                 + f" (the zoo: {fmt_range(valid['rho'], '.2f') if len(valid) else 'undefined'})."
             )

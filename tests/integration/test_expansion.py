@@ -310,8 +310,8 @@ def test_expansion_sign_findings_says_when_expansion_means_prunes_least():
     )
     line = expansion_sign_findings(ranks, [1, 2, 3])
     assert line.startswith("- **What the sets are**: blocks that expand / prune, per model: `a` 0/3, `b` 2/1.")
-    assert "in 4 of 6 (model, k) cases the expansion set holds blocks that do not expand (mean dH > 0)" in line
-    assert "in 2 of 6 (model, k) cases the pruning set holds blocks that do not prune (mean dH < 0)" in line
+    assert "in 4 of 6 (model, k) cases the expansion set holds blocks that do not expand (their mean dH is at most 0)" in line
+    assert "in 2 of 6 (model, k) cases the pruning set holds blocks that do not prune (their mean dH is at least 0)" in line
     assert '"expansion" there means the blocks that prune least' in line
     assert expansion_sign_findings(ranks[ranks["model"] == "b"], [1]) is None  # k = 1: both of b's sets are genuine
     with pytest.raises(ElensError, match="block_ranking"):

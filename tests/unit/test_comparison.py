@@ -185,7 +185,7 @@ def test_knn_comparison_and_findings_by_hand():
         "- **Beside the paper**: its headline claim is a kNN AUC above 0.9 for task type (TinyStories, 2400 prompts); "
         "it gives no per-model number to set beside these. The real models fall short of it (0 of 2 above 0.9; "
         "verdicts: 1 above chance but below 0.9, 1 at chance); the zoo models meet it (2 of 2 above 0.9; "
-        "verdicts: 1 at ceiling, 1 above 0.9), 1 of 2 at ceiling, where the run can say no more than that the "
+        "verdicts: 1 at ceiling, 1 above 0.9); where a model is at ceiling, the run can say no more than that the "
         "threshold is met."
     )
     # zoo alone: no real lines, no real-against-zoo line; a mixed group "partly agrees"
@@ -313,7 +313,7 @@ def test_correctness_findings_by_hand():
     assert "we found no number for it in the paper" in paper
     assert paper.endswith(
         "Of the 5 models here, 1 beats the dummy with at least one feature set (`real/a`); 1 is at chance with every "
-        "feature set (`real/c`); 1 is undecided (no evidence either way) (`real/e`); 2 were not scored (`real/b`, `real/d`). "
+        "feature set (`real/c`); 1 is undecided, with no evidence either way (`real/e`); 2 were not scored (`real/b`, `real/d`). "
         "`real/a` beats the dummy but tells no more than the subject alone: what the profile tells may be which kind of question it "
         "is, not whether the answer is right."
     )
@@ -346,7 +346,7 @@ def test_correctness_findings_options_and_errors():
     assert lines[2].endswith("Of the 2 models here, 1 beats the dummy with at least one feature set (`zoo/llama-8L`); 1 is at chance with every feature set (`real/c`).")
     assert correctness_findings(scores, accuracy, models=["real/c"], scoring="letter logits", paper=False) == [lines[1]]
     single = correctness_findings(scores, accuracy, models=["real/e"])[-1]
-    assert single.endswith("result. Here `real/e` is undecided (no evidence either way).")
+    assert single.endswith("result. Here `real/e` is undecided, with no evidence either way.")
     assert correctness_findings(scores, accuracy, models=["real/b"])[-1].endswith("result. Here `real/b` was not scored.")
     # too few for the folds is "not scored", even when the status says ok
     (line,) = correctness_findings(scores, accuracy, models=["real/c"], folds=20, paper=False)
@@ -506,3 +506,19 @@ def test_guessing_models_are_those_not_above_chance():
     assert guessing_models(acc, ["sure"]) == [] and guessing_models(acc, []) == []
     with pytest.raises(ElensError, match="no accuracy"):
         guessing_models(acc, ["absent"])
+
+
+def test_the_papers_claim_is_set_out_once_for_a_second_group():
+    from elens_utils.analysis.correctness_report import correctness_findings as findings
+
+    scores = pd.DataFrame([
+        {"model": "real/a", "n_layers": 2, "features": f, "n": 100, "n_correct": 60, "status": "ok", "note": "",
+         "auc_mean": 0.5, "auc_std": 0.05, "dummy_auc_mean": 0.5, "p_value": 0.9}
+        for f in ("mean", "answer")
+    ])
+    accuracy = pd.DataFrame({"model": ["real/a"], "accuracy": [0.6], "n_correct": [60], "n": [100], "chance": [0.25]})
+    full = findings(scores, accuracy, baseline=None)[-1]
+    short = findings(scores, accuracy, baseline=None, preamble=False)[-1]
+    assert full.startswith("- **Beside the paper**: its earlier version (v1/v2) claimed")
+    assert short.startswith("- **Beside the paper** (its claim as set out above): Here `real/a` is at chance")
+    assert full.endswith(short.split(": ", 1)[1])  # the same count, without the claim again
