@@ -102,8 +102,8 @@ def findings(
             worst = diff.abs().idxmax()
             lines.append(
                 f"- **Interpolation against zero-padding** on a held-out size: interpolation is better on {int((diff > 0).sum())} "
-                f"of {len(diff)} sizes, worse on {int((diff < 0).sum())}; the largest gap is {diff.abs().max():.3f} "
-                f"({worst.removeprefix('held out: ')}). With all sizes in training, zero-padding scores "
+                f"of {len(diff)} sizes, worse on {int((diff < 0).sum())}; the largest gap, {diff.abs().max():.3f}, "
+                f"is at {worst.removeprefix('held out: ')}. With all sizes in training, zero-padding scores "
                 f"{z.loc[cv_name, 'auc'] - a.loc[cv_name, 'auc']:+.3f} against interpolation."
             )
     interp = by.get("interpolate")

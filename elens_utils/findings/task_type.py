@@ -79,12 +79,13 @@ def findings(
     lines = [
         f"- **Data**: {len(prompts)} prompts ({prompts['story_id'].nunique()} stories x 24) from `source = \"{source}\"` "
         f"({prompts.attrs['dataset']}); models: {', '.join(f'`{m}`' for m in models)}; {max_new_tokens} tokens sampled "
-        f"at T = {temperature}; Shannon profile averaged over the tokens; kNN with k = {k} "
-        f"(used: {', '.join(map(str, ks_used))}), {folds}-fold stratified CV.",
+        f"at T = {temperature}; Shannon profile averaged over the tokens; kNN with k = {k}"
+        + (f" (used: {', '.join(map(str, ks_used))})" if ks_used != [k] else "")
+        + f", {folds}-fold stratified CV.",
         f"- **AUC on all prompts**{who}: from {worst['auc_mean']:.2f} (`{worst['model']}`) to {best['auc_mean']:.2f} "
         f"(`{best['model']}`), against a dummy at {fmt_range(main['dummy_auc_mean'], '.2f')}. "
         f"{len(beat)} of {len(main)} models beat the dummy by more than one fold standard deviation with p < 0.05"
-        f"{': ' + ', '.join(f'`{m}`' for m in beat['model']) if len(beat) else ''}. "
+        f"{': ' + ', '.join(f'`{m}`' for m in beat['model']) if 0 < len(beat) < len(main) else ''}. "
         f"{len(above_90)} of {len(main)} reach the paper's 0.9.",
         f"- **Accuracy**{who}: {fmt_range(main['accuracy_mean'], '.0%')} "
         f"(chance for three balanced classes: 33%).",

@@ -148,6 +148,8 @@ def test_chapter_3_counts_each_models_knn_verdict():
     assert found.verdict == "1 at ceiling, 1 above 0.9, 1 above chance but below 0.9, 1 at chance"
     assert "over 4 models" in found.detail and "real models" not in found.detail
     assert "2 of 4 reach the paper's 0.9" in found.lines[1]
+    assert "kNN with k = 3, 3-fold" in found.lines[0]  # "(used: ...)" only when another k was used
+    assert "3 of 4 models beat the dummy" in found.lines[1] and f"`{ZOO[0]}`" in found.lines[1]  # some: named
     assert "this run partly agrees with that (2 of 4 models above 0.9)" in found.markdown()
 
 
