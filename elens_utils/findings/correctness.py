@@ -119,9 +119,10 @@ def findings(
             f"profiles of the prompts that were scored, {real_max_new_tokens} greedy tokens each; the same kNN "
             f"(k = {k}, {folds}-fold stratified CV) and, as a baseline without profiles, the question's subject alone."
         )
-        # the paper's claim was set out for the zoo above: here only its count for the real models
+        # the paper's claim is set out with the chapter's models, unless they are random (no lines
+        # above): then with the real models
         lines += correctness_findings(
-            real_scores, real_per_model, models=real_models, folds=folds, scoring=real_scoring, preamble=False
+            real_scores, real_per_model, models=real_models, folds=folds, scoring=real_scoring, preamble=random_models
         )
         if any(m.startswith("real/") or m.endswith(".gguf") for m in real_models):
             lines.append(f"- **Quantization**: the `real/` models hold 4-bit weights. {quantization_caveat()}")

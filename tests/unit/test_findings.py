@@ -287,3 +287,25 @@ def test_bench_findings_without_a_gpu_say_so_and_list_the_targets():
     lines = bench_findings(res)
     assert lines[-1].startswith("- **GPU**: not measured: no GPU was available for this run (device `cpu`)")
     assert any(line.startswith("- **Targets**: met: `x` = ") and "none missed; not measured in this run: `y`" in line for line in lines)
+
+
+@pytest.mark.parametrize("zoo", [ZOO[:1], RANDOM[:1]])
+def test_chapter_6_sets_out_the_papers_claim_once(zoo):
+    def scored(model, auc):
+        return [{"model": model, "n_layers": 2, "features": f, "n": 400, "n_correct": 300, "status": "ok", "note": "",
+                 "auc_mean": auc, "auc_std": 0.02, "dummy_auc_mean": 0.5, "p_value": 1e-6} for f in ("mean", "answer")]
+
+    def accuracy(model):
+        return pd.DataFrame({"model": [model], "accuracy": [0.75], "n_correct": [300], "n": [400], "chance": [0.25]})
+
+    real = "real/a"
+    found = correctness.findings(
+        scores=pd.DataFrame(scored(zoo[0], 0.8)), per_model=accuracy(zoo[0]), questions=_frame("the story world", q=range(400)),
+        source="synthetic", models=zoo, max_new_tokens=2, k=3, folds=3, real_models=[real],
+        real_scores=pd.DataFrame(scored(real, 0.8)), real_per_model=accuracy(real),
+        real_questions=_frame("facts", q=range(400)), real_source="facts", real_scoring="cloze", real_max_new_tokens=2,
+    )
+    text = found.markdown()
+    assert text.count("its earlier version (v1/v2) claimed") == 1
+    assert ("(its claim as set out above)" in text) == (zoo == ZOO[:1])  # random models write no line above
+
