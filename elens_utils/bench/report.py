@@ -695,12 +695,11 @@ def bench_findings(res: dict[str, Any]) -> list[str]:
             f"(the reference as T^{fmt('e2e_time_exponent_reference')}), and at T = 128 it is "
             f"{fmt('e2e_vs_limit')}x the limit."
         )
-    real = real_frames(res)
     real_note = real_section_note(res)
     if real_note:
         lines.append(f"- **Real models**: {real_note}")
     else:
-        err, rlens, prof = real
+        err, rlens, prof = real_frames(res)
         if not err.empty:
             n_rows = err.drop_duplicates("model").set_index("model")["rows"]
             orders = ", ".join(err[err.precision == "bf16"]["order"].drop_duplicates())

@@ -22,6 +22,7 @@ module, as a test of the layering needs it.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,7 @@ from typing import NamedTuple
 import altair as alt
 import pandas as pd
 
+from elens_utils.book.chapter_files import PACKAGE
 from elens_utils.core.errors import ElensError
 from elens_utils.viz.theme import json_safe, need_columns
 
@@ -52,10 +54,6 @@ __all__ = [
     "package_table",
     "relative_imports",
 ]
-
-#: The ``elens_utils`` package directory, whose graph is read by default (not in ``__all__``:
-#: its value is this machine's path).
-PACKAGE = Path(__file__).resolve().parents[1]
 
 #: The name of the pseudo-package of the package's own top-level modules (``__init__``, ``cli``, ...).
 TOP = "top"
@@ -154,10 +152,18 @@ def _absolute(node: ast.ImportFrom, module: str, modules: Mapping[str, Path]) ->
     return ".".join(base + ([node.module] if node.module else []))
 
 
+@functools.lru_cache(maxsize=512)
+def _parsed(path: str, mtime_ns: int, size: int) -> ast.Module:
+    """The syntax tree of one version of a file: import_graph reads a module's imports, then the
+    attributes read through the modules it imported whole, from one parse."""
+    return ast.parse(Path(path).read_text(encoding="utf-8"), filename=path)
+
+
 def _tree(module: str, modules: Mapping[str, Path]) -> ast.Module:
     path = modules[module]
     try:
-        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        stat = path.stat()
+        return _parsed(str(path), stat.st_mtime_ns, stat.st_size)
     except (SyntaxError, UnicodeDecodeError) as err:
         raise ElensError(f"Cannot read the module {module} ({path}): {err}") from err
 

@@ -137,4 +137,4 @@ __all__ = [
     "render",
 ]
 
-__getattr__ = forward_names(__name__, _world)  # any other name of the former module (_TEMPLATE_GROUPS, ...)
+__getattr__ = forward_names(__name__, _world)  # any other name of story_world (_TEMPLATE_GROUPS, ...)

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["Findings", "is_random", "tally"]
+__all__ = ["Findings", "is_random", "is_zoo", "tally"]
 
 
 @dataclass(frozen=True)
@@ -49,3 +49,9 @@ def is_random(models: Iterable[str]) -> bool:
     """Whether every model named has random weights (``tiny/...`` or ``untrained/...``):
     such a run checks the machinery and tests none of the paper's claims."""
     return all(str(m).startswith(("tiny/", "untrained/")) for m in models)
+
+
+def is_zoo(models: Iterable[str]) -> bool:
+    """Whether every model named is one of the project's zoo (``zoo/...``): small models trained
+    on the story world, which test the paper's method in miniature, not its numbers."""
+    return all(str(m).startswith("zoo/") for m in models)

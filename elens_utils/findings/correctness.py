@@ -14,7 +14,7 @@ from elens_utils.analysis.comparison import (
     guessing_models,
     quantization_caveat,
 )
-from elens_utils.findings.base import Findings, is_random, tally
+from elens_utils.findings.base import Findings, is_random, is_zoo, tally
 from elens_utils.viz.tables import fmt_range
 
 __all__ = ["HEADLINE_WORDS", "findings", "outcome_tally"]
@@ -83,7 +83,7 @@ def findings(
     chance = float(per_model["chance"].iloc[0])
     skipped = scores[scores["status"] != "ok"].drop_duplicates("model")
     # which models a line is about, once real models are in the run
-    who = "" if not real_models else " (zoo)" if all(m.startswith("zoo/") for m in models) else " (random models)" if random_models else " (`models`)"
+    who = "" if not real_models else " (zoo)" if is_zoo(models) else " (random models)" if random_models else " (`models`)"
     lines = [
         f'- **Data**{who}: {len(questions)} questions from `source = "{source}"` ({questions.attrs["dataset"]}); models: '
         f"{', '.join(f'`{m}`' for m in models)}; labels from the letter logits at the answer position; "

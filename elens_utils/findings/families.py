@@ -9,7 +9,7 @@ import pandas as pd
 
 from elens_utils.analysis.classify import CVResult
 from elens_utils.analysis.comparison import knn_verdict, quantization_caveat
-from elens_utils.findings.base import Findings, is_random
+from elens_utils.findings.base import Findings, is_random, is_zoo
 from elens_utils.viz.family_charts import DEPTH_MODE_NAMES
 from elens_utils.viz.tables import fmt_range
 
@@ -107,8 +107,8 @@ def findings(
                 f"{z.loc[cv_name, 'auc'] - a.loc[cv_name, 'auc']:+.3f} against interpolation."
             )
     interp = by.get("interpolate")
-    if interp is not None:
-        held_ok = interp[(interp["factor"] == "size") & (interp["status"] == "ok")]["auc"]
+    # interpolation's AUCs on a size held out, scored ones only
+    held = interp[(interp["factor"] == "size") & (interp["status"] == "ok")]["auc"] if interp is not None else pd.Series(dtype=float)
     if random_models:
         lines.append(
             "- **These models are random.** `tiny/...` models have random weights and have learned nothing; a "
@@ -124,21 +124,21 @@ def findings(
             f"- **Beside the paper**: the family AUC in cross-validation ({cv.auc_mean:.3f}) {verdict} the paper's "
             "'above 0.9'."
         )
-        if interp is not None and len(held_ok):
-            if held_ok.min() > 0.9:
+        if len(held):
+            if held.min() > 0.9:
                 text += (
-                    f" On a held-out size the AUC stays at {fmt_range(held_ok, '.3f')}: the family is "
+                    f" On a held-out size the AUC stays at {fmt_range(held, '.3f')}: the family is "
                     "recognised at sizes the classifier never saw, as depth rescaling predicts."
                 )
             else:
                 text += (
-                    f" On a held-out size it drops to {fmt_range(held_ok, '.3f')} (interpolation): "
-                    f"{int((held_ok < 0.9).sum())} of {len(held_ok)} sizes fall below 0.9, so the profiles of one "
+                    f" On a held-out size it drops to {fmt_range(held, '.3f')} (interpolation): "
+                    f"{int((held < 0.9).sum())} of {len(held)} sizes fall below 0.9, so the profiles of one "
                     "family do not rescale with depth well enough for a classifier to recognise a size it never saw. "
                     "The cross-validated AUC can come from recognising the models themselves ({ref}`exercise 2.2 <ex-families-2>` tests this)."
                 )
         lines.append(text)
-        if all(m.startswith("zoo/") for m in models):
+        if is_zoo(models):
             lines.append(
                 "- **These are the project's zoo models, not the paper's.** `zoo/...` models are small models "
                 f"({min(meta['n_layers'])} to {max(meta['n_layers'])} blocks) trained by this project on its synthetic "
@@ -160,7 +160,6 @@ def findings(
             "and from each other; it cannot show that it recognises a family across sizes."
         )
         lines.append(f"- **Quantization**: the real models hold 4-bit weights. {quantization_caveat()}")
-    held = interp[(interp["factor"] == "size") & (interp["status"] == "ok")]["auc"] if interp is not None else []
     # the cross-validated verdict, and whether a size never seen in training stays above the paper's 0.9
     cv_words = knn_verdict(cv.auc_mean, cv.auc_std, cv.dummy_auc_mean, cv.p_value) + " in cross-validation"
     if len(held):

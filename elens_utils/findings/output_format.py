@@ -14,7 +14,7 @@ from elens_utils.analysis.comparison import (
     knn_verdicts,
     quantization_caveat,
 )
-from elens_utils.findings.base import Findings, is_random, tally
+from elens_utils.findings.base import Findings, is_random, is_zoo, tally
 from elens_utils.viz.tables import fmt_range
 
 __all__ = ["findings"]
@@ -59,7 +59,7 @@ def findings(
         real_models: the real models, if any.
     """
     random_models = is_random(models)
-    zoo_models = all(m.startswith("zoo/") for m in models)
+    zoo_models = is_zoo(models)
     real_rows = paper_rows[~paper_rows["model"].isin(models)]
     paper_rows = paper_rows[paper_rows["model"].isin(models)]  # the chapter's models; real models below
     by_alpha_all, by_alpha = by_alpha, by_alpha[by_alpha["model"].isin(models)]

@@ -10,7 +10,7 @@ import pandas as pd
 
 from elens_utils.analysis.classify import CVResult
 from elens_utils.analysis.comparison import quantization_caveat, transfer_findings
-from elens_utils.findings.base import Findings, is_random
+from elens_utils.findings.base import Findings, is_random, is_zoo
 
 __all__ = ["findings", "setting_span"]
 
@@ -156,7 +156,7 @@ def findings(
                 )
             )
         )
-        if all(m.startswith("zoo/") for m in [*models, *task_models]):
+        if is_zoo([*models, *task_models]):
             lines.append(
                 "- **These are the project's zoo models, not the paper's**: small models trained by this project on its "
                 "synthetic story world, one tokenizer for all. The spreads above are those of a toy-scale test of the "

@@ -162,8 +162,8 @@ def findings(
             "neither supports nor refutes the paper. Run it on the trained zoo (`zoo/...`) or on the paper's models "
             "(`make chapter CH=expansion PARAMS=paper`, GPU and Hub needed)."
         )
+    real_rows = side_by_side[side_by_side["group"] == "real"]
     if real_results is not None:
-        real_rows = side_by_side[side_by_side["group"] == "real"]
         lines.append(
             f"- **Real models** ({', '.join(f'`{m}`' for m in real_models)}; {real_n_scored} scored and "
             f"{real_n_ranking} ranking questions of `{real_source}`, {real_scoring} scoring; chance 25%):"
@@ -190,10 +190,9 @@ def findings(
             + ". The paper has no result here to compare with; it names this as a next check."
         )
     zoo_head = side_by_side[side_by_side["model"].isin(models)]
-    real_head = side_by_side[side_by_side["group"] == "real"]
     return Findings(
         lines,
         "not tested" if random_models else tally(zoo_head["verdict"], order=expansion.SKIP_VERDICTS),
         f"{len(zoo_head)} (model, k) cases of {zoo_head['model'].nunique()} models, a gap counted when it exceeds 2 se"
-        + (f"; real models: {tally(real_head['verdict'], order=expansion.SKIP_VERDICTS)}" if len(real_head) else ""),
+        + (f"; real models: {tally(real_rows['verdict'], order=expansion.SKIP_VERDICTS)}" if len(real_rows) else ""),
     )

@@ -14,7 +14,7 @@ from elens_utils.analysis.comparison import (
     knn_verdicts,
     quantization_caveat,
 )
-from elens_utils.findings.base import Findings, is_random, tally
+from elens_utils.findings.base import Findings, is_random, is_zoo, tally
 from elens_utils.viz.tables import fmt_range
 
 __all__ = ["findings"]
@@ -60,7 +60,7 @@ def findings(
             models (used with real models).
     """
     random_models = is_random(models)
-    zoo_models = all(m.startswith("zoo/") for m in models)
+    zoo_models = is_zoo(models)
     overall = summary[summary["subset"] == knn_tables.ALL_SUBSET]
     main = overall[overall["model"].isin(models)]  # the chapter's models (the zoo by default); real models below
     tag = "" if not real_models else "zoo" if zoo_models else "random models" if random_models else "`models`"

@@ -52,6 +52,7 @@ from elens_utils.core.atomic import atomic_file
 from elens_utils.core.errors import ElensError, run_command
 from elens_utils.data.fact_questions import LICENCE, accuracy_by_subject, fact_questions, wilson_interval
 from elens_utils.models.real_models import REAL_MODELS
+from elens_utils.zoo.checkpoint import versions
 
 __all__ = [
     "CARD_JSON",
@@ -366,12 +367,6 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def _versions() -> dict[str, str]:
-    import transformers
-
-    return {"torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
-
-
 def build_card(entries: Sequence[Mapping[str, Any]], settings: Mapping[str, Any], machine: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The card.json document for ``entries`` (from :func:`evaluate_model`)."""
     return {
@@ -387,7 +382,7 @@ def build_card(entries: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]
         "loss_data": {"world": "StoryWorld(0)", "split": "test", "rendering": "natural", "n_stories": settings.get("n_stories")},
         "profile": {"prompts": settings.get("profile_prompts"), "tokens": settings.get("profile_tokens"), "decoding": "greedy"},
         "machine": dict(machine if machine is not None else _machine()),
-        "versions": _versions(),
+        "versions": versions(),
         "models": [dict(e) for e in entries],
     }
 
@@ -513,7 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def compare() -> None:
         machine = _machine()
         rows = [r for name in args.models for r in compare_scorings(name, n_questions=args.n_questions)]
-        doc = {"generated_by": "python -m elens_utils.real_card --compare", "machine": machine, "versions": _versions(), "rows": rows}
+        doc = {"generated_by": "python -m elens_utils.real_card --compare", "machine": machine, "versions": versions(), "rows": rows}
         with atomic_file(args.out / SCORING_JSON) as fh:
             fh.write(json.dumps(doc, indent=1) + "\n")
         with atomic_file(args.out / SCORING_MD) as fh:

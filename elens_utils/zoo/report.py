@@ -347,7 +347,7 @@ def card_findings(card: dict[str, Any], models: pd.DataFrame) -> list[str]:
         f"- **Multiple choice** (held out, {card['models'][0]['mc_n']} questions each): from "
         f"{models['mc_accuracy'].min():.0%} to {models['mc_accuracy'].max():.0%}; the deepest model of each family: "
         + ", ".join(f"{r.name} {r.mc_accuracy:.0%}" for r in deepest.itertuples()) + ".",
-        "- **Against the project's target** (the deepest model of every family at 70% or more): "
+        f"- **Against the project's target** (the deepest model of every family at {MC_TARGET:.0%} or more): "
         + ("met by every family." if short.empty else "missed by " + ", ".join(short["name"]) + "."),
     ]
     no_readout = reading_without_readout(models)

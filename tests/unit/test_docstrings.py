@@ -9,6 +9,7 @@ directives stood in for, so the mistake shows in the unit tests.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import io
@@ -22,8 +23,8 @@ from sphinx.ext.napoleon.docstring import GoogleDocstring
 
 from elens_utils.book.architecture import find_modules
 
-_ROLES = ("func", "class", "meth", "mod", "data", "attr", "exc", "obj", "ref", "doc", "term", "math")
-_DIRECTIVES = ("attribute", "method", "rubric", "seealso", "versionadded", "versionchanged", "deprecated", "todo")
+_ROLES = ("func", "class", "meth", "mod", "data", "attr", "exc", "obj", "ref", "doc", "term")
+_DIRECTIVES = ("attribute", "method", "seealso", "versionadded", "versionchanged", "deprecated", "todo")
 
 
 class _Options(dict):
@@ -50,15 +51,22 @@ class _SphinxDirective(Directive):
         return [node]
 
 
-for _role in _ROLES:
-    roles.register_generic_role(_role, nodes.literal)
-for _directive in _DIRECTIVES:
-    directives.register_directive(_directive, _SphinxDirective)
-_CONFIG = Config(napoleon_google_docstring=True, napoleon_numpy_docstring=False)
+# the book's napoleon settings (_config.yml)
+_CONFIG = Config(napoleon_google_docstring=True, napoleon_numpy_docstring=False, napoleon_use_ivar=True)
+
+
+@functools.cache
+def _stand_ins() -> None:
+    """Register the Sphinx roles and directives docutils lacks, once, when first needed."""
+    for role in _ROLES:
+        roles.register_generic_role(role, nodes.literal)
+    for directive in _DIRECTIVES:
+        directives.register_directive(directive, _SphinxDirective)
 
 
 def docstring_problems(doc: str) -> str:
     """docutils' warnings and errors on ``doc`` read as napoleon reads a Google-style docstring."""
+    _stand_ins()
     text = "\n".join(GoogleDocstring(inspect.cleandoc(doc), _CONFIG).lines())
     stream = io.StringIO()
     docutils.core.publish_doctree(text, settings_overrides={"report_level": 2, "halt_level": 5, "warning_stream": stream})

@@ -57,6 +57,7 @@ def test_tally_puts_a_note_right_after_the_count_it_qualifies():
 def test_random_models_are_those_of_tiny_and_untrained_only():
     assert base.is_random(["tiny/gpt2-2L", "untrained/llama-4L"])
     assert not base.is_random(["tiny/gpt2-2L", "zoo/llama-4L"])
+    assert base.is_zoo(ZOO) and not base.is_zoo([*ZOO, "real/a"])
     assert Findings(["- a", "- b"]).markdown() == "- a\n- b"
 
 
