@@ -12,7 +12,7 @@ import pandas as pd
 from elens_utils.analysis.model_groups import model_group, sort_by_group
 from elens_utils.analysis.verdicts import span
 from elens_utils.core.errors import ElensError
-from elens_utils.entropy.profiles import Profiles
+from elens_utils.entropy.profiles import Profiles, raw_profiles
 
 
 def unembedding_rows(name: str) -> int:
@@ -52,12 +52,8 @@ def blank_prompt_comparison(
         the L-1 block-to-block steps with dH > 0); the paper's row holds its setting in
         ``model`` and NaN elsewhere. Rows are ordered real, zoo, other, then paper.
     """
-    if not profiles:
-        raise ElensError("blank_prompt_comparison() needs at least one Profiles.")
     rows = []
-    for p in profiles:
-        if (p.meta["depth_grid"] != "raw").any():
-            raise ElensError("blank_prompt_comparison() takes raw profiles, not resampled or padded ones.")
+    for p in raw_profiles(profiles, "blank_prompt_comparison()"):
         name = str(p.meta["model"].iloc[0])
         if vocab_sizes is None:
             v = unembedding_rows(name)

@@ -36,7 +36,7 @@ from threadpoolctl import threadpool_limits
 from elens_utils.analysis.classify import DEFAULT_K, knn_cv
 from elens_utils.core.checks import positive_int
 from elens_utils.core.errors import ElensError
-from elens_utils.entropy.profiles import Profiles
+from elens_utils.entropy.profiles import Profiles, raw_profiles
 
 __all__ = [
     "ALL_SUBSET",
@@ -208,21 +208,11 @@ class KnnTable:
     folds: pd.DataFrame
 
 
-def _models_of(profiles: Profiles | Sequence[Profiles]) -> list[tuple[str, Profiles]]:
+def _models_of(profiles: Profiles | Sequence[Profiles], caller: str) -> list[tuple[str, Profiles]]:
     """``(model, its profiles)`` for every model, in the order first seen."""
-    items = [profiles] if isinstance(profiles, Profiles) else list(profiles)
-    if not items:
-        raise ElensError("No profiles given: pass the Profiles of at least one model.")
     out: dict[str, list[Profiles]] = {}
-    for p in items:
-        if not isinstance(p, Profiles):
-            raise ElensError(
-                f"Expected Profiles (one per model, from profile_models); got {type(p).__name__}."
-            )
-        if (p.meta["depth_grid"] != "raw").any():
-            raise ElensError(
-                "Pass raw profiles (one entry per block); each model is classified on its own layer axis."
-            )
+    # raw: each model is classified on its own layer axis
+    for p in raw_profiles(profiles, caller):
         for model in p.meta["model"].drop_duplicates():
             out.setdefault(str(model), []).append(
                 p[(p.meta["model"] == model).to_numpy()]
@@ -322,7 +312,7 @@ def knn_by_model(
     # One OpenMP thread: scikit-learn's neighbour search opens a parallel region per call, and on
     # the small folds of a busy machine its threads mostly wait for each other (5x slower on 2 cores).
     with threadpool_limits(1, user_api="openmp"):
-        for model, prof in _models_of(profiles):
+        for model, prof in _models_of(profiles, "knn_by_model()"):
             for row, per_fold in _score_model(model, prof, plan):
                 rows.append(row)
                 fold_frames.append(per_fold)
@@ -421,7 +411,7 @@ def label_depth_frame(
         (profiles of that label). Models and labels in the order first seen.
     """
     frames = []
-    for model, prof in _models_of(profiles):
+    for model, prof in _models_of(profiles, "label_depth_frame()"):
         if column not in prof.meta.columns:
             raise ElensError(
                 f"No meta column {column!r} in the profiles of {model}; they have {list(prof.meta.columns)}."
@@ -492,7 +482,7 @@ def window_frame(
             f"block must be a block number 1..L or negative from the end (-1: the last); got {block!r}."
         )
     frames = []
-    for model, prof in _models_of(profiles):
+    for model, prof in _models_of(profiles, "window_frame()"):
         if column not in prof.meta.columns:
             raise ElensError(
                 f"No meta column {column!r} in the profiles of {model}; they have {list(prof.meta.columns)}."

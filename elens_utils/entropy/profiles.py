@@ -63,7 +63,7 @@ from elens_utils.entropy.stats import normalize_alphas
 if TYPE_CHECKING:  # imported lazily at run time: `datasets` is slow to import
     import datasets
 
-__all__ = ["Profiles", "META_COLUMNS", "FORMAT_VERSION"]
+__all__ = ["Profiles", "META_COLUMNS", "FORMAT_VERSION", "raw_profiles"]
 
 #: The ``meta`` columns every :class:`Profiles` has (``depth_grid`` is added when missing).
 META_COLUMNS = (
@@ -788,3 +788,31 @@ class Profiles:
             f"Profiles(N={self.n}, T={self.n_tokens}, L={self.n_layers}, alphas=({alphas}), "
             f"depth={grids}, models=[{models}])"
         )
+
+
+def raw_profiles(profiles: Profiles | Sequence[Profiles], caller: str) -> list[Profiles]:
+    """``profiles`` as a list, checked for what a per-block analysis needs.
+
+    Args:
+        profiles: one :class:`Profiles` or several (e.g. one per model).
+        caller: what needs them, named in the error messages (e.g. ``"depth_frame()"``).
+
+    Returns:
+        The :class:`Profiles`, in the order given.
+
+    Raises:
+        ElensError: when there are none, when an item is not a :class:`Profiles`, or when one is
+            resampled or padded (its layer axis is then no longer one entry per block).
+    """
+    items = [profiles] if isinstance(profiles, Profiles) else list(profiles)
+    if not items:
+        raise ElensError(f"{caller} needs the profiles of at least one model; got none.")
+    for p in items:
+        if not isinstance(p, Profiles):
+            raise ElensError(f"{caller}: expected Profiles (one per model, from profile_models); got {type(p).__name__}.")
+        if (p.meta["depth_grid"] != "raw").any():
+            raise ElensError(
+                f"{caller} takes raw profiles (one entry per decoder block), not resampled or padded ones: "
+                "pass them as profile_models() returns them, before resample_depth() or pad_depth()."
+            )
+    return items

@@ -147,173 +147,77 @@ class _Spec:
     model_vocab: int | None = None  # lm_head rows when larger than `vocab` (qwen3 padding)
 
 
+# One row per architecture: the tokenizer's size and where its specials stand, then the config.
 _SPECS: dict[str, _Spec] = {
     # GPT-2: learned positions, LayerNorm, tied wte/lm_head, no automatic BOS, specials at the end.
     "gpt2": _Spec(
-        vocab=97,
-        head=(),
-        tail=("<eos>", "<bos>", "<pad>", "<unk>"),
-        config=dict(
-            n_embd=48,
-            n_head=4,
-            n_positions=128,
-            initializer_range=0.3,
-            resid_pdrop=0.0,
-            embd_pdrop=0.0,
-            attn_pdrop=0.0,
-            tie_word_embeddings=True,
-        ),
+        vocab=97, head=(), tail=("<eos>", "<bos>", "<pad>", "<unk>"),
+        config=dict(n_embd=48, n_head=4, n_positions=128, initializer_range=0.3, tie_word_embeddings=True,
+                    resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0),
     ),
     # Pythia-style: parallel residual, partial rotary, untied embed_out, no automatic BOS.
     "gpt_neox": _Spec(
-        vocab=131,
-        head=("<eos>", "<pad>", "<bos>", "<unk>"),
-        config=dict(
-            hidden_size=64,
-            num_attention_heads=4,
-            intermediate_size=128,
-            max_position_embeddings=128,
-            initializer_range=0.3,
-            attention_dropout=0.0,
-            hidden_dropout=0.0,
-            tie_word_embeddings=False,
-        ),
+        vocab=131, head=("<eos>", "<pad>", "<bos>", "<unk>"),
+        config=dict(hidden_size=64, num_attention_heads=4, intermediate_size=128, max_position_embeddings=128,
+                    initializer_range=0.3, attention_dropout=0.0, hidden_dropout=0.0, tie_word_embeddings=False),
     ),
     # OPT: learned positions with offset 2, pre-LN, tied lm_head; tokenizer adds BOS.
     "opt": _Spec(
-        vocab=113,
-        head=("<bos>", "<pad>", "<eos>", "<unk>"),
-        config=dict(
-            hidden_size=32,
-            word_embed_proj_dim=32,
-            num_attention_heads=2,
-            ffn_dim=64,
-            max_position_embeddings=128,
-            init_std=0.4,
-            dropout=0.0,
-            attention_dropout=0.0,
-            layerdrop=0.0,
-            do_layer_norm_before=True,
-            tie_word_embeddings=True,
-        ),
+        vocab=113, head=("<bos>", "<pad>", "<eos>", "<unk>"),
+        config=dict(hidden_size=32, word_embed_proj_dim=32, num_attention_heads=2, ffn_dim=64, max_position_embeddings=128,
+                    init_std=0.4, dropout=0.0, attention_dropout=0.0, layerdrop=0.0, do_layer_norm_before=True,
+                    tie_word_embeddings=True),
     ),
     "llama": _Spec(
-        vocab=151,
-        head=("<unk>", "<bos>", "<eos>"),
-        tail=("<pad>",),
-        config=dict(
-            hidden_size=64,
-            intermediate_size=128,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=128,
-            initializer_range=0.3,
-            tie_word_embeddings=False,
-        ),
+        vocab=151, head=("<unk>", "<bos>", "<eos>"), tail=("<pad>",),
+        config=dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2,
+                    max_position_embeddings=128, initializer_range=0.3, tie_word_embeddings=False),
     ),
     "mistral": _Spec(
-        vocab=173,
-        head=("<unk>", "<bos>", "<eos>"),
-        tail=("<pad>",),
-        config=dict(
-            hidden_size=48,
-            intermediate_size=96,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            head_dim=12,
-            max_position_embeddings=128,
-            sliding_window=None,
-            initializer_range=0.3,
-            tie_word_embeddings=False,
-        ),
+        vocab=173, head=("<unk>", "<bos>", "<eos>"), tail=("<pad>",),
+        config=dict(hidden_size=48, intermediate_size=96, num_attention_heads=4, num_key_value_heads=2, head_dim=12,
+                    max_position_embeddings=128, sliding_window=None, initializer_range=0.3, tie_word_embeddings=False),
     ),
     # gemma-2b-like: multi-query attention, sqrt(d)-scaled embeddings, (1 + w) RMSNorm, tied.
     "gemma": _Spec(
-        vocab=199,
-        head=("<pad>", "<eos>", "<bos>", "<unk>"),
-        config=dict(
-            hidden_size=32,
-            intermediate_size=64,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            head_dim=16,
-            max_position_embeddings=128,
-            initializer_range=0.3,
-            tie_word_embeddings=True,
-        ),
+        vocab=199, head=("<pad>", "<eos>", "<bos>", "<unk>"),
+        config=dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
+                    max_position_embeddings=128, initializer_range=0.3, tie_word_embeddings=True),
     ),
     # num_heads * head_dim (64) != hidden_size (48), as in gemma-2-9b; soft-capping (see module doc).
     "gemma2": _Spec(
-        vocab=211,
-        head=("<pad>", "<eos>", "<bos>", "<unk>"),
-        config=dict(
-            hidden_size=48,
-            intermediate_size=96,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            head_dim=16,
-            query_pre_attn_scalar=16,
-            max_position_embeddings=128,
-            sliding_window=8,
-            final_logit_softcapping=10.0,
-            attn_logit_softcapping=10.0,
-            initializer_range=0.3,
-            tie_word_embeddings=True,
-        ),
+        vocab=211, head=("<pad>", "<eos>", "<bos>", "<unk>"),
+        config=dict(hidden_size=48, intermediate_size=96, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                    query_pre_attn_scalar=16, max_position_embeddings=128, sliding_window=8,
+                    final_logit_softcapping=10.0, attn_logit_softcapping=10.0, initializer_range=0.3,
+                    tie_word_embeddings=True),
     ),
     # Qwen2: q/k/v biases, untied (like the 7B), no automatic BOS, specials at the end.
     "qwen2": _Spec(
-        vocab=239,
-        head=(),
-        tail=("<eos>", "<bos>", "<pad>", "<unk>"),
-        config=dict(
-            hidden_size=64,
-            intermediate_size=128,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=128,
-            initializer_range=0.3,
-            tie_word_embeddings=False,
-        ),
+        vocab=239, head=(), tail=("<eos>", "<bos>", "<pad>", "<unk>"),
+        config=dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2,
+                    max_position_embeddings=128, initializer_range=0.3, tie_word_embeddings=False),
     ),
     # Qwen3: q/k norms, tied (like Qwen3-0.6B), lm_head padded past the tokenizer's vocabulary.
     "qwen3": _Spec(
-        vocab=181,
-        model_vocab=256,
-        head=(),
-        tail=("<eos>", "<bos>", "<pad>", "<unk>"),
-        config=dict(
-            hidden_size=64,
-            intermediate_size=128,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            head_dim=16,
-            max_position_embeddings=128,
-            initializer_range=0.3,
-            tie_word_embeddings=True,
-        ),
+        vocab=181, model_vocab=256, head=(), tail=("<eos>", "<bos>", "<pad>", "<unk>"),
+        config=dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                    max_position_embeddings=128, initializer_range=0.3, tie_word_embeddings=True),
     ),
     # Phi-3: fused qkv_proj / gate_up_proj, untied, pad right after the words (id 32000 in real).
     "phi3": _Spec(
-        vocab=127,
-        head=("<unk>", "<bos>", "<eos>"),
-        tail=("<pad>",),
-        config=dict(
-            hidden_size=48,
-            intermediate_size=96,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=128,
-            original_max_position_embeddings=128,
-            sliding_window=None,
-            initializer_range=0.3,
-            resid_pdrop=0.0,
-            embd_pdrop=0.0,
-            attention_dropout=0.0,
-            tie_word_embeddings=False,
-        ),
+        vocab=127, head=("<unk>", "<bos>", "<eos>"), tail=("<pad>",),
+        config=dict(hidden_size=48, intermediate_size=96, num_attention_heads=4, num_key_value_heads=2,
+                    max_position_embeddings=128, original_max_position_embeddings=128, sliding_window=None,
+                    initializer_range=0.3, resid_pdrop=0.0, embd_pdrop=0.0, attention_dropout=0.0,
+                    tie_word_embeddings=False),
     ),
-}
+}  # fmt: skip
+
+# Every tokenizer's special tokens, length and padding side (word-level and Qwen BPE alike).
+_TOKENIZER_SETTINGS: dict[str, Any] = dict(
+    unk_token="<unk>", bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", model_max_length=128, padding_side="right"
+)
 
 _LAYER_KEY = {"gpt2": "n_layer"}  # everything else uses num_hidden_layers
 
@@ -434,16 +338,7 @@ def _build_qwen_tokenizer(spec: _Spec):
 
     tokens, merges = _train_byte_level_bpe(spec.vocab - len(SPECIAL_TOKENS))
     vocab = _layout(spec, tokens)
-    tok = Qwen2Tokenizer(
-        vocab=dict(vocab),
-        merges=list(merges),
-        unk_token="<unk>",
-        bos_token="<bos>",
-        eos_token="<eos>",
-        pad_token="<pad>",
-        model_max_length=128,
-        padding_side="right",
-    )
+    tok = Qwen2Tokenizer(vocab=dict(vocab), merges=list(merges), **_TOKENIZER_SETTINGS)
     return tok, vocab
 
 
@@ -465,15 +360,7 @@ def _build_tokenizer(arch: str, spec: _Spec):
             pair="<bos> $A:0 <bos>:1 $B:1",
             special_tokens=[("<bos>", vocab["<bos>"])],
         )
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token="<bos>",
-        eos_token="<eos>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-        model_max_length=128,
-        padding_side="right",
-    )
+    tok = PreTrainedTokenizerFast(tokenizer_object=backend, **_TOKENIZER_SETTINGS)
     return tok, vocab
 
 

@@ -109,15 +109,10 @@ def depth_frame(profiles: Profiles | Sequence[Profiles], alpha: float = 1.0) -> 
     Columns: ``model``, ``n_layers``, ``layer`` (1..L), ``depth`` (layer / L), ``entropy``
     (mean, nats), ``sd``, ``lo``/``hi`` (mean -/+ sd) and ``n`` (profiles averaged).
     """
-    from elens_utils.entropy.profiles import Profiles
+    from elens_utils.entropy.profiles import raw_profiles
 
-    items = [profiles] if isinstance(profiles, Profiles) else list(profiles)
-    if not items:
-        raise ElensError("depth_frame() needs at least one Profiles.")
     frames = []
-    for p in items:
-        if (p.meta["depth_grid"] != "raw").any():
-            raise ElensError("depth_frame() takes raw profiles (one entry per block), not resampled or padded ones.")
+    for p in raw_profiles(profiles, "depth_frame()"):
         per_profile = p.select(alpha).mean(axis=1)  # [N, L]
         for model, idx in p.meta.groupby("model", sort=False).indices.items():
             h = per_profile[idx].astype(np.float64)

@@ -327,6 +327,19 @@ def test_concat_after_depth_alignment():
 # depth
 
 
+def test_raw_profiles_checks_what_per_block_analyses_need():
+    a, b = make(model="a"), make(l=4, model="b")
+    assert profiles_module.raw_profiles(a, "f()") == [a]
+    assert profiles_module.raw_profiles((a, b), "f()") == [a, b]
+    with pytest.raises(ElensError, match=r"f\(\) needs the profiles of at least one model"):
+        profiles_module.raw_profiles([], "f()")
+    with pytest.raises(ElensError, match=r"f\(\): expected Profiles .* got ndarray"):
+        profiles_module.raw_profiles([a, a.entropy], "f()")
+    for aligned in (b.resample_depth(6), b.pad_depth(6)):
+        with pytest.raises(ElensError, match=r"f\(\) takes raw profiles"):
+            profiles_module.raw_profiles([a, aligned], "f()")
+
+
 def test_relative_depth():
     assert make(l=4).relative_depth().tolist() == [0.25, 0.5, 0.75, 1.0]
     assert make(l=1).relative_depth().tolist() == [1.0]
