@@ -3,7 +3,9 @@ was given and what to give instead."""
 
 from __future__ import annotations
 
+import math
 import numbers
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -19,3 +21,54 @@ def positive_int(value: Any, name: str, minimum: int = 1) -> int:
     if int(value) < minimum:
         raise ElensError(f"{name} must be an integer >= {minimum}; got {value}.")
     return int(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def schema_problems(record: Mapping[str, Any], fields: Mapping[str, type | tuple[type, ...]], where: str) -> list[str]:
+    """What in ``record`` does not follow ``fields``, in words, for a file's validator to report.
+
+    Args:
+        record: one JSON object (e.g. a card, or one model's entry in it).
+        fields: field name -> the type (or types) its value must have; a bool passes only where
+            ``bool`` is among them (Python counts it as an ``int``).
+        where: the record's name in the messages, e.g. ``"model 3"``.
+
+    Returns:
+        One message per missing field (``"model 3 lacks 'loss'"``) and per field of another type
+        (``"model 3 'loss' has type str"``), in the order of ``fields``; empty when all is well.
+    """
+    problems = []
+    for key, typ in fields.items():
+        if key not in record:
+            problems.append(f"{where} lacks '{key}'")
+        elif not isinstance(record[key], typ) or (isinstance(record[key], (bool, np.bool_)) and bool not in _types(typ)):
+            problems.append(f"{where} '{key}' has type {type(record[key]).__name__}")
+    return problems
+
+
+def _types(typ: type | tuple[type, ...]) -> tuple[type, ...]:
+    return typ if isinstance(typ, tuple) else (typ,)
+
+
+def fraction_problems(record: Mapping[str, Any], keys: Iterable[str], where: str, *, allow_nan: bool = False) -> list[str]:
+    """The fields of ``record`` among ``keys`` that are numbers outside [0, 1], in words.
+
+    Args:
+        record: one JSON object.
+        keys: the fields that hold fractions (shares, accuracies); absent or non-numeric ones are
+            left to :func:`schema_problems`.
+        where: the record's name in the messages, e.g. ``"model 3"``.
+        allow_nan: whether NaN (a fraction that was not measured) passes.
+
+    Returns:
+        One message per fraction out of range (``"model 3 'mc_accuracy' = 1.5 outside [0, 1]"``).
+    """
+    problems = []
+    for key in keys:
+        v = record.get(key)
+        if _is_number(v) and not (0.0 <= v <= 1.0 or (allow_nan and math.isnan(v))):
+            problems.append(f"{where} '{key}' = {v} outside [0, 1]")
+    return problems

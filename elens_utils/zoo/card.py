@@ -4,12 +4,12 @@ written from the evaluation of every model."""
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from elens_utils.core.checks import fraction_problems, schema_problems
 from elens_utils.core.errors import ElensError
 from elens_utils.data.synthetic import LETTERS
 from elens_utils.zoo.checkpoint import versions
@@ -60,20 +60,11 @@ def card_from_results(
 
 def validate_card(card: Mapping[str, Any]) -> None:
     """Raise :class:`ElensError` when ``card`` does not follow the card.json schema."""
-    problems = []
-    for key, typ in {"schema_version": int, "split": str, "models": list, "total_size_bytes": int, "evaluation": dict, "recipe": dict}.items():
-        if not isinstance(card.get(key), typ):
-            problems.append(f"top-level '{key}' should be {typ.__name__}")
+    top = {"schema_version": int, "split": str, "models": list, "total_size_bytes": int, "evaluation": dict, "recipe": dict}
+    problems = schema_problems(card, top, "the card")
     for i, m in enumerate(card.get("models") or []):
-        for key, typ in CARD_FIELDS.items():
-            if key not in m:
-                problems.append(f"model {i} lacks '{key}'")
-            elif not isinstance(m[key], typ) or isinstance(m[key], bool):
-                problems.append(f"model {i} '{key}' has type {type(m[key]).__name__}")
-        for key in ("mc_accuracy", "task_accuracy"):
-            v = m.get(key)
-            if isinstance(v, (int, float)) and not (0.0 <= v <= 1.0 or math.isnan(v)):
-                problems.append(f"model {i} '{key}' = {v} outside [0, 1]")
+        problems += schema_problems(m, CARD_FIELDS, f"model {i}")
+        problems += fraction_problems(m, ("mc_accuracy", "task_accuracy"), f"model {i}", allow_nan=True)
     if problems:
         raise ElensError("Bad zoo card: " + "; ".join(problems) + ".")
 

@@ -49,6 +49,7 @@ from typing import Any
 import torch
 
 from elens_utils.core.atomic import atomic_file
+from elens_utils.core.checks import fraction_problems, schema_problems
 from elens_utils.core.errors import ElensError, run_command
 from elens_utils.data.fact_questions import LICENCE, accuracy_by_subject, fact_questions, wilson_interval
 from elens_utils.models.real_models import REAL_MODELS
@@ -389,20 +390,11 @@ def build_card(entries: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]
 
 def validate_card(card: Mapping[str, Any]) -> None:
     """Raise :class:`ElensError` when ``card`` does not follow the card.json schema."""
-    problems = []
-    for key, typ in {"schema_version": int, "question_set": dict, "loss_data": dict, "machine": dict, "models": list}.items():
-        if not isinstance(card.get(key), typ):
-            problems.append(f"top-level '{key}' should be {typ.__name__}")
+    top = {"schema_version": int, "question_set": dict, "loss_data": dict, "machine": dict, "models": list}
+    problems = schema_problems(card, top, "the card")
     for i, m in enumerate(card.get("models") or []):
-        for key, typ in MODEL_FIELDS.items():
-            if key not in m:
-                problems.append(f"model {i} lacks '{key}'")
-            elif not isinstance(m[key], typ) or isinstance(m[key], bool):
-                problems.append(f"model {i} '{key}' has type {type(m[key]).__name__}")
-        for key in ("mc_accuracy", "mc_low", "mc_high"):
-            v = m.get(key)
-            if isinstance(v, float) and not 0.0 <= v <= 1.0:
-                problems.append(f"model {i} '{key}' = {v} outside [0, 1]")
+        problems += schema_problems(m, MODEL_FIELDS, f"model {i}")
+        problems += fraction_problems(m, ("mc_accuracy", "mc_low", "mc_high"), f"model {i}")
         if all(isinstance(m.get(k), float) for k in ("mc_low", "mc_accuracy", "mc_high")):
             if not m["mc_low"] <= m["mc_accuracy"] <= m["mc_high"]:
                 problems.append(f"model {i}: the interval does not hold the accuracy")
