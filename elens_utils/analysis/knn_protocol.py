@@ -198,6 +198,14 @@ def roc_auc(y_true: np.ndarray, proba: np.ndarray, n_classes: int) -> float:
 # cross-validated kNN
 
 
+def _fold_stats(field: str, what: str) -> tuple[property, property]:
+    """Two read-only properties: the mean and the population standard deviation (``ddof = 0``)
+    over the folds of the ``[folds]`` array ``field``, as floats; ``what`` names it in their docs."""
+    mean = property(lambda self: float(np.mean(getattr(self, field))), doc=f"Mean of {what} over the folds.")
+    std = property(lambda self: float(np.std(getattr(self, field))), doc=f"Standard deviation (ddof = 0) of {what} over the folds.")
+    return mean, std
+
+
 @dataclass(frozen=True, eq=False)
 class CVResult:
     """Per-fold scores of a kNN and its stratified dummy baseline (:func:`knn_cv`).
@@ -234,38 +242,11 @@ class CVResult:
         """C, the number of classes."""
         return len(self.classes)
 
-    @property
-    def auc_mean(self) -> float:
-        """Mean kNN ROC-AUC over the folds (the paper's headline number)."""
-        return float(np.mean(self.auc))
-
-    @property
-    def auc_std(self) -> float:
-        return float(np.std(self.auc))
-
-    @property
-    def accuracy_mean(self) -> float:
-        return float(np.mean(self.accuracy))
-
-    @property
-    def accuracy_std(self) -> float:
-        return float(np.std(self.accuracy))
-
-    @property
-    def dummy_auc_mean(self) -> float:
-        return float(np.mean(self.dummy_auc))
-
-    @property
-    def dummy_auc_std(self) -> float:
-        return float(np.std(self.dummy_auc))
-
-    @property
-    def dummy_accuracy_mean(self) -> float:
-        return float(np.mean(self.dummy_accuracy))
-
-    @property
-    def dummy_accuracy_std(self) -> float:
-        return float(np.std(self.dummy_accuracy))
+    # Mean and population standard deviation (ddof = 0) over the folds of each per-fold score.
+    auc_mean, auc_std = _fold_stats("auc", "kNN ROC-AUC (the paper's headline number)")
+    accuracy_mean, accuracy_std = _fold_stats("accuracy", "kNN accuracy")
+    dummy_auc_mean, dummy_auc_std = _fold_stats("dummy_auc", "the stratified dummy's ROC-AUC")
+    dummy_accuracy_mean, dummy_accuracy_std = _fold_stats("dummy_accuracy", "the stratified dummy's accuracy")
 
     def to_frame(self, per_fold: bool = False) -> pd.DataFrame:
         """A table: one summary row (default), or one row per fold with ``per_fold=True``.
