@@ -295,7 +295,22 @@ def run_chapter(
 ) -> Path:
     """Execute one chapter with a parameter set and overrides into ``out_dir`` (``book/``).
 
-    Skipped when the executed copy's cache key matches. Returns the executed notebook's path.
+    Skipped when the executed copy's cache key matches.
+
+    Args:
+        name: the chapter, by name or number (``"families"``, ``"02"``).
+        param_set: the parameter set (``params/<set>.yml``).
+        overrides: parameter name -> value (as text, as on the command line).
+        out_dir: where the executed notebook goes (default ``<root>/book``).
+        root: the repository whose ``notebooks/`` and ``params/`` are read (default: this one).
+        force: run even when the executed copy is up to date.
+        strict: an override that the chapter does not declare is an error (``run_chapters``
+            relaxes it for ``all``).
+        progress: show papermill's progress bar.
+        log: where progress lines go.
+
+    Returns:
+        The executed notebook's path.
 
     Raises:
         ElensError: unknown chapter / set / parameter, or a cell that failed (the message
@@ -444,14 +459,19 @@ def build_book(
     *,
     root: str | os.PathLike[str] | None = None,
     assets: str | os.PathLike[str] | None = None,
-    force: bool = False,
-    progress: bool = True,
     log=print,
+    **run_options: Any,
 ) -> Path:
     """Run every chapter, then ``jupyter-book build ROOT -W``; returns ``ROOT/_build/html``.
 
-    ``root`` (default: the repository) is where the book is built; another directory gets a
-    staged copy of the configuration, the pages and a link to the assets.
+    Args:
+        param_set: the parameter set of every chapter (``params/<set>.yml``).
+        overrides: parameter overrides, each applied to the chapters that declare it.
+        root: where the book is built (default: the repository); another directory gets a
+            staged copy of the configuration, the pages and a link to the assets.
+        assets: the local assets (MathJax and the chart libraries; default ``_assets/``).
+        log: where progress lines go.
+        **run_options: ``force`` and ``progress``, as for :func:`run_chapter`.
 
     Raises:
         ElensError: a chapter failed, an asset is missing, or the build had a warning/error.
@@ -462,7 +482,7 @@ def build_book(
         raise ElensError(f"The local assets are missing from {assets_dir}: run `make assets` first.")
     if book_root != REPO:
         _stage(book_root, REPO, assets_dir)
-    run_chapters("all", param_set, overrides, out_dir=book_root / "book", force=force, progress=progress, log=log)
+    run_chapters("all", param_set, overrides, out_dir=book_root / "book", log=log, **run_options)
     jb = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(book_root), "--all", "--builder", "html", "-W", "--keep-going"]
     log("book: " + " ".join(cmd))

@@ -756,13 +756,15 @@ def for_model(
     return out
 
 
-def prompts_for(
-    frame: pd.DataFrame,
-    model: Any,
-    *,
-    chat_template: bool = False,
-    tokenizer: Any = None,
-    system: str | None = None,
-) -> list[str]:
-    """The prompts of ``frame`` as ``model`` reads them, in row order: see :func:`for_model`."""
-    return for_model(frame, model, chat_template=chat_template, tokenizer=tokenizer, system=system)["prompt"].tolist()
+def prompts_for(frame: pd.DataFrame, model: Any, **rendering: Any) -> list[str]:
+    """The prompts of ``frame`` as ``model`` reads them, in row order.
+
+    Args:
+        frame: a prompt frame with a ``prompt`` column.
+        model: the model's name (or a loaded model), as for :func:`for_model`.
+        **rendering: ``chat_template``, ``tokenizer`` and ``system``, as for :func:`for_model`.
+
+    Returns:
+        ``for_model(frame, model, **rendering)["prompt"]`` as a list of strings.
+    """
+    return for_model(frame, model, **rendering)["prompt"].tolist()
