@@ -159,3 +159,24 @@ def test_wilson_interval_and_accuracy_by_subject():
     assert table["accuracy"].tolist() == [0.5, 1.0, 0.75]
     assert table["n"].tolist() == [2, 2, 4] and table["n_correct"].tolist() == [1, 2, 3]
     assert (table["low"] <= table["accuracy"]).all() and (table["accuracy"] <= table["high"]).all()
+
+
+def test_the_items_file_is_read_whole_and_a_damaged_one_is_refused():
+    from importlib import resources
+
+    from elens_utils.data import fact_bank as bank_module
+
+    text = resources.files("elens_utils.data").joinpath("fact_bank.yml").read_text(encoding="utf-8")
+    items = bank_module._parse_items(text)
+    assert sum(len(items[s]) for s in ("capitals", "colours", "opposites", "numbers", "nature")) == 5 * 32
+    assert items["numbers"][0][1] == "8" and all(isinstance(w, str) for w in items["sound_of"])
+    damaged = {
+        "not YAML": "capitals: [\n",
+        "a table missing": text.replace("\nobjects:", "\nthings:"),
+        "a number, not text": text.replace('spider have?", "8"', 'spider have?", 8'),
+        "a row too short": text.replace('["France", "Paris", ["Lyon"]]', '["France", "Paris"]'),
+    }
+    for what, bad in damaged.items():
+        assert bad != text, what
+        with pytest.raises(ElensError, match=r"(?s)fact_bank.yml is damaged.*Reinstall"):
+            bank_module._parse_items(bad)

@@ -311,3 +311,24 @@ def test_readme_mentions_make_test():
     if not README.is_file():
         pytest.skip("no README.md yet")
     assert re.search(r"\bmake\s+test\b", README.read_text()), "README.md does not mention `make test`"
+
+
+def test_package_data_lists_every_data_file_of_the_package():
+    """A file of elens_utils that is not Python reaches a wheel only through package-data: a
+    non-editable install without it would fail at import (the question bank loads its items)."""
+    import fnmatch
+
+    globs = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"].get("package-data", {})
+    package = ROOT / "elens_utils"
+    data_files = [
+        p for p in package.rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
+    ]  # fmt: skip
+    assert data_files, "expected the question bank's fact_bank.yml among the package's files"
+    unlisted = []
+    for path in data_files:
+        rel = path.relative_to(ROOT)
+        owner = ".".join(rel.parent.parts)
+        if not any(fnmatch.fnmatch(path.name, g) for g in globs.get(owner, [])):
+            unlisted.append(str(rel))
+    assert not unlisted, f"add these to [tool.setuptools.package-data] in pyproject.toml: {unlisted}"
