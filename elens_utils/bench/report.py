@@ -31,6 +31,7 @@ import pandas as pd
 
 from elens_utils.core.errors import ElensError
 from elens_utils.entropy.precision import AUTO_MIN_SPEEDUP
+from elens_utils.viz.theme import tooltips
 
 __all__ = [
     "bench_findings",
@@ -410,13 +411,10 @@ def lens_chart(frame: pd.DataFrame, title: str | None = None) -> alt.FacetChart:
     base = alt.Chart().encode(
         y=alt.Y("contender:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
         x=alt.X("vs_limit:Q", title="time / bare matmul time (1 = the hardware limit)", scale=alt.Scale(zero=True)),
-        tooltip=[
-            alt.Tooltip("shape:N"),
-            alt.Tooltip("contender:N"),
-            alt.Tooltip("time_s:Q", title="time (s)", format=".3f"),
-            alt.Tooltip("vs_limit:Q", title="× bare matmul", format=".2f"),
-            alt.Tooltip("gflop_per_s:Q", title="GFLOP/s", format=".0f"),
-        ],
+        tooltip=tooltips(
+            "shape:N", "contender:N", ("time_s:Q", "time (s)", ".3f"), ("vs_limit:Q", "× bare matmul", ".2f"),
+            ("gflop_per_s:Q", "GFLOP/s", ".0f"),
+        ),
     )
     bars = base.mark_bar(height=12).encode(
         color=alt.condition(alt.datum.key == "ours", alt.value("#d95f02"), alt.value("#9a9a9a"))
@@ -456,14 +454,10 @@ def e2e_chart(frame: pd.DataFrame, title: str | None = None) -> alt.LayerChart:
         y=alt.Y("time_s:Q", title="seconds for all prompts (log scale)", scale=alt.Scale(type="log")),
         color=enc_color,
     )
-    tooltip = [
-        alt.Tooltip("contender:N"),
-        alt.Tooltip("T:Q"),
-        alt.Tooltip("time_s:Q", title="time (s)", format=".2f"),
-        alt.Tooltip("per_prompt_s:Q", title="per prompt (s)", format=".3f"),
-        alt.Tooltip("speedup_vs_reference:Q", title="reference / this", format=".1f"),
-        alt.Tooltip("scaled:N", title="scaled from fewer prompts"),
-    ]
+    tooltip = tooltips(
+        "contender:N", "T:Q", ("time_s:Q", "time (s)", ".2f"), ("per_prompt_s:Q", "per prompt (s)", ".3f"),
+        ("speedup_vs_reference:Q", "reference / this", ".1f"), ("scaled:N", "scaled from fewer prompts"),
+    )
     return alt.layer(base.mark_line(), base.mark_point(size=50).encode(tooltip=tooltip)).properties(
         width=520, height=300,
         title=alt.Title(title or "Whole profiles: time against the number of generated tokens",
@@ -480,12 +474,10 @@ def memory_chart(frame: pd.DataFrame, title: str | None = None) -> alt.LayerChar
     colour = alt.Color("ours:N", scale=alt.Scale(domain=[True, False], range=["#d95f02", "#9a9a9a"]), legend=None)
     base = alt.Chart(f).encode(
         y=alt.Y("probe:N", sort=alt.EncodingSortField("extra_mb"), title=None, axis=alt.Axis(labelLimit=300)),
-        tooltip=[
-            alt.Tooltip("probe:N"),
-            alt.Tooltip("extra_mb:Q", title="extra MB", format=".1f"),
-            alt.Tooltip("logits_mb:Q", title="fp32 logits would take (MB)", format=".0f"),
-            alt.Tooltip("method:N"),
-        ],
+        tooltip=tooltips(
+            "probe:N", ("extra_mb:Q", "extra MB", ".1f"), ("logits_mb:Q", "fp32 logits would take (MB)", ".0f"),
+            "method:N",
+        ),
     )
     x = alt.X("extra_mb:Q", title="peak memory beyond the inputs (MB, log scale)", scale=alt.Scale(type="log", domainMin=1))
     stem = base.mark_rule(strokeWidth=3).encode(x=x, x2="floor:Q", color=colour)
@@ -511,15 +503,11 @@ def real_profile_chart(frame: pd.DataFrame, title: str | None = None) -> alt.Lay
     colour = alt.Color("key:N", scale=alt.Scale(domain=keys, range=[_REAL_COLOURS[k] for k in keys]), legend=None)
     base = alt.Chart(f).encode(
         y=alt.Y("contender:N", sort=alt.EncodingSortField("time_s"), title=None, axis=alt.Axis(labelLimit=330)),
-        tooltip=[
-            alt.Tooltip("contender:N"),
-            alt.Tooltip("time_s:Q", title="time (s)", format=".2f"),
-            alt.Tooltip("tokens_per_s:Q", title="generated tokens per s", format=".1f"),
-            alt.Tooltip("vs_ours_bf16:Q", title="× ours (bf16)", format=".2f"),
-            alt.Tooltip("vs_limit:Q", title="× the limit", format=".2f"),
-            alt.Tooltip("peak_extra_mb:Q", title="peak memory growth (MB)", format=".0f"),
-            alt.Tooltip("timed_prompts:Q", title="prompts timed"),
-        ],
+        tooltip=tooltips(
+            "contender:N", ("time_s:Q", "time (s)", ".2f"), ("tokens_per_s:Q", "generated tokens per s", ".1f"),
+            ("vs_ours_bf16:Q", "× ours (bf16)", ".2f"), ("vs_limit:Q", "× the limit", ".2f"),
+            ("peak_extra_mb:Q", "peak memory growth (MB)", ".0f"), ("timed_prompts:Q", "prompts timed"),
+        ),
     )
     top = float(f["time_s"].max()) * 8  # room for the labels right of the largest dot
     x = alt.X("time_s:Q", title="seconds for all prompts (log scale)",
@@ -567,12 +555,10 @@ def real_error_chart(frame: pd.DataFrame, target: float | None = 0.02, title: st
         color=alt.Color("what:N", sort=[labels[w] for w in whats],
                         scale=alt.Scale(domain=[labels[w] for w in whats], range=[shades[w] for w in whats]),
                         legend=alt.Legend(orient="bottom", title=None)),
-        tooltip=[
-            alt.Tooltip("model:N"), alt.Tooltip("line:N", title="path, order"), alt.Tooltip("what:N", title="error"),
-            alt.Tooltip("err_nats:Q", title="nats", format=".3g"),
-            alt.Tooltip("p99:Q", title="99th percentile (nats)", format=".3g"),
-            alt.Tooltip("rows:Q", title="block outputs measured"),
-        ],
+        tooltip=tooltips(
+            "model:N", ("line:N", "path, order"), ("what:N", "error"), ("err_nats:Q", "nats", ".3g"),
+            ("p99:Q", "99th percentile (nats)", ".3g"), ("rows:Q", "block outputs measured"),
+        ),
     )  # fmt: skip
     layers = [link, dots]
     if target is not None:

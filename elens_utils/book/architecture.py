@@ -34,7 +34,7 @@ import pandas as pd
 
 from elens_utils.book.chapter_files import PACKAGE
 from elens_utils.core.errors import ElensError
-from elens_utils.viz.theme import json_safe, need_columns
+from elens_utils.viz.theme import json_safe, need_columns, tooltips
 
 __all__ = [
     "LAYER",
@@ -525,23 +525,15 @@ def dependency_matrix(
         fill=alt.Fill("zone:N", title="the column's layer is", scale=alt.Scale(domain=list(_ZONE_COLOURS), range=list(_ZONE_COLOURS.values())),
                       legend=alt.Legend(orient="right", symbolType="square", symbolStrokeColor="#999", symbolStrokeWidth=1, labelLimit=180)),
     )  # fmt: skip
-    own_tooltip = [
-        alt.Tooltip("package:N"),
-        alt.Tooltip("layer:Q"),
-        alt.Tooltip("holds:N", title="holds"),
-        alt.Tooltip("modules:N", title="modules"),
-        alt.Tooltip("lines:Q", title="lines of code", format=","),
-        alt.Tooltip("imports:N", title="imports from"),
-        alt.Tooltip("users:N", title="imported by"),
-    ]
+    own_tooltip = tooltips(
+        "package:N", "layer:Q", ("holds:N", "holds"), ("modules:N", "modules"),
+        ("lines:Q", "lines of code", ","), ("imports:N", "imports from"), ("users:N", "imported by"),
+    )
     own = alt.Chart(json_safe(pd.DataFrame(diagonal))).mark_rect(fill=_ZONE_COLOURS[_SAME]).encode(x=x, y=y, tooltip=own_tooltip)
-    tooltip = [
-        alt.Tooltip("across:N", title="imports"),
-        alt.Tooltip("statements:Q", title="import statements"),
-        alt.Tooltip("modules:Q", title="importing modules"),
-        alt.Tooltip("names_text:N", title="names (statements)"),
-        alt.Tooltip("side:N", title="across the layers"),
-    ]
+    tooltip = tooltips(
+        ("across:N", "imports"), ("statements:Q", "import statements"), ("modules:Q", "importing modules"),
+        ("names_text:N", "names (statements)"), ("side:N", "across the layers"),
+    )
     counts = alt.Chart(data).mark_rect(stroke="white", strokeWidth=1).encode(
         x=x, y=y,
         color=alt.Color("statements:Q", title="import statements", scale=alt.Scale(type="log", scheme={"name": "blues", "extent": [0.2, 1]}, domain=[1, most]),

@@ -18,6 +18,7 @@ from elens_utils.viz.theme import (
     json_safe,
     mean_band_layers,
     need_columns,
+    tooltips,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -57,15 +58,10 @@ def profiles_by_family(frame: pd.DataFrame, *, columns: int = 2, title: str | No
     )
     x = alt.X("depth:Q", title="relative depth l / L", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".1f"))
     base = alt.Chart().encode(x=x, color=colour, detail="model:N")
-    tooltip = [
-        alt.Tooltip("model:N"),
-        alt.Tooltip("layer:Q", title="block"),
-        alt.Tooltip("n_layers:Q", title="blocks L"),
-        alt.Tooltip("depth:Q", title="l / L", format=".2f"),
-        alt.Tooltip("entropy:Q", title="mean entropy (nats)", format=".3f"),
-        alt.Tooltip("sd:Q", title="sd (nats)", format=".3f"),
-        alt.Tooltip("n:Q", title="samples"),
-    ]
+    tooltip = tooltips(
+        "model:N", ("layer:Q", "block"), ("n_layers:Q", "blocks L"), ("depth:Q", "l / L", ".2f"),
+        ("entropy:Q", "mean entropy (nats)", ".3f"), ("sd:Q", "sd (nats)", ".3f"), ("n:Q", "samples"),
+    )
     layered = mean_band_layers(base, data, tooltip, "mean entropy (nats)").properties(width=250, height=170)
     return layered.facet(
         facet=alt.Facet("family:N", sort=families, title=None, header=alt.Header(labelFontSize=13, labelLimit=260)),
@@ -138,12 +134,9 @@ def embedding_scatter(frame: pd.DataFrame, *, legend_title: str = "family", titl
             color=alt.Color("label:N", sort=keys, title=legend_title, legend=alt.Legend(orient="bottom", columns=4, labelLimit=220)),
             shape=alt.Shape("n_layers:O", title="blocks L", legend=alt.Legend(orient="bottom")),
             opacity=alt.condition(sel, alt.value(0.75), alt.value(0.06)),
-            tooltip=[
-                alt.Tooltip("label:N", title=legend_title),
-                alt.Tooltip("model:N"),
-                alt.Tooltip("n_layers:Q", title="blocks L"),
-                alt.Tooltip("sample:Q", title="sample #"),
-            ],
+            tooltip=tooltips(
+                ("label:N", legend_title), "model:N", ("n_layers:Q", "blocks L"), ("sample:Q", "sample #"),
+            ),
         )
         .add_params(sel)
         .properties(width=300, height=280)
@@ -182,18 +175,12 @@ def auc_tests_chart(table: pd.DataFrame, *, color: str = "depth", title: str | N
     y = alt.Y("test:N", sort=tests, title=None, axis=alt.Axis(labelLimit=280))
     y_off = alt.YOffset("variant:N", sort=variants)
     colour = alt.Color("variant:N", sort=variants, title=None, legend=alt.Legend(orient="bottom", columns=1, labelLimit=400))
-    tooltip = [
-        alt.Tooltip("variant:N", title=color),
-        alt.Tooltip("test:N"),
-        alt.Tooltip("auc:Q", title="kNN AUC", format=".3f"),
-        alt.Tooltip("auc_std:Q", title="sd over folds", format=".3f"),
-        alt.Tooltip("accuracy:Q", title="kNN accuracy", format=".1%"),
-        alt.Tooltip("dummy_auc:Q", title="baseline AUC", format=".3f"),
-        alt.Tooltip("n_train:Q", title="training rows"),
-        alt.Tooltip("n_test:Q", title="test rows"),
-        alt.Tooltip("detail:N", title="tested on"),
-        alt.Tooltip("note:N", title="note"),
-    ]
+    tooltip = tooltips(
+        ("variant:N", color), "test:N", ("auc:Q", "kNN AUC", ".3f"), ("auc_std:Q", "sd over folds", ".3f"),
+        ("accuracy:Q", "kNN accuracy", ".1%"), ("dummy_auc:Q", "baseline AUC", ".3f"),
+        ("n_train:Q", "training rows"), ("n_test:Q", "test rows"), ("detail:N", "tested on"),
+        ("note:N", "note"),
+    )
     ok = "datum.status == 'ok'"
     base = alt.Chart(data).encode(y=y, yOffset=y_off)
     x = alt.X("auc:Q", title="ROC-AUC", scale=alt.Scale(domain=[0, 1]))
@@ -239,17 +226,12 @@ def auc_by_setting(table: pd.DataFrame, *, title: str | None = None) -> alt.Face
     lo = max(0.0, math.floor(float(data["auc_min"].min()) * 20 - 1) / 20)  # a margin of 0.05 or more
     scale = alt.Scale(domain=[lo, 1.0], nice=False)
     y = alt.Y("setting:N", sort=None, title=None, axis=alt.Axis(labelLimit=260))
-    tooltip = [
-        alt.Tooltip("factor:N"),
-        alt.Tooltip("setting:N"),
-        alt.Tooltip("auc_mean:Q", title="mean AUC", format=".3f"),
-        alt.Tooltip("auc_std:Q", title="sd over folds", format=".3f"),
-        alt.Tooltip("auc_min:Q", title="worst fold", format=".3f"),
-        alt.Tooltip("auc_max:Q", title="best fold", format=".3f"),
-        alt.Tooltip("accuracy_mean:Q", title="accuracy", format=".1%"),
-        alt.Tooltip("dummy_auc_mean:Q", title="dummy AUC", format=".3f"),
-        alt.Tooltip("p_value:Q", title="paired t-test p", format=".2g"),
-    ]
+    tooltip = tooltips(
+        "factor:N", "setting:N", ("auc_mean:Q", "mean AUC", ".3f"), ("auc_std:Q", "sd over folds", ".3f"),
+        ("auc_min:Q", "worst fold", ".3f"), ("auc_max:Q", "best fold", ".3f"),
+        ("accuracy_mean:Q", "accuracy", ".1%"), ("dummy_auc_mean:Q", "dummy AUC", ".3f"),
+        ("p_value:Q", "paired t-test p", ".2g"),
+    )
     colour = alt.Color(
         "which:N", title=None, scale=alt.Scale(domain=["the baseline setting", "changed setting"], range=["#1b6ca8", "#e08214"]), legend=alt.Legend(orient="bottom")
     )
@@ -286,7 +268,7 @@ def permutation_chart(null: Sequence[float], score: float, p_value: float, *, ti
     hist = alt.Chart(data).mark_bar(color="#9e9e9e", opacity=0.8).encode(
         x=alt.X("auc:Q", bin=alt.Bin(maxbins=40, extent=[max(0.0, lo), 1.0]), title="mean ROC-AUC over folds", scale=scale),
         y=alt.Y("count():Q", title="permutations"),
-        tooltip=[alt.Tooltip("count():Q", title="permutations")],
+        tooltip=tooltips(("count():Q", "permutations")),
     )
     rule = alt.Chart(marks).mark_rule(color=EXPANSION_COLOUR, strokeWidth=2.5).encode(x=alt.X("x:Q", scale=scale), tooltip=alt.Tooltip("what:N", title="observed"))
     text = alt.Chart(marks).mark_text(align="right", dx=-6, dy=-120, color=EXPANSION_COLOUR, fontSize=12).encode(x=alt.X("x:Q", scale=scale), text="what:N")

@@ -19,6 +19,7 @@ from elens_utils.viz.theme import (
     json_safe,
     mean_band_layers,
     need_columns,
+    tooltips,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -52,14 +53,11 @@ def spearman_by_model(
             .mark_rect(color="#d9d9d9", opacity=0.6)
             .encode(x="lo:Q", x2="hi:Q", tooltip=alt.Tooltip("what:N", title="shaded"))
         )
-    tooltip = [
-        alt.Tooltip("model:N"),
-        alt.Tooltip("rho:Q", title="ρ (size)", format=".3f"),
-        alt.Tooltip("rho_log:Q", title="ρ (log size)", format=".3f"),
-        alt.Tooltip("sign_agreement:Q", title="same sign", format=".1%"),
-        alt.Tooltip("mean_jaccard:Q", title="mean overlap (Jaccard)", format=".2f"),
-        alt.Tooltip("n_pairs:Q", title="pairs", format=","),
-    ]
+    tooltip = tooltips(
+        "model:N", ("rho:Q", "ρ (size)", ".3f"), ("rho_log:Q", "ρ (log size)", ".3f"),
+        ("sign_agreement:Q", "same sign", ".1%"), ("mean_jaccard:Q", "mean overlap (Jaccard)", ".2f"),
+        ("n_pairs:Q", "pairs", ","),
+    )
     layers.append(alt.Chart(summary).mark_bar(color=EXPANSION_COLOUR, height=alt.RelativeBandSize(0.6)).encode(x=x, y=y, tooltip=tooltip))
     layers.append(alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(color="#888").encode(x="x:Q"))
     subtitle = "bar: this run, pooled over prompts, tokens and block transitions"
@@ -87,14 +85,11 @@ def overlap_by_depth(transitions: pd.DataFrame, *, title: str | None = None) -> 
         color=alt.Color("model:N", sort=keys, title="model", legend=alt.Legend(orient="bottom", columns=2, labelLimit=320)),
         opacity=alt.condition(sel, alt.value(1.0), alt.value(0.12)),
     )
-    tooltip = [
-        alt.Tooltip("model:N"),
-        alt.Tooltip("transition:N", title="blocks"),
-        alt.Tooltip("jaccard:Q", title="mean Jaccard", format=".3f"),
-        alt.Tooltip("size:Q", title="mean set size (block l)", format=".1f"),
-        alt.Tooltip("d_size:Q", title="mean change in size", format="+.2f"),
-        alt.Tooltip("dH:Q", title="mean dH (nats)", format="+.3f"),
-    ]
+    tooltip = tooltips(
+        "model:N", ("transition:N", "blocks"), ("jaccard:Q", "mean Jaccard", ".3f"),
+        ("size:Q", "mean set size (block l)", ".1f"), ("d_size:Q", "mean change in size", "+.2f"),
+        ("dH:Q", "mean dH (nats)", "+.3f"),
+    )
     return alt.layer(base.mark_line().add_params(sel), base.mark_point(size=40).encode(tooltip=tooltip)).properties(
         width=520,
         height=260,
@@ -119,15 +114,11 @@ def block_dh_bars(ranking: pd.DataFrame, *, columns: int = 3, title: str | None 
         x=alt.X("block:O", title="block", axis=alt.Axis(labelAngle=0, labelOverlap="parity")),  # 30 blocks: every other label
         y=alt.Y("mean_dH:Q", title="mean dH (nats)"),
         color=alt.Color("sign:N", title="mean dH", scale=alt.Scale(domain=["expansion", "pruning"], range=[EXPANSION_COLOUR, PRUNING_COLOUR]), legend=alt.Legend(orient="bottom")),
-        tooltip=[
-            alt.Tooltip("model:N"),
-            alt.Tooltip("transition:N", title="blocks"),
-            alt.Tooltip("mean_dH:Q", title="mean dH (nats)", format="+.3f"),
-            alt.Tooltip("std_dH:Q", title="sd (nats)", format=".3f"),
-            alt.Tooltip("frac_positive:Q", title="share dH > 0", format=".0%"),
-            alt.Tooltip("expansion_rank:Q", title="expansion rank"),
-            alt.Tooltip("pruning_rank:Q", title="pruning rank"),
-        ],
+        tooltip=tooltips(
+            "model:N", ("transition:N", "blocks"), ("mean_dH:Q", "mean dH (nats)", "+.3f"),
+            ("std_dH:Q", "sd (nats)", ".3f"), ("frac_positive:Q", "share dH > 0", ".0%"),
+            ("expansion_rank:Q", "expansion rank"), ("pruning_rank:Q", "pruning rank"),
+        ),
     ).properties(width=150, height=120)
     return chart.facet(
         facet=alt.Facet("model:N", sort=keys, title=None, header=alt.Header(labelFontSize=12, labelLimit=220)),
@@ -182,14 +173,10 @@ def skip_accuracy(results: pd.DataFrame, *, columns: int = 3, title: str | None 
     k_max = max(1, int(results["k"].max()))
     x = alt.X("k_shown:Q", title="blocks skipped k", axis=alt.Axis(values=list(range(k_max + 1)), format="d"), scale=alt.Scale(domain=[-0.15, k_max + 0.15], nice=False))
     y = alt.Y("accuracy:Q", title="accuracy", axis=alt.Axis(format=".0%"), scale=alt.Scale(domain=[0, 1]))
-    tooltip = [
-        alt.Tooltip("model:N"),
-        alt.Tooltip("strategy:N", title="blocks"),
-        alt.Tooltip("k:Q"),
-        alt.Tooltip("blocks_text:N", title="skipped"),
-        alt.Tooltip("accuracy:Q", format=".1%"),
-        alt.Tooltip("n_questions:Q", title="questions"),
-    ]
+    tooltip = tooltips(
+        "model:N", ("strategy:N", "blocks"), "k:Q", ("blocks_text:N", "skipped"),
+        alt.Tooltip("accuracy:Q", format=".1%"), ("n_questions:Q", "questions"),
+    )
     base = alt.Chart().encode(x=x, y=y)
     layered = alt.layer(
         alt.Chart().mark_rule(strokeDash=[5, 4], color="#777").encode(y="chance:Q", tooltip=alt.Tooltip("chance:Q", title="chance", format=".0%")).transform_filter("datum.kind == 'chance'"),
@@ -291,18 +278,12 @@ def sublayer_accuracy(results: pd.DataFrame, *, title: str | None = None, column
     label = f"indexof({json.dumps(first_rows)}, datum.value) >= 0 ? datum.value : 'k = ' + split(datum.value, ', k = ')[1]"
     y = alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelLimit=140, ticks=False, domain=False, labelExpr=label))
     y_off = alt.YOffset("strategy:N", sort=lanes, scale=alt.Scale(domain=lanes, paddingOuter=0.6))
-    tooltip = [
-        alt.Tooltip("model:N"),
-        alt.Tooltip("kind:N"),
-        alt.Tooltip("strategy:N", title="blocks"),
-        alt.Tooltip("k:Q"),
-        alt.Tooltip("blocks_text:N", title="blocks removed"),
-        alt.Tooltip("heads_text:N", title="heads"),
-        alt.Tooltip("what:N", title="shows"),
-        alt.Tooltip("accuracy:Q", format=".1%"),
-        alt.Tooltip("n_questions:Q", title="questions"),
-    ]
-    rule_tip = [alt.Tooltip("model:N"), alt.Tooltip("what:N", title="accuracy of"), alt.Tooltip("accuracy:Q", format=".1%"), alt.Tooltip("n_questions:Q", title="questions")]
+    accuracy_tip = alt.Tooltip("accuracy:Q", format=".1%")
+    tooltip = tooltips(
+        "model:N", "kind:N", ("strategy:N", "blocks"), "k:Q", ("blocks_text:N", "blocks removed"),
+        ("heads_text:N", "heads"), ("what:N", "shows"), accuracy_tip, ("n_questions:Q", "questions"),
+    )
+    rule_tip = tooltips("model:N", ("what:N", "accuracy of"), accuracy_tip, ("n_questions:Q", "questions"))
     base = alt.Chart().encode(x=x, y=y, yOffset=y_off)
     width = max(150, (460 - 20 * (columns - 1)) // max(1, columns))  # two panels and the row labels fit 600 px
 
@@ -357,17 +338,11 @@ def correctness_auc_chart(table: pd.DataFrame, *, title: str | None = None) -> a
     y_off = alt.YOffset("features:N", sort=feats)
     x = alt.X("auc_mean:Q", title="ROC-AUC (mean over folds, ± sd)", scale=alt.Scale(domain=[0, 1]))
     colour = alt.Color("features:N", sort=feats, title="features", legend=alt.Legend(orient="bottom"))
-    tooltip = [
-        alt.Tooltip("model:N"),
-        alt.Tooltip("features:N"),
-        alt.Tooltip("auc_mean:Q", title="kNN AUC", format=".3f"),
-        alt.Tooltip("auc_std:Q", title="sd over folds", format=".3f"),
-        alt.Tooltip("dummy_auc_mean:Q", title="dummy AUC", format=".3f"),
-        alt.Tooltip("knn_accuracy:Q", title="kNN accuracy", format=".1%"),
-        alt.Tooltip("p_value:Q", title="paired t-test p", format=".2g"),
-        alt.Tooltip("n_correct:Q", title="answered correctly"),
-        alt.Tooltip("n:Q", title="questions"),
-    ]
+    tooltip = tooltips(
+        "model:N", "features:N", ("auc_mean:Q", "kNN AUC", ".3f"), ("auc_std:Q", "sd over folds", ".3f"),
+        ("dummy_auc_mean:Q", "dummy AUC", ".3f"), ("knn_accuracy:Q", "kNN accuracy", ".1%"),
+        ("p_value:Q", "paired t-test p", ".2g"), ("n_correct:Q", "answered correctly"), ("n:Q", "questions"),
+    )
     ok = "datum.status == 'ok'"
     base = alt.Chart(data).encode(y=y, yOffset=y_off)
     layers = [
@@ -400,7 +375,10 @@ def mc_accuracy_bars(table: pd.DataFrame, *, chance: float | None = None, title:
         alt.Chart(data).mark_bar(color="#5b8db8", height=alt.RelativeBandSize(0.6)).encode(
             x=alt.X("accuracy:Q", title="accuracy (letter logits)", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%", values=[0, 0.25, 0.5, 0.75, 1])),
             y=alt.Y("model:N", sort=models, title=None, axis=alt.Axis(labelLimit=260)),
-            tooltip=[alt.Tooltip("model:N"), alt.Tooltip("accuracy:Q", format=".1%"), alt.Tooltip("n_correct:Q", title="correct"), alt.Tooltip("n:Q", title="questions")],
+            tooltip=tooltips(
+                "model:N", alt.Tooltip("accuracy:Q", format=".1%"), ("n_correct:Q", "correct"),
+                ("n:Q", "questions"),
+            ),
         )
     ]
     if chance is not None:
@@ -425,14 +403,10 @@ def profiles_by_outcome(frame: pd.DataFrame, *, columns: int = FACET_COLUMNS, ti
     colour = alt.Color("outcome:N", title="answer", scale=alt.Scale(domain=["correct", "wrong"], range=["#1b9e77", "#7570b3"]), legend=alt.Legend(orient="bottom"))
     x = alt.X("depth:Q", title="relative depth l / L", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".1f"))
     base = alt.Chart().encode(x=x, color=colour)
-    tooltip = [
-        alt.Tooltip("model:N"),
-        alt.Tooltip("outcome:N", title="answer"),
-        alt.Tooltip("layer:Q", title="block"),
-        alt.Tooltip("entropy:Q", title="mean entropy (nats)", format=".3f"),
-        alt.Tooltip("sd:Q", title="sd (nats)", format=".3f"),
-        alt.Tooltip("n:Q", title="questions"),
-    ]
+    tooltip = tooltips(
+        "model:N", ("outcome:N", "answer"), ("layer:Q", "block"), ("entropy:Q", "mean entropy (nats)", ".3f"),
+        ("sd:Q", "sd (nats)", ".3f"), ("n:Q", "questions"),
+    )
     layered = mean_band_layers(base, data, tooltip, "entropy (nats)").properties(width=FACET_PANEL_WIDTH, height=140)
     return layered.facet(
         facet=alt.Facet("model:N", sort=keys, title=None, header=alt.Header(labelFontSize=12, labelLimit=220)), columns=columns

@@ -15,6 +15,7 @@ from elens_utils.viz.theme import (
     FACET_PANEL_WIDTH,
     ceiling_band,
     need_columns,
+    tooltips,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -88,18 +89,12 @@ def knn_scores_by_model(
     offset = {"yOffset": alt.YOffset("group:N", sort=groups)} if len(groups) > 1 else {}
     x_scale = alt.Scale(domain=[0, 1])
     colour = alt.Color("group:N", sort=groups, title=legend_title or color or "", legend=alt.Legend(orient="bottom") if len(groups) > 1 else None)
-    tooltip = [
-        alt.Tooltip("model:N"),
-        *([alt.Tooltip("group:N", title=legend_title or color)] if color else []),
-        alt.Tooltip("features:N"),
-        alt.Tooltip("k:Q", title="k used"),
-        alt.Tooltip("mean:Q", title=f"kNN {name} (mean)", format=".3f"),
-        alt.Tooltip(f"{metric}_std:Q", title="sd over folds", format=".3f"),
-        alt.Tooltip("dummy:Q", title=f"dummy {name}", format=".3f"),
-        alt.Tooltip("p_value:Q", title="paired t-test p (AUC)", format=".2g"),
-        alt.Tooltip("n:Q", title="prompts"),
-        alt.Tooltip("n_classes:Q", title="classes"),
-    ]
+    tooltip = tooltips(
+        "model:N", *([("group:N", legend_title or color)] if color else []), "features:N", ("k:Q", "k used"),
+        ("mean:Q", f"kNN {name} (mean)", ".3f"), (f"{metric}_std:Q", "sd over folds", ".3f"),
+        ("dummy:Q", f"dummy {name}", ".3f"), ("p_value:Q", "paired t-test p (AUC)", ".2g"), ("n:Q", "prompts"),
+        ("n_classes:Q", "classes"),
+    )
     base = alt.Chart(data).encode(y=y, **offset)
     is_row, is_fold = "datum.kind == 'summary'", "datum.kind == 'fold'"
     layers: list[Any] = [
@@ -108,7 +103,9 @@ def knn_scores_by_model(
         base.mark_tick(thickness=1.5, size=9, opacity=0.55).encode(
             x=alt.X("value:Q", scale=x_scale),
             color=colour,
-            tooltip=[alt.Tooltip("model:N"), alt.Tooltip("group:N", title=legend_title or color or "kNN"), alt.Tooltip("fold:Q"), alt.Tooltip("value:Q", title=name, format=".3f")],
+            tooltip=tooltips(
+                "model:N", ("group:N", legend_title or color or "kNN"), "fold:Q", ("value:Q", name, ".3f"),
+            ),
         ).transform_filter(is_fold),
         base.mark_point(size=75, filled=True, opacity=1).encode(
             x=alt.X("mean:Q", title=f"{name} (mean over folds; ticks: single folds)", scale=x_scale), color=colour, tooltip=tooltip
@@ -155,15 +152,11 @@ def profiles_by_label(
     x = alt.X("depth:Q", title="relative depth l / L", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".1f"))
     value = "centered" if centered else "entropy"
     y_title: str | list[str] = ["minus the model's", "mean (nats)"] if centered else "mean entropy (nats)"
-    tooltip = [
-        alt.Tooltip("model:N"),
-        alt.Tooltip("label:N", title=legend_title),
-        alt.Tooltip("layer:Q", title="block"),
-        alt.Tooltip("entropy:Q", title="mean entropy (nats)", format=".3f"),
-        alt.Tooltip("centered:Q", title="minus the model's mean", format="+.3f"),
-        alt.Tooltip("sd:Q", title="sd of single profiles", format=".3f"),
-        alt.Tooltip("n:Q", title="prompts"),
-    ]
+    tooltip = tooltips(
+        "model:N", ("label:N", legend_title), ("layer:Q", "block"), ("entropy:Q", "mean entropy (nats)", ".3f"),
+        ("centered:Q", "minus the model's mean", "+.3f"), ("sd:Q", "sd of single profiles", ".3f"),
+        ("n:Q", "prompts"),
+    )
     base = alt.Chart().encode(x=x, color=colour)
     layers: list[Any] = [base.mark_line().encode(y=alt.Y(f"{value}:Q", title=y_title, scale=alt.Scale(zero=centered)))]
     if centered:
@@ -198,16 +191,11 @@ def entropy_by_window(frame: pd.DataFrame, *, legend_title: str = "label", colum
     n_windows = int(frame["window"].max())
     x = alt.X("window:Q", title="window of the generation", axis=alt.Axis(values=list(range(1, n_windows + 1)), format="d"), scale=alt.Scale(domain=[1, n_windows], nice=False))
     colour = alt.Color("label:N", sort=labels, title=legend_title, legend=alt.Legend(orient="bottom"))
-    tooltip = [
-        alt.Tooltip("model:N"),
-        alt.Tooltip("label:N", title=legend_title),
-        alt.Tooltip("window:Q"),
-        alt.Tooltip("tokens:N", title="generated tokens"),
-        alt.Tooltip("block:Q", title="block"),
-        alt.Tooltip("entropy:Q", title="mean entropy (nats)", format=".3f"),
-        alt.Tooltip("sd:Q", title="sd over prompts", format=".3f"),
-        alt.Tooltip("n:Q", title="prompts"),
-    ]
+    tooltip = tooltips(
+        "model:N", ("label:N", legend_title), "window:Q", ("tokens:N", "generated tokens"),
+        ("block:Q", "block"), ("entropy:Q", "mean entropy (nats)", ".3f"), ("sd:Q", "sd over prompts", ".3f"),
+        ("n:Q", "prompts"),
+    )
     base = alt.Chart().encode(x=x, color=colour)
     layered = alt.layer(
         base.mark_line().encode(y=alt.Y("entropy:Q", title="mean entropy (nats)", scale=alt.Scale(zero=False))),
@@ -270,16 +258,11 @@ def knn_scores_heatmap(
         x=alt.X("key:N", sort=keys, title=legend_title or column, axis=alt.Axis(labelAngle=0, orient="top", labelLimit=160)),
         y=alt.Y("model:N", sort=models, title=None, axis=alt.Axis(labelLimit=260)),
     )
-    tooltip = [
-        alt.Tooltip("model:N"),
-        alt.Tooltip("key:N", title=legend_title or column),
-        alt.Tooltip("mean:Q", title=f"kNN {name} (mean over folds)", format=".3f"),
-        alt.Tooltip("sd:Q", title="sd over folds", format=".3f"),
-        alt.Tooltip("dummy:Q", title=f"dummy {name}", format=".3f"),
-        alt.Tooltip("p_value:Q", title="paired t-test p (AUC)", format=".2g"),
-        alt.Tooltip("k:Q", title="k used"),
-        alt.Tooltip("n:Q", title="prompts"),
-    ]
+    tooltip = tooltips(
+        "model:N", ("key:N", legend_title or column), ("mean:Q", f"kNN {name} (mean over folds)", ".3f"),
+        ("sd:Q", "sd over folds", ".3f"), ("dummy:Q", f"dummy {name}", ".3f"),
+        ("p_value:Q", "paired t-test p (AUC)", ".2g"), ("k:Q", "k used"), ("n:Q", "prompts"),
+    )
     cells = base.mark_rect(stroke="white", strokeWidth=1).encode(
         color=alt.Color("mean:Q", title=name, scale=alt.Scale(scheme="blues", domain=[low, 1.0], clamp=True), legend=alt.Legend(orient="right", gradientLength=120)),
         tooltip=tooltip,

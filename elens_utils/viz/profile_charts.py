@@ -10,7 +10,7 @@ import pandas as pd
 
 from elens_utils.core.errors import ElensError
 from elens_utils.entropy.stats import order_label  # re-exported: its old home
-from elens_utils.viz.theme import EXPANSION_COLOUR, PRUNING_COLOUR, need_columns
+from elens_utils.viz.theme import EXPANSION_COLOUR, PRUNING_COLOUR, need_columns, tooltips
 
 # ---------------------------------------------------------------------------------------------
 # charts
@@ -55,21 +55,17 @@ def profile_heatmap(
             scale=alt.Scale(scheme="viridis", domainMin=0),
             legend=alt.Legend(orient="right", gradientLength=min(200, 22 * n_pos + 40)),
         ),
-        tooltip=[
-            alt.Tooltip("position:Q", title="position"),
-            alt.Tooltip("token:N", title="token"),
-            alt.Tooltip("next:N", title="actual next token"),
-            alt.Tooltip("layer:O", title="block"),
-            alt.Tooltip("entropy:Q", title="entropy (nats)", format=".3f"),
-            alt.Tooltip("top:N", title="top predictions"),
-        ],
+        tooltip=tooltips(
+            ("position:Q", "position"), ("token:N", "token"), ("next:N", "actual next token"),
+            ("layer:O", "block"), ("entropy:Q", "entropy (nats)", ".3f"), ("top:N", "top predictions"),
+        ),
     )
     chart: alt.Chart | alt.LayerChart = rect
     if labels:
         text = base.mark_text(fontSize=10, limit=max(20, width / n_layers - 4)).encode(
             text="top1:N",
             color=alt.condition(f"datum.entropy > {0.55 * hmax:.6g}", alt.value("black"), alt.value("white")),
-            tooltip=[alt.Tooltip("top:N", title="top predictions")],
+            tooltip=tooltips(("top:N", "top predictions")),
         )
         chart = rect + text
     return chart.properties(
@@ -111,11 +107,9 @@ def shannon_vs_renyi(
     layers: list[Any] = [
         base.mark_line().add_params(sel),
         base.mark_point().encode(
-            tooltip=[
-                alt.Tooltip("order:N"),
-                alt.Tooltip(f"{x}:Q", format=".3g"),
-                alt.Tooltip("entropy:Q", title="entropy (nats)", format=".3f"),
-            ]
+            tooltip=tooltips(
+                "order:N", alt.Tooltip(f"{x}:Q", format=".3g"), ("entropy:Q", "entropy (nats)", ".3f"),
+            )
         ),
     ]
     if max_entropy is not None:
@@ -154,12 +148,9 @@ def expansion_pruning(frame: pd.DataFrame, *, alpha: float = 1.0, title: str | N
     phases = alt.Scale(domain=present, range=[colours[p] for p in present])
     axis = alt.Axis(values=list(range(1, n_layers + 1)), format="d") if n_layers <= 24 else alt.Axis(tickMinStep=1, format="d")
     x = alt.X("layer:Q", title="block (layer)", axis=axis, scale=alt.Scale(domain=[1, n_layers], padding=14, nice=False))
-    tooltip = [
-        alt.Tooltip("layer:Q", title="block"),
-        alt.Tooltip("entropy:Q", title="entropy (nats)", format=".3f"),
-        alt.Tooltip("dH:Q", title="dH (nats)", format="+.3f"),
-        alt.Tooltip("phase:N"),
-    ]
+    tooltip = tooltips(
+        ("layer:Q", "block"), ("entropy:Q", "entropy (nats)", ".3f"), ("dH:Q", "dH (nats)", "+.3f"), "phase:N",
+    )
     y = alt.Y("entropy:Q", title=f"entropy (nats), {order_label(alpha)}", scale=alt.Scale(zero=True))
     colour = alt.Color("phase:N", scale=phases, title="block", legend=alt.Legend(orient="bottom"))
     steps = data.dropna(subset=["prev_layer"])
@@ -218,16 +209,11 @@ def profiles_by_depth(
         layers.append(
             base.mark_area().encode(y="lo:Q", y2="hi:Q", opacity=alt.condition(sel, alt.value(0.15), alt.value(0.0)))
         )
-    tooltip = [
-        alt.Tooltip(f"{color}:N"),
-        alt.Tooltip("layer:Q", title="block"),
-        alt.Tooltip("n_layers:Q", title="blocks L"),
-        alt.Tooltip("depth:Q", title="l / L", format=".2f"),
-        alt.Tooltip("entropy:Q", title="mean entropy (nats)", format=".3f"),
-    ]
-    if "sd" in frame.columns:
-        tooltip.append(alt.Tooltip("sd:Q", title="sd (nats)", format=".3f"))
-    tooltip.append(alt.Tooltip("n:Q", title="profiles"))
+    tooltip = tooltips(
+        f"{color}:N", ("layer:Q", "block"), ("n_layers:Q", "blocks L"), ("depth:Q", "l / L", ".2f"),
+        ("entropy:Q", "mean entropy (nats)", ".3f"),
+        *([("sd:Q", "sd (nats)", ".3f")] if "sd" in frame.columns else []), ("n:Q", "profiles"),
+    )
     layers.append(
         base.mark_point(size=30).encode(y=y, opacity=faded, tooltip=tooltip)
     )

@@ -1,5 +1,5 @@
 """The book's chart theme and the parts its charts share: colours, facet sizes, the ceiling band,
-the mean-and-band layers, the check of a frame's columns."""
+the mean-and-band layers, the check of a frame's columns, the tooltips (:func:`tooltips`)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,40 @@ def need_columns(frame: pd.DataFrame, columns: Sequence[str], fn: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ElensError(f"{fn}() needs the columns {list(columns)}; the frame lacks {missing}.")
+
+
+def tooltips(*fields: str | tuple[str, str | None] | tuple[str, str | None, str] | alt.Tooltip) -> list[alt.Tooltip]:
+    """Altair tooltips from short specs, one per field, in the order given.
+
+    ``"model:N"`` stands for ``alt.Tooltip("model:N")``, ``("rho:Q", "ρ (size)")`` for
+    ``alt.Tooltip("rho:Q", title="ρ (size)")`` and ``("rho:Q", "ρ (size)", ".3f")`` for
+    ``alt.Tooltip("rho:Q", title="ρ (size)", format=".3f")``: only the arguments a spec gives are
+    passed, so the chart's spec is the same as with the hand-written tooltips (a title of ``None``
+    is passed, and written as ``null``).
+
+    Args:
+        *fields: each a field with its Vega-Lite type (``"name:N"``, ``"name:Q"``, ...), a
+            ``(field, title)`` or ``(field, title, format)`` tuple (``format``: a d3 format such as
+            ``".3f"``, ``".1%"`` or ``","``), or an :class:`altair.Tooltip`, kept as it is (for any
+            other argument, e.g. a format without a title).
+
+    Returns:
+        The tooltips, a list of ``len(fields)`` :class:`altair.Tooltip`, for an encoding's ``tooltip=``.
+
+    Raises:
+        ElensError: a tuple of other than two or three items.
+    """
+    out = []
+    for spec in fields:
+        if isinstance(spec, alt.Tooltip):
+            out.append(spec)
+        elif isinstance(spec, str):
+            out.append(alt.Tooltip(spec))
+        elif len(spec) in (2, 3):
+            out.append(alt.Tooltip(spec[0], **dict(zip(("title", "format"), spec[1:]))))
+        else:
+            raise ElensError(f"tooltips() takes a field, (field, title) or (field, title, format); got {spec!r}.")
+    return out
 
 
 def ceiling_band() -> alt.Chart:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from elens_utils.core.errors import ElensError
 from elens_utils.viz.tables import fmt_range
+from elens_utils.viz.theme import tooltips
 from elens_utils.zoo.training import CARD_JSON, METADATA_FILE, validate_card
 
 __all__ = [
@@ -153,13 +154,10 @@ def training_curves(frame: pd.DataFrame, title: str | None = None) -> alt.FacetC
             strokeDash=alt.StrokeDash(
                 "phase:N", title="phase", scale=alt.Scale(domain=["look-up", "main"], range=[[2, 2], [1, 0]])
             ),
-            tooltip=[
-                alt.Tooltip("name:N", title="model"),
-                alt.Tooltip("phase:N"),
-                alt.Tooltip("step:Q"),
-                alt.Tooltip("tokens_m:Q", title="tokens (M)", format=".2f"),
+            tooltip=tooltips(
+                ("name:N", "model"), "phase:N", "step:Q", ("tokens_m:Q", "tokens (M)", ".2f"),
                 alt.Tooltip("loss:Q", format=".3f"),
-            ],
+            ),
         )
     )
     return (
@@ -221,13 +219,10 @@ def validation_curves(frame: pd.DataFrame, chance: float = 0.25) -> alt.FacetCha
         x=alt.X("tokens_m:Q", title="training tokens (millions)"),
         y=alt.Y("accuracy:Q", title="validation accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
         color=alt.Color("name:N", title="model"),
-        tooltip=[
-            alt.Tooltip("name:N", title="model"),
-            alt.Tooltip("step:Q"),
-            alt.Tooltip("tokens_m:Q", title="tokens (M)", format=".2f"),
-            alt.Tooltip("accuracy:Q", format=".0%"),
-            alt.Tooltip("extension:N", title="after an extension round"),
-        ],
+        tooltip=tooltips(
+            ("name:N", "model"), "step:Q", ("tokens_m:Q", "tokens (M)", ".2f"),
+            alt.Tooltip("accuracy:Q", format=".0%"), ("extension:N", "after an extension round"),
+        ),
     )
     line = base.mark_line(point=alt.OverlayMarkDef(size=12))
     rounds = base.transform_filter(alt.datum.extension).mark_square(size=60)
@@ -287,15 +282,12 @@ def card_chart(frame: pd.DataFrame, chance: float = 0.25, target: float = MC_TAR
     if frame.empty:
         raise ElensError("The zoo card lists no models.")
     rules = pd.DataFrame({"y": [chance, target], "what": [f"chance ({chance:.0%})", f"target, deepest ({target:.0%})"]})
-    tooltip = [
-        alt.Tooltip("name:N", title="model"),
-        alt.Tooltip("mc_accuracy:Q", title="multiple choice", format=".1%"),
-        alt.Tooltip("task_accuracy:Q", title="task (semantic)", format=".1%"),
-        alt.Tooltip("counting:Q", format=".1%"),
-        alt.Tooltip("continuation:Q", format=".1%"),
-        alt.Tooltip("loss:Q", title="held-out loss", format=".3f"),
-        alt.Tooltip("n_params:Q", title="parameters", format=","),
-    ]
+    tooltip = tooltips(
+        ("name:N", "model"), ("mc_accuracy:Q", "multiple choice", ".1%"),
+        ("task_accuracy:Q", "task (semantic)", ".1%"), alt.Tooltip("counting:Q", format=".1%"),
+        alt.Tooltip("continuation:Q", format=".1%"), ("loss:Q", "held-out loss", ".3f"),
+        ("n_params:Q", "parameters", ","),
+    )
     base = alt.Chart(frame).encode(
         x=alt.X("n_layers:O", title="blocks", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("mc_accuracy:Q", title="held-out multiple-choice accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),

@@ -1,10 +1,14 @@
-"""Phone layouts of the book's charts: each rule of chart_reflow.narrow_spec on hand-made specs."""
+"""Phone layouts of the book's charts: each rule of chart_reflow.narrow_spec on hand-made specs;
+and the charts' tooltips built by theme.tooltips."""
 
 import copy
 
 import altair as alt
+import pytest
 
+from elens_utils import ElensError
 from elens_utils.viz import chart_reflow as cr
+from elens_utils.viz.theme import tooltips
 
 
 def _field(name: str, kind: str = "quantitative", **extra) -> dict:
@@ -103,3 +107,28 @@ def test_heat_map_cell_labels_go_and_many_blocks_show_every_other_label():
     assert out["layer"][0]["encoding"]["x"]["axis"]["labelOverlap"] == "parity"
     assert out["config"]["legend"]["offset"] == 14  # a bottom legend keeps clear of the axis title
     alt.TopLevelSpec.validate(out)
+
+
+def test_tooltips_are_the_hand_written_ones():
+    kept = alt.Tooltip("accuracy:Q", format=".1%")  # a format without a title: passed as it is
+    got = tooltips("model:N", ("rho:Q", "ρ (size)"), ("rho:Q", "ρ (size)", ".3f"), ("label:N", None), kept)
+    want = [
+        alt.Tooltip("model:N"),
+        alt.Tooltip("rho:Q", title="ρ (size)"),
+        alt.Tooltip("rho:Q", title="ρ (size)", format=".3f"),
+        alt.Tooltip("label:N", title=None),
+        alt.Tooltip("accuracy:Q", format=".1%"),
+    ]
+    assert [t.to_dict() for t in got] == [t.to_dict() for t in want]
+    assert got[4] is kept
+    # the title and the format land where they belong, and nothing is added
+    assert got[0].to_dict() == {"field": "model", "type": "nominal"}
+    assert got[1].to_dict() == {"field": "rho", "type": "quantitative", "title": "ρ (size)"}
+    assert got[2].to_dict() == {"field": "rho", "type": "quantitative", "title": "ρ (size)", "format": ".3f"}
+    assert got[2].to_dict() != alt.Tooltip("rho:Q", title=".3f", format="ρ (size)").to_dict()
+    assert got[3].to_dict() == {"field": "label", "type": "nominal", "title": None}  # a None title is written as null
+    chart = alt.Chart().mark_point().encode(tooltip=got)
+    assert chart.to_dict()["encoding"]["tooltip"] == alt.Chart().mark_point().encode(tooltip=want).to_dict()["encoding"]["tooltip"]
+    assert tooltips() == []
+    with pytest.raises(ElensError, match="field, title"):
+        tooltips(("model:N",))
