@@ -115,33 +115,18 @@ def plain_generation(lm, prompts: Sequence[Sequence[int]], steps: int, *, captur
     with the pipeline's hooks and returns ``(ids, residuals [T, L, N, d])`` (for
     :func:`deferred_lens_profiles`).
     """
-    from elens_utils.core.hf_compat import cache_kwargs, returned_cache
+    from elens_utils.core.hf_compat import cached_forward
     from elens_utils.lens.capture import BlockCapture
+    from elens_utils.lens.generation import left_pad
 
-    model, dev = lm.model, lm.device
-    batch, width = len(prompts), max(len(p) for p in prompts)
-    pad = lm.tokenizer.pad_token_id
-    input_ids = torch.full((batch, width), pad, dtype=torch.long)
-    mask = torch.zeros((batch, width), dtype=torch.long)
-    for b, ids in enumerate(prompts):
-        input_ids[b, width - len(ids) :] = torch.tensor(list(ids))
-        mask[b, width - len(ids) :] = 1
-    input_ids, mask = input_ids.to(dev), mask.to(dev)
-    positions = (mask.cumsum(-1) - 1).clamp_min(0)
+    model, batch = lm.model, len(prompts)
+    input_ids, mask, positions = left_pad(prompts, lm.tokenizer.pad_token_id, lm.device)
     tokens = torch.empty((batch, steps), dtype=torch.long)
     resid = []
     cache = None
     with BlockCapture(lm.parts.blocks if capture else []) as cap:
         for step in range(steps):
-            out = model(
-                input_ids=input_ids,
-                attention_mask=mask,
-                position_ids=positions,
-                **cache_kwargs(model, cache),
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            cache = returned_cache(out)
+            out, cache = cached_forward(model, input_ids, mask, positions, cache, logits_to_keep=1)
             if capture:
                 resid.append(cap.take())
             nxt = out.logits[:, -1].float().argmax(-1)

@@ -3,7 +3,8 @@
 From 5.24 a causal LM's ``forward`` takes its KV cache as ``cache=`` and returns it as
 ``out.cache``; ``past_key_values`` still works there but warns that it goes in 5.40. Earlier 5.x
 releases know only ``past_key_values``. The loops in :mod:`elens_utils.lens.generation` and
-:mod:`elens_utils.bench.suite` go through these two functions, so they run warning-free on both.
+:mod:`elens_utils.bench.suite` go through these functions (a generation step through
+:func:`cached_forward`), so they run warning-free on both.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import inspect
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["cache_kwargs", "returned_cache"]
+__all__ = ["cache_kwargs", "cached_forward", "returned_cache"]
 
 
 @lru_cache(maxsize=None)
@@ -30,3 +31,32 @@ def returned_cache(out: Any) -> Any:
     """The KV cache a forward pass returned (``out.cache`` from 5.24, ``out.past_key_values`` before)."""
     cache = out.get("cache")
     return cache if cache is not None else out.get("past_key_values")
+
+
+def cached_forward(
+    model: Any, input_ids: Any, attention_mask: Any, position_ids: Any, cache: Any, **kwargs: Any
+) -> tuple[Any, Any]:
+    """One KV-cached forward step of a causal LM: the forward pass and the cache it returns.
+
+    Args:
+        model: a causal LM (its ``forward`` takes ``cache=`` or ``past_key_values=``).
+        input_ids: ``[B, S]`` token ids: the whole (left-padded) prompts on the first step, the
+            ``[B, 1]`` new tokens after.
+        attention_mask: ``[B, P + S]`` 1 for real tokens, 0 for padding, P the cached positions.
+        position_ids: ``[B, S]`` positions of ``input_ids``.
+        cache: the KV cache of the previous step (None on the first).
+        **kwargs: further arguments of ``forward`` (``logits_to_keep=1``...).
+
+    Returns:
+        ``(out, cache)``: the model's output (``out.logits`` ``[B, S or kept, V]``) and the KV
+        cache to pass to the next step.
+    """
+    out = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        **cache_kwargs(model, cache),
+        use_cache=True,
+        **kwargs,
+    )
+    return out, returned_cache(out)

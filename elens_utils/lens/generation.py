@@ -25,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from elens_utils.core.errors import ElensError
-from elens_utils.core.hf_compat import cache_kwargs, returned_cache
+from elens_utils.core.hf_compat import cached_forward
 from elens_utils.entropy.profiles import Profiles
 from elens_utils.entropy.streaming import entropy_outside_range, normalize_alphas
 from elens_utils.lens.capture import BlockCapture
@@ -188,15 +188,7 @@ def _generate_batch(
 
     with BlockCapture(parts.blocks) as capture:
         for step in range(steps):
-            out = model(
-                input_ids=input_ids,
-                attention_mask=mask,
-                position_ids=positions,
-                **cache_kwargs(model, cache),
-                use_cache=True,
-                **extra,
-            )
-            cache = returned_cache(out)
+            out, cache = cached_forward(model, input_ids, mask, positions, cache, **extra)
             pending.append((step, capture.take()))  # [L, B, d]
             logits = out.logits[:, -1].float()
             # Non-finite logits: read the lens now, which names the first block that overflowed.
