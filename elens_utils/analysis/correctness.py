@@ -47,6 +47,17 @@ FEATURE_SETS: dict[str, str] = {
     "answer": "answer position only (generation step 1)",
 }
 
+# The kNN columns of correctness_auc's rows -> the CVResult property each one holds.
+_KNN_COLUMNS: dict[str, str] = {
+    "auc_mean": "auc_mean",
+    "auc_std": "auc_std",
+    "dummy_auc_mean": "dummy_auc_mean",
+    "dummy_auc_std": "dummy_auc_std",
+    "knn_accuracy": "accuracy_mean",
+    "dummy_accuracy": "dummy_accuracy_mean",
+    "p_value": "p_value",
+}
+
 
 def mc_correctness(
     models: Sequence[str | os.PathLike[str]],
@@ -206,16 +217,7 @@ def correctness_auc(
                 "status": "ok",
                 "note": "",
             }
-            for col in (
-                "auc_mean",
-                "auc_std",
-                "dummy_auc_mean",
-                "dummy_auc_std",
-                "knn_accuracy",
-                "dummy_accuracy",
-                "p_value",
-            ):
-                row[col] = math.nan
+            row.update(dict.fromkeys(_KNN_COLUMNS, math.nan))
             if minority < folds:
                 which = "right" if n_right < len(y) - n_right else "wrong"
                 row["status"] = "too few"
@@ -234,15 +236,7 @@ def correctness_auc(
                 res = knn_cv(
                     _features(prof, name, alpha), y, k=k, folds=folds, seed=seed
                 )
-                row.update(
-                    auc_mean=res.auc_mean,
-                    auc_std=res.auc_std,
-                    dummy_auc_mean=res.dummy_auc_mean,
-                    dummy_auc_std=res.dummy_auc_std,
-                    knn_accuracy=res.accuracy_mean,
-                    dummy_accuracy=res.dummy_accuracy_mean,
-                    p_value=res.p_value,
-                )
+                row.update({col: getattr(res, name) for col, name in _KNN_COLUMNS.items()})
             rows.append(row)
     if not rows:
         raise ElensError("correctness_auc() needs the profiles of at least one model.")

@@ -147,8 +147,8 @@ class _Entry:
 
 _ENTRY_DEFAULTS: dict[str, Any] = {
     "device": "auto", "dtype": "auto", "trust_remote_code": False, "revision": None, "lens_spec": None,
-    "tag": None, "max_new_tokens": 32, "do_sample": False, "temperature": 1.0, "top_k": None,
-    "top_p": None, "seed": 0, "alphas": (1.0,), "shard_size": None,
+    "tag": None, **{f.name: f.default for f in dataclasses.fields(GenerationSettings)},
+    "alphas": (1.0,), "shard_size": None,
 }  # fmt: skip
 
 
@@ -302,39 +302,33 @@ class ProfileCache:
         prompts: Sequence[str | Sequence[int]],
         labels: Sequence[str | None] | None = None,
         *,
-        device: str = "auto",
-        dtype: str = "auto",
-        trust_remote_code: bool = False,
-        revision: str | None = None,
-        lens_spec: Any = None,
-        tag: str | None = None,
-        max_new_tokens: int = 32,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int = 0,
-        alphas: float | Sequence[float] = (1.0,),
         batch_size: int = 16,
-        shard_size: int | None = None,
         progress: bool | None = None,
-        **lens_kwargs: Any,
+        **settings: Any,
     ) -> Profiles:
         """The profiles of ``prompts`` under ``model``: from the cache, computing what is missing.
+
+        Every keyword argument but ``batch_size`` and ``progress`` is a setting of the entry
+        (``**settings``), taken as :meth:`shard_ranges`, :meth:`missing_shards`,
+        :meth:`compute_shards` and :meth:`note_compute` take it; one left out has the default
+        given below.
 
         Args:
             model: a Hub id, a ``save_pretrained`` directory, an embedded name (``tiny/llama-4L``)
                 or an already loaded :class:`LensModel`. A name is loaded (with ``device``,
-                ``dtype``, ``trust_remote_code``, ``revision``, ``lens_spec``) only when some
-                shard is missing, so a full hit never loads the model.
+                ``dtype``, ``trust_remote_code``, ``revision``, ``lens_spec``: defaults
+                ``"auto"``, ``"auto"``, False, None, None) only when some shard is missing, so a
+                full hit never loads the model.
             prompts, labels: as for :func:`~elens_utils.lens.generation.generate_profiles`.
             tag: free text added to the key, for what the cache cannot see (a model with
                 blocks skipped by hooks, weights edited in memory). Required when ``model`` is a
                 LensModel with forward hooks attached.
-            max_new_tokens, do_sample, temperature, top_k, top_p, seed, alphas, batch_size: passed
-                to :func:`generate_profiles`.
-            **lens_kwargs: ``chunk_size``, ``backend``, ``support_threshold``, ``precision``, passed to
-                :func:`generate_profiles`.
+            max_new_tokens, do_sample, temperature, top_k, top_p, seed: the generation settings,
+                passed to :func:`generate_profiles` (defaults: those of
+                :class:`~elens_utils.lens.generation.GenerationSettings`).
+            alphas, batch_size: passed to :func:`generate_profiles` (defaults ``(1.0,)``, 16).
+            chunk_size, backend, support_threshold, precision: the lens options, passed to
+                :func:`generate_profiles` (none by default).
             shard_size: prompts per shard for a new entry (default: the cache's); an existing
                 entry keeps the size it was started with.
             progress: progress bars of the generation.
@@ -345,12 +339,7 @@ class ProfileCache:
         Raises:
             ElensError: bad arguments, or whatever loading or generation raises.
         """
-        e = self._prepare(
-            model, prompts, labels, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
-            revision=revision, lens_spec=lens_spec, tag=tag, max_new_tokens=max_new_tokens,
-            do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-            alphas=alphas, shard_size=shard_size, lens_kwargs=lens_kwargs,
-        )  # fmt: skip
+        e = self._prepare(model, prompts, labels, **_entry_args(settings))
         parts = [self._read_shard(e, i) for i in range(len(e.ranges))]
         missing = [i for i, p in enumerate(parts) if p is None]
         if missing:
@@ -459,18 +448,12 @@ class ProfileCache:
         devices.add(str(lm.device))
         manifest["devices"] = sorted(devices)
         started = time.perf_counter()
-        s = e.settings
         for i in missing:
             a, b = e.ranges[i]
             shard = generate_profiles(
                 lm,
                 e.prompts[a:b],
-                max_new_tokens=s.max_new_tokens,
-                do_sample=s.do_sample,
-                temperature=s.temperature,
-                top_k=s.top_k,
-                top_p=s.top_p,
-                seed=s.seed,
+                **dataclasses.asdict(e.settings),
                 alphas=e.alphas,
                 labels=None if e.labels is None else e.labels[a:b],
                 batch_size=batch_size,
@@ -498,17 +481,13 @@ class ProfileCache:
         revision: str | None,
         lens_spec: Any,
         tag: str | None,
-        max_new_tokens: int,
-        do_sample: bool,
-        temperature: float,
-        top_k: int | None,
-        top_p: float | None,
-        seed: int,
         alphas: float | Sequence[float],
         shard_size: int | None,
         lens_kwargs: dict[str, Any],
+        **generation: Any,
     ) -> _Entry:
-        """Check the arguments, key the entry and read (or start) its manifest."""
+        """Check the arguments, key the entry and read (or start) its manifest (``generation``:
+        the fields of :class:`GenerationSettings`)."""
         if isinstance(prompts, (str, bytes)):
             raise ElensError("Pass a list of prompts, not a single string: profiles(model, ['...']).")
         prompts = list(prompts)
@@ -529,7 +508,7 @@ class ProfileCache:
             )
         if shard_size is not None:
             _check_shard_size(shard_size)
-        settings = GenerationSettings(max_new_tokens, do_sample, temperature, top_k, top_p, seed)
+        settings = GenerationSettings(**generation)
         from elens_utils.entropy.streaming import normalize_alphas
 
         alphas = normalize_alphas(alphas)
