@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from elens_utils.entropy.streaming import lens_entropy, normalize_alphas, tile_shape, transposed_tiles
+from elens_utils.entropy.streaming import lens_entropy, logp_entropy, normalize_alphas, tile_shape, transposed_tiles
 
 SHANNON: tuple[float, ...] = (1.0,)
 RENYI: tuple[float, ...] = (1.0, 0.5, 2.0, math.inf)
@@ -24,22 +24,6 @@ def _cap(z: torch.Tensor, softcap: float | None) -> torch.Tensor:
     return z if softcap is None else torch.tanh(z / softcap) * softcap
 
 
-def _from_logp(logp: torch.Tensor, alphas: Sequence[float]) -> list[torch.Tensor]:
-    """Entropies of rows of log-probabilities (the textbook formulas, one tensor op each)."""
-    p = logp.exp()
-    out = []
-    for a in alphas:
-        if a == 1.0:
-            out.append(-(p * logp).sum(-1))
-        elif a == math.inf:
-            out.append(-logp.amax(-1))
-        elif a == 0.0:
-            out.append(torch.full_like(logp[..., 0], math.log(logp.shape[-1])))
-        else:
-            out.append(torch.log((p**a).sum(-1)) / (1.0 - a))
-    return out
-
-
 def naive_entropy(
     hidden: torch.Tensor,
     weight: torch.Tensor,
@@ -53,7 +37,7 @@ def naive_entropy(
         z = z + bias.float()
     logp = torch.log_softmax(_cap(z, softcap), dim=-1)
     del z
-    return torch.stack(_from_logp(logp, normalize_alphas(alphas)), dim=-1)
+    return logp_entropy(logp, alphas)
 
 
 def chunked_entropy(

@@ -41,6 +41,7 @@ __all__ = [
     "finalize_stats",
     "lens_entropy",
     "dense_entropy",
+    "logp_entropy",
     "entropy_outside_range",
 ]
 
@@ -477,12 +478,41 @@ def dense_entropy(
     Args:
         logits: ``[..., V]`` logits (already soft-capped where the model does so).
         alphas: Renyi orders as in :func:`lens_entropy`.
+        support_threshold: for a = 0, the probability a token must exceed to count (None: 0,
+            so every token whose float64 probability does not underflow counts).
 
     Returns:
-        ``[..., len(alphas)]`` float64 entropies in nats.
+        ``[..., len(alphas)]`` float64 entropies in nats (:func:`logp_entropy` of the float64
+        log-softmax).
     """
     alphas = normalize_alphas(alphas)
     logp = torch.log_softmax(logits.double(), dim=-1)
+    return logp_entropy(logp, alphas, 0.0 if support_threshold is None else support_threshold)
+
+
+def logp_entropy(
+    logp: torch.Tensor,
+    alphas: float | Sequence[float] = (1.0,),
+    support_threshold: float | None = None,
+) -> torch.Tensor:
+    """Entropies of normalised log-probabilities by the textbook formulas, one tensor op each.
+
+    Computed in the dtype of ``logp``: :func:`dense_entropy` passes float64, the benchmark's naive
+    contender float32. ``-sum p log p`` (a = 1), ``-max log p`` (a = inf),
+    ``log(sum p^a) / (1 - a)`` (other a > 0); a = 0 is ``log V`` when ``support_threshold`` is
+    None (as :func:`lens_entropy` gives it), else the log of the number of tokens with
+    ``p > support_threshold`` (at least 1).
+
+    Args:
+        logp: ``[..., V]`` log-probabilities (nats; each row's ``exp`` sums to 1).
+        alphas: Renyi orders as in :func:`lens_entropy`.
+        support_threshold: the probability a token must exceed to count in the a = 0 support,
+            or None for the whole vocabulary.
+
+    Returns:
+        ``[..., len(alphas)]`` entropies in nats, in the dtype of ``logp``.
+    """
+    alphas = normalize_alphas(alphas)
     p = logp.exp()
     out = []
     for a in alphas:
@@ -490,9 +520,10 @@ def dense_entropy(
             out.append(-(p * logp).sum(-1))
         elif a == math.inf:
             out.append(-logp.amax(-1))
+        elif a == 0.0 and support_threshold is None:
+            out.append(torch.full_like(logp[..., 0], math.log(logp.shape[-1])))
         elif a == 0.0:
-            thr = 0.0 if support_threshold is None else support_threshold
-            out.append(torch.log((p > thr).sum(-1).clamp_min(1).double()))
+            out.append(torch.log((p > support_threshold).sum(-1).clamp_min(1).to(logp.dtype)))
         else:
             out.append(torch.log((p**a).sum(-1)) / (1.0 - a))
     return torch.stack(out, dim=-1)
