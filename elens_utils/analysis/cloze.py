@@ -48,7 +48,7 @@ import torch
 from tqdm.auto import tqdm
 
 from elens_utils.core.errors import ElensError
-from elens_utils.core.hf_compat import cache_kwargs, returned_cache
+from elens_utils.core.hf_compat import cached_forward, returned_cache
 from elens_utils.lens.generation import left_pad
 from elens_utils.lens.loading import LensModel
 
@@ -229,13 +229,8 @@ def _shared_forward(
             # tokens 0 .. c-2 predict tokens 1 .. c-1
             ids = torch.tensor([conts[b][j][:-1] for b, j in chunk], dtype=torch.long, device=dev)
             width = ids.shape[1]
-            res = model(
-                input_ids=ids,
-                attention_mask=torch.cat([mask[owner], mask.new_ones((len(chunk), width))], dim=-1),
-                position_ids=positions[owner, -1:] + 1 + torch.arange(width, device=dev),
-                **cache_kwargs(model, cache),
-                use_cache=True,
-            )
+            full_mask = torch.cat([mask[owner], mask.new_ones((len(chunk), width))], dim=-1)
+            res, _ = cached_forward(model, ids, full_mask, positions[owner, -1:] + 1 + torch.arange(width, device=dev), cache)
             logits = wide_logits(res.logits)  # [rows, width, V]; position t predicts token t + 1
             logp = logits.gather(-1, ids.new_tensor([conts[b][j][1:] for b, j in chunk]).unsqueeze(-1)).squeeze(-1)
             logp = logp - torch.logsumexp(logits, dim=-1)  # [rows, width]
