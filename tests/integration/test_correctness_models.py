@@ -1,6 +1,7 @@
 """correctness on untrained models: mc_correctness against mc_accuracy."""
 
 import pytest
+from helpers import untrained_models
 
 from elens_utils import ElensError, load_model
 from elens_utils.analysis.correctness import (
@@ -9,16 +10,11 @@ from elens_utils.analysis.correctness import (
 )
 from elens_utils.analysis.interventions import mc_accuracy
 from elens_utils.data import prompts as data
-from elens_utils.models.tiny import build_untrained_model
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("untrained")
-    return [
-        str(build_untrained_model("qwen3", root / "qwen3-2L", n_layers=2)),
-        str(build_untrained_model("gemma2", root / "gemma2-3L", n_layers=3)),
-    ]
+    return untrained_models(tmp_path_factory.mktemp("untrained"), ("qwen3", 2), ("gemma2", 3))
 
 
 def test_mc_correctness_matches_mc_accuracy(models):

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import make_profiles
+from helpers import make_profiles, untrained_models
 from scipy.stats import spearmanr
 
 from elens_utils import ElensError, load_model
@@ -20,17 +20,12 @@ from elens_utils.analysis.expansion import (
 )
 from elens_utils.analysis.interventions import rank_blocks, skip_experiment
 from elens_utils.data import prompts as data
-from elens_utils.models.tiny import build_untrained_model
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """Two untrained zoo models (story-world tokenizer) of different depth, as path names."""
-    root = tmp_path_factory.mktemp("untrained")
-    return [
-        str(build_untrained_model("gpt2", root / "gpt2-3L", n_layers=3)),
-        str(build_untrained_model("llama", root / "llama-2L", n_layers=2)),
-    ]
+    return untrained_models(tmp_path_factory.mktemp("untrained"), ("gpt2", 3), ("llama", 2))
 
 
 @pytest.fixture(scope="module")

@@ -93,7 +93,7 @@ def test_capture_opened_before_skip_sees_bypassed_output(lens_model):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_skip_matches_model_with_block_replaced(arch, lens_model):
-    lm, lm64 = lens_model(arch), lens_model(arch, "float64")
+    lm64 = lens_model(arch, "float64")
     ids = lm64.encode([tiny_prompts()[4]])[0]
     block = 2
     ref = bypassed_copy(lm64, block)

@@ -59,50 +59,19 @@ def extra_dirs(tmp_path_factory, tiny_model_dirs):
     from transformers import AutoModelForCausalLM, AutoTokenizer, Gemma3TextConfig, PhiConfig
 
     root = tmp_path_factory.mktemp("extra")
+    gemma3 = dict(num_key_value_heads=2, head_dim=16, query_pre_attn_scalar=16, sliding_window=8,
+                  layer_types=["sliding_attention", "full_attention", "sliding_attention"])  # fmt: skip
     out = {}
-    for arch, tok_from, make in (
-        (
-            "gemma3_text",
-            "gemma2",
-            lambda t: Gemma3TextConfig(
-                vocab_size=len(t),
-                hidden_size=48,
-                intermediate_size=96,
-                num_hidden_layers=3,
-                num_attention_heads=4,
-                num_key_value_heads=2,
-                head_dim=16,
-                query_pre_attn_scalar=16,
-                sliding_window=8,
-                layer_types=["sliding_attention", "full_attention", "sliding_attention"],
-                max_position_embeddings=128,
-                initializer_range=0.3,
-                bos_token_id=t.bos_token_id,
-                eos_token_id=t.eos_token_id,
-                pad_token_id=t.pad_token_id,
-            ),
-        ),
-        (
-            "phi",
-            "gpt2",
-            lambda t: PhiConfig(
-                vocab_size=len(t),
-                hidden_size=48,
-                intermediate_size=96,
-                num_hidden_layers=3,
-                num_attention_heads=4,
-                max_position_embeddings=128,
-                initializer_range=0.3,
-                bos_token_id=t.bos_token_id,
-                eos_token_id=t.eos_token_id,
-                pad_token_id=t.pad_token_id,
-            ),
-        ),
-    ):
+    for arch, tok_from, config_class, own in (("gemma3_text", "gemma2", Gemma3TextConfig, gemma3), ("phi", "gpt2", PhiConfig, {})):
         tok = AutoTokenizer.from_pretrained(tiny_model_dirs[tok_from])
+        config = config_class(
+            vocab_size=len(tok), hidden_size=48, intermediate_size=96, num_hidden_layers=3, num_attention_heads=4,
+            max_position_embeddings=128, initializer_range=0.3,
+            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **own,
+        )  # fmt: skip
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            model = AutoModelForCausalLM.from_config(make(tok), dtype=torch.float32)
+            model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
         d = root / arch
         model.save_pretrained(d)
         tok.save_pretrained(d)

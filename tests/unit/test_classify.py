@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import brute_knn
 from scipy import stats
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
@@ -51,22 +52,6 @@ def pair_auc(pos: np.ndarray, neg: np.ndarray) -> float:
     """P(score of a positive > score of a negative), ties one half, by counting every pair."""
     diff = pos[:, None] - neg[None, :]
     return float(((diff > 0) + 0.5 * (diff == 0)).mean())
-
-
-def brute_knn(x_train, y_train, x_test, k, n_classes, scale=False):
-    """Vote fractions ``[n_test, C]`` and predictions of a Euclidean kNN, by plain numpy."""
-    if scale:
-        mu, sd = x_train.mean(axis=0), x_train.std(axis=0)
-        sd = np.where(sd == 0, 1.0, sd)
-        x_train, x_test = (x_train - mu) / sd, (x_test - mu) / sd
-    d = np.sqrt(((x_test[:, None, :] - x_train[None, :, :]) ** 2).sum(axis=2))
-    nearest = np.argsort(d, axis=1, kind="stable")[:, :k]
-    votes = np.zeros((len(x_test), n_classes))
-    for i, row in enumerate(nearest):
-        for j in row:
-            votes[i, y_train[j]] += 1
-    proba = votes / k
-    return proba, proba.argmax(axis=1)  # ties -> lowest class index
 
 
 def brute_auc(y, proba):

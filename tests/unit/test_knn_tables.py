@@ -4,6 +4,7 @@ against plain-numpy references (brute-force kNN and pairwise ROC-AUC in float64)
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import brute_knn, make_profiles
 from sklearn.model_selection import StratifiedKFold
 
 from elens_utils import ElensError, Profiles
@@ -21,31 +22,12 @@ def _profiles(model: str, n_per: int, t: int, n_layers: int, alphas=(1.0,), seed
     entropy = rng.normal(2.0, 0.5, size=(n, t, n_layers, len(alphas)))
     for i, lab in enumerate(labels):
         entropy[i, :, LABELS.index(lab) % n_layers, :] += shift
-    meta = pd.DataFrame(
-        {
-            "model": model,
-            "n_layers": n_layers,
-            "prompt": [f"prompt {i}" for i in range(n)],
-            "label": labels,
-            "text": "",
-            "generated_ids": [[0] * t for _ in range(n)],
-            "seed": None,
-            "settings": "{}",
-            "variant": ["base" if i % 2 == 0 else "scrambled" for i in range(n)],
-        }
-    )
-    return Profiles(entropy=entropy.astype(np.float32), alphas=alphas, meta=meta)
+    variants = ["base" if i % 2 == 0 else "scrambled" for i in range(n)]
+    prompts = [f"prompt {i}" for i in range(n)]
+    return make_profiles(entropy.astype(np.float32), model, alphas=alphas, prompt=prompts, label=labels, variant=variants)
 
 
 # ---- plain references ------------------------------------------------------------------------
-
-
-def _knn_proba(x_train, y_train, x_test, k, n_classes):
-    """Brute-force kNN vote shares (Euclidean, uniform), float64."""
-    d = ((x_test[:, None, :] - x_train[None, :, :]) ** 2).sum(axis=2)
-    nearest = np.argsort(d, axis=1, kind="stable")[:, :k]
-    votes = y_train[nearest]
-    return np.stack([(votes == c).mean(axis=1) for c in range(n_classes)], axis=1)
 
 
 def _auc_binary(pos, neg):
@@ -58,7 +40,7 @@ def _reference_cv(x, labels, k, folds=10, seed=42):
     classes, y = np.unique(np.asarray(labels, dtype=object), return_inverse=True)
     aucs, accs = [], []
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
-        proba = _knn_proba(x[train], y[train], x[test], k, len(classes))
+        proba = brute_knn(x[train], y[train], x[test], k, len(classes))[0]
         yt = y[test]
         aucs.append(np.mean([_auc_binary(proba[yt == c, c], proba[yt != c, c]) for c in range(len(classes))]))
         accs.append(float((proba.argmax(axis=1) == yt).mean()))

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import brute_knn, make_profiles
 from sklearn.model_selection import StratifiedKFold
 
 from elens_utils.analysis.classify import (
@@ -32,17 +33,6 @@ from elens_utils.entropy.profiles import Profiles
 # brute-force references (float64, plain numpy)
 
 
-def brute_knn_proba(x_train, y_train, x_test, k, n_classes):
-    """Vote fractions ``[n_test, C]`` of a Euclidean kNN with uniform votes."""
-    d = np.sqrt(((x_test[:, None, :] - x_train[None, :, :]) ** 2).sum(axis=2))
-    nearest = np.argsort(d, axis=1, kind="stable")[:, :k]
-    votes = np.zeros((len(x_test), n_classes))
-    for i, row in enumerate(nearest):
-        for j in row:
-            votes[i, y_train[j]] += 1
-    return votes / k
-
-
 def pair_auc(pos, neg):
     diff = np.asarray(pos)[:, None] - np.asarray(neg)[None, :]
     return float(((diff > 0) + 0.5 * (diff == 0)).mean())
@@ -55,7 +45,7 @@ def brute_holdout_auc(x, labels, groups, held):
     train_classes = np.unique(y[~test])
     y_train = np.searchsorted(train_classes, y[~test])
     y_test = np.searchsorted(train_classes, y[test])
-    proba = brute_knn_proba(x[~test], y_train, x[test], K, len(train_classes))
+    proba = brute_knn(x[~test], y_train, x[test], K, len(train_classes))[0]
     if len(train_classes) == 2:
         return pair_auc(proba[y_test == 1, 1], proba[y_test == 0, 1])
     present = np.unique(y_test)
@@ -95,19 +85,7 @@ def linear_profiles(
     h = np.broadcast_to(
         base, (n, t, n_layers, len(alphas))
     ).copy() + noise * rng.normal(size=(n, t, n_layers, len(alphas)))
-    meta = pd.DataFrame(
-        {
-            "model": model,
-            "n_layers": n_layers,
-            "prompt": [f"p{i}" for i in range(n)],
-            "label": None,
-            "text": "",
-            "generated_ids": [[0] * t for _ in range(n)],
-            "seed": 0,
-            "settings": json.dumps({"temperature": 0.7}),
-        }
-    )
-    return Profiles(entropy=h, alphas=alphas, meta=meta)
+    return make_profiles(h, model, alphas=alphas, seed=0, settings=json.dumps({"temperature": 0.7}))
 
 
 @pytest.fixture(scope="module")
@@ -371,7 +349,7 @@ def test_stratified_folds_are_the_papers():
     splits = StratifiedKFold(4, shuffle=True, random_state=42).split(x, y)
     for auc, (train, test) in zip(res.auc, splits):
         _, codes = np.unique(y, return_inverse=True)
-        proba = brute_knn_proba(x[train], codes[train], x[test], K, 3)
+        proba = brute_knn(x[train], codes[train], x[test], K, 3)[0]
         ref = np.mean(
             [
                 pair_auc(proba[codes[test] == c, c], proba[codes[test] != c, c])
