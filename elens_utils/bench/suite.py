@@ -301,12 +301,13 @@ def bench_lens(config: BenchConfig, progress: bool = True) -> tuple[list[dict], 
         fns: dict[str, Callable] = {}
         for name in contenders:
             fn = LENS_CONTENDERS[name]
+            # each closure binds this shape's inputs; `del ... fns` below frees them before the next shape
             if name.startswith("matmul"):
-                fns[name] = lambda fn=fn: fn(h, w)
+                fns[name] = lambda fn=fn, h=h, w=w: fn(h, w)
                 continue
-            fns[name] = lambda fn=fn: fn(h, w, None, shape.softcap, SHANNON)
+            fns[name] = lambda fn=fn, h=h, w=w, cap=shape.softcap: fn(h, w, None, cap, SHANNON)
             if name in shape.renyi:
-                fns[name + "+renyi"] = lambda fn=fn: fn(h, w, None, shape.softcap, RENYI)
+                fns[name + "+renyi"] = lambda fn=fn, h=h, w=w, cap=shape.softcap: fn(h, w, None, cap, RENYI)
         with torch.no_grad():
             times, stalls, discarded = interleaved_times(
                 fns, config.lens_reps, retries=config.retries, desc=f"lens {shape.label} M={shape.rows}", progress=progress
@@ -339,7 +340,7 @@ def bench_lens(config: BenchConfig, progress: bool = True) -> tuple[list[dict], 
                 headline["lens_vs_naive"] = med["ours"] / med["naive"]
             headline["lens_limit"] = limit_name
             headline["lens_headline_shape"] = _shape_dict(shape)
-        del h, w
+        del h, w, fns
         gc.collect()
     return rows_out, headline
 
@@ -556,11 +557,12 @@ def bench_gpu(shapes: Sequence[LensShape] = GPU_SHAPES, dtype=torch.bfloat16, pr
     rows_out = []
     for i, s in enumerate(tqdm(shapes, desc="gpu", disable=not progress, file=sys.stderr)):
         h, w = lens_inputs(s.rows, s.d, s.vocab, seed=i, dtype=dtype, device="cuda")
+        # the closures bind this shape's inputs; `del ... fns` below frees them before the next shape
         fns = {
-            "cublas_matmul": lambda: h @ w.T,
-            "ours_triton": lambda: lens_entropy(h, w, softcap=s.softcap, backend="triton"),
-            "ours_triton+renyi": lambda: lens_entropy(h, w, softcap=s.softcap, alphas=RENYI, backend="triton"),
-            "ours_torch": lambda: lens_entropy(h, w, softcap=s.softcap, backend="torch"),
+            "cublas_matmul": lambda h=h, w=w: h @ w.T,
+            "ours_triton": lambda h=h, w=w, cap=s.softcap: lens_entropy(h, w, softcap=cap, backend="triton"),
+            "ours_triton+renyi": lambda h=h, w=w, cap=s.softcap: lens_entropy(h, w, softcap=cap, alphas=RENYI, backend="triton"),
+            "ours_torch": lambda h=h, w=w, cap=s.softcap: lens_entropy(h, w, softcap=cap, backend="torch"),
         }
         flop = 2.0 * s.rows * s.d * s.vocab
         for name, fn in fns.items():
@@ -585,7 +587,7 @@ def bench_gpu(shapes: Sequence[LensShape] = GPU_SHAPES, dtype=torch.bfloat16, pr
                     "peak_extra_mb": peak,
                 }
             )
-        del h, w
+        del h, w, fns, fn
         torch.cuda.empty_cache()
     return rows_out
 
