@@ -25,7 +25,14 @@ import dataclasses
 from typing import TypeVar
 
 from elens_utils.core.errors import ElensError
-from elens_utils.data.story_items import Document, FormatPrompt, FormatText, MCQuestion, Story, TaskPrompt
+from elens_utils.data.story_items import (
+    Document,
+    FormatPrompt,
+    FormatText,
+    MCQuestion,
+    Story,
+    TaskPrompt,
+)
 from elens_utils.data.story_lexicon import LETTERS, NAMES, NEWLINE, PUNCTUATION, STYLES
 
 _SENTENCE_ENDS = frozenset({".", "!", "?"})

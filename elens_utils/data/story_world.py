@@ -13,10 +13,32 @@ from typing import Literal
 
 from elens_utils.core.errors import ElensError
 from elens_utils.data.seeded_random import PortableRandom, split_of_hash, unit_hash
-from elens_utils.data.story_items import Document, FormatPrompt, FormatText, MCQuestion, Story, TaskPrompt
-from elens_utils.data.story_lexicon import ANIMALS, COLOURS, FORMATS, LETTERS, NAMES, NEWLINE, OBJECTS, PLACES
-from elens_utils.data.story_lexicon import PUNCTUATION, REVERSALS, SPECIAL_TOKENS, SPLITS, TASK_FAMILIES
-from elens_utils.data.story_lexicon import VARIANTS, join_words, words
+from elens_utils.data.story_items import (
+    Document,
+    FormatPrompt,
+    FormatText,
+    MCQuestion,
+    Story,
+    TaskPrompt,
+)
+from elens_utils.data.story_lexicon import (
+    ANIMALS,
+    COLOURS,
+    FORMATS,
+    LETTERS,
+    NAMES,
+    NEWLINE,
+    OBJECTS,
+    PLACES,
+    PUNCTUATION,
+    REVERSALS,
+    SPECIAL_TOKENS,
+    SPLITS,
+    TASK_FAMILIES,
+    VARIANTS,
+    join_words,
+    words,
+)
 from elens_utils.data.story_render import check_style, render
 
 _MAX_SENTENCES = 6

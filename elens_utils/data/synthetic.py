@@ -68,15 +68,44 @@ from __future__ import annotations
 # ruff: noqa: F401
 from elens_utils.core.compat import forward_names
 from elens_utils.data import story_world as _world
-from elens_utils.data.story_items import Document, FormatPrompt, FormatText, MCQuestion, Story, TaskPrompt
-from elens_utils.data.story_items import as_records
-from elens_utils.data.story_lexicon import ANIMALS, COLOURS, FORMATS, LETTERS, NAMES, NEWLINE, OBJECTS, PLACES
-from elens_utils.data.story_lexicon import PUNCTUATION, REVERSALS, SPECIAL_TOKENS, SPLITS, STYLES
-from elens_utils.data.story_lexicon import TASK_FAMILIES, VARIANTS, join_words, words
+from elens_utils.data.story_items import (
+    Document,
+    FormatPrompt,
+    FormatText,
+    MCQuestion,
+    Story,
+    TaskPrompt,
+    as_records,
+)
+from elens_utils.data.story_lexicon import (
+    ANIMALS,
+    COLOURS,
+    FORMATS,
+    LETTERS,
+    NAMES,
+    NEWLINE,
+    OBJECTS,
+    PLACES,
+    PUNCTUATION,
+    REVERSALS,
+    SPECIAL_TOKENS,
+    SPLITS,
+    STYLES,
+    TASK_FAMILIES,
+    VARIANTS,
+    join_words,
+    words,
+)
 from elens_utils.data.story_render import natural, render
 from elens_utils.data.story_tokenizer import build_tokenizer
-from elens_utils.data.story_world import N_TEST_TOPICS, N_VALIDATION_TOPICS, Reversal, Split, StoryWorld
-from elens_utils.data.story_world import vocabulary
+from elens_utils.data.story_world import (
+    N_TEST_TOPICS,
+    N_VALIDATION_TOPICS,
+    Reversal,
+    Split,
+    StoryWorld,
+    vocabulary,
+)
 
 __all__ = [
     "NAMES",

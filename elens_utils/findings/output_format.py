@@ -7,8 +7,13 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from elens_utils.analysis.comparison import feature_set_findings, knn_findings, knn_verdict_names
-from elens_utils.analysis.comparison import knn_verdicts, quantization_caveat
+from elens_utils.analysis.comparison import (
+    feature_set_findings,
+    knn_findings,
+    knn_verdict_names,
+    knn_verdicts,
+    quantization_caveat,
+)
 from elens_utils.findings.base import Findings, is_random, is_zoo, tally
 from elens_utils.viz.tables import fmt_range
 

@@ -8,7 +8,12 @@ from collections.abc import Sequence
 import pandas as pd
 
 from elens_utils.analysis import knn_tables
-from elens_utils.analysis.comparison import knn_findings, knn_verdict_names, knn_verdicts, quantization_caveat
+from elens_utils.analysis.comparison import (
+    knn_findings,
+    knn_verdict_names,
+    knn_verdicts,
+    quantization_caveat,
+)
 from elens_utils.findings.base import Findings, is_random, is_zoo, tally
 from elens_utils.viz.tables import fmt_range
 
