@@ -24,10 +24,13 @@ next_event      inference  what most likely happens next in a story
 objects         inference  which object a person in a story needs
 ==============  =========  ===========================================================
 
-The items are data, in ``fact_bank.yml`` beside this module: one row per item, written as
-``[question, answer, distractors]``, or ``[story, question, answer, distractors]`` for the
-inference subjects (the capitals, colours and opposites give the word the question is built
-around instead of the question). ``distractors`` may hold fewer than three wrong
+The items of nine subjects are data, in ``fact_bank.yml`` beside this module, whose comments give
+each table's row layout: mostly one row per item (``[question, answer, distractors]``, or
+``[story, question, answer, distractors]`` for the inference subjects; the capitals, colours and
+opposites give the word the question is built around instead of the question, and the feelings
+the person's name), while animal sounds list the animals and sounds the questions ask about and
+categories their members. Arithmetic and calendar items are computed here, and the few-shot
+demonstrations (:data:`SHOTS`) stay in this module. ``distractors`` may hold fewer than three wrong
 options: the rest are drawn from the subject's pool (:data:`POOLS`) by a generator seeded with
 the item's id, so the bank is the same on every machine and for every ``seed`` of
 :func:`~elens_utils.data.fact_questions.fact_questions` (the seed only orders the items and places the
@@ -81,45 +84,100 @@ class FactItem:
 
 
 # --------------------------------------------------------------------------------------------
-# the items, from fact_bank.yml (data, not code: one row per item)
+# the items of nine subjects, from fact_bank.yml (data, not code)
 
 _ITEMS_FILE = "fact_bank.yml"
-# table -> the length of each row (None: a flat list of words)
-_ROW_LENGTH = {"capitals": 3, "colours": 3, "sounds": 2, "sound_of": None, "animal_of": None, "opposites": 3,
-               "numbers": 3, "categories": 2, "nature": 3, "feelings": 4, "next_events": 4, "objects": 4}  # fmt: skip
+# table -> the layout of one row: "s" a string, "l" a list of strings ("": the table is a list of
+# strings). categories maps a name to its row; every other table is a list of rows.
+_LAYOUT = {"capitals": "ssl", "colours": "ssl", "sounds": "ss", "sound_of": "", "animal_of": "", "opposites": "ssl",
+           "numbers": "ssl", "categories": "sl", "nature": "ssl", "feelings": "sssl", "next_events": "sssl",
+           "objects": "sssl"}  # fmt: skip
 _DAMAGED = "Reinstall elens_utils (or restore the file from the repository)."
 
 
-def _frozen(value: Any, where: str) -> Any:
-    """``value`` with its lists as tuples; an :class:`ElensError` for anything but strings."""
-    if isinstance(value, list):
-        return tuple(_frozen(v, where) for v in value)
-    if isinstance(value, dict):
-        return {str(k): _frozen(v, where) for k, v in value.items()}
-    if not isinstance(value, str):
-        raise ElensError(f"{_ITEMS_FILE} is damaged: {where} holds {value!r}, not text. {_DAMAGED}")
-    return value
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML's safe loader (the C one where PyYAML has it), refusing a key written twice in one
+    mapping (PyYAML would keep the last one silently)."""
+
+
+def _mapping_once(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    pairs = loader.construct_pairs(node)
+    keys = [k for k, _ in pairs]
+    twice = [k for i, k in enumerate(keys) if k in keys[:i]]
+    if twice:
+        raise yaml.constructor.ConstructorError(None, None, f"the key {twice[0]!r} is written twice", node.start_mark)
+    return dict(pairs)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_once)
+
+
+def _damaged(what: str) -> ElensError:
+    return ElensError(f"{_ITEMS_FILE} is damaged: {what}. {_DAMAGED}")
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _damaged(f"{where} should be a list of quoted strings; it is {value!r}")
+    return tuple(value)
+
+
+def _row(value: Any, layout: str, where: str) -> tuple[Any, ...]:
+    """One row, checked cell by cell against ``layout``, with its lists as tuples."""
+    if not isinstance(value, list) or len(value) != len(layout):
+        raise _damaged(f"{where} should be a list of {len(layout)} cells; it is {value!r}")
+    cells = []
+    for i, (cell, kind) in enumerate(zip(value, layout)):
+        if kind == "l":
+            cells.append(_strings(cell, f"cell {i + 1} of {where}"))
+        elif isinstance(cell, str):
+            cells.append(cell)
+        else:
+            raise _damaged(f"cell {i + 1} of {where} should be a quoted string; it is {cell!r}")
+    return tuple(cells)
 
 
 def _parse_items(text: str) -> dict[str, Any]:
-    """The tables of :data:`_ITEMS_FILE`'s ``text``, with tuples for lists, checked row by row."""
+    """The tables of :data:`_ITEMS_FILE`'s ``text``, checked cell by cell, with tuples for lists.
+
+    Raises:
+        ElensError: for text that is not YAML, a key written twice, a table missing or extra, or
+            a row or cell of another shape than :data:`_LAYOUT` gives (e.g. a number, which YAML
+            reads from an unquoted ``8``).
+    """
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
-        raise ElensError(f"{_ITEMS_FILE} is damaged ({exc}). {_DAMAGED}") from None
-    if not isinstance(data, dict) or sorted(data) != sorted(_ROW_LENGTH):
-        found = sorted(data) if isinstance(data, dict) else type(data).__name__
-        raise ElensError(f"{_ITEMS_FILE} is damaged: expected the tables {list(_ROW_LENGTH)}, found {found}. {_DAMAGED}")
-    items = {name: _frozen(data[name], name) for name in _ROW_LENGTH}
-    for name, length in _ROW_LENGTH.items():
-        rows = items[name].values() if isinstance(items[name], dict) else items[name]
-        bad = [r for r in rows if (length is None) != isinstance(r, str) or (length is not None and len(r) != length)]
-        if bad:
-            raise ElensError(f"{_ITEMS_FILE} is damaged: {name} has the row {bad[0]!r}. {_DAMAGED}")
+        raise _damaged(str(exc)) from None
+    if not isinstance(data, dict) or set(map(str, data)) != set(_LAYOUT) or len(data) != len(_LAYOUT):
+        found = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
+        raise _damaged(f"expected the tables {list(_LAYOUT)}, found {found}")
+    items: dict[str, Any] = {}
+    for name, layout in _LAYOUT.items():
+        table = data[name]
+        if not layout:
+            items[name] = _strings(table, name)
+        elif name == "categories":
+            if not isinstance(table, dict) or not all(isinstance(k, str) for k in table):
+                raise _damaged(f"{name} should map quoted names to rows; it is {table!r}")
+            items[name] = {k: _row(v, layout, f"{name}: {k}") for k, v in table.items()}
+        elif isinstance(table, list):
+            items[name] = tuple(_row(r, layout, f"row {i + 1} of {name}") for i, r in enumerate(table))
+        else:
+            raise _damaged(f"{name} should be a list of rows; it is {table!r}")
     return items
 
 
-_ITEMS = _parse_items(resources.files(__package__).joinpath(_ITEMS_FILE).read_text(encoding="utf-8"))
+def _read_items() -> dict[str, Any]:
+    try:
+        text = resources.files(__package__).joinpath(_ITEMS_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as exc:
+        raise _damaged(f"it cannot be read ({exc})") from None
+    return _parse_items(text)
+
+
+_ITEMS = _read_items()
 _CAPITALS: tuple[tuple[str, str, tuple[str, ...]], ...] = _ITEMS["capitals"]
 _COLOURS: tuple[tuple[str, str, tuple[str, ...]], ...] = _ITEMS["colours"]
 # every animal and every sound appears once, so a pool draw never gives a second right answer

@@ -175,6 +175,11 @@ def test_the_items_file_is_read_whole_and_a_damaged_one_is_refused():
         "a table missing": text.replace("\nobjects:", "\nthings:"),
         "a number, not text": text.replace('spider have?", "8"', 'spider have?", 8'),
         "a row too short": text.replace('["France", "Paris", ["Lyon"]]', '["France", "Paris"]'),
+        "distractors as a string": text.replace('["France", "Paris", ["Lyon"]]', '["France", "Paris", "Lyon"]'),
+        "a list of words as a string": text.replace('sound_of: ["dog", ', 'sound_of: "dog" #'),
+        "a key written twice": text.replace('  "vegetable": ', '  "fruit": '),
+        "an unquoted key YAML reads as a bool": text.replace('  "vegetable": ', "  no: "),
+        "a list of rows as a mapping": text.replace('capitals:\n  - ["France", "Paris", ["Lyon"]]', 'capitals:\n  France: ["Paris", ["Lyon"]]'),
     }
     for what, bad in damaged.items():
         assert bad != text, what
