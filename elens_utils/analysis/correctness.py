@@ -236,7 +236,7 @@ def correctness_auc(
                 res = knn_cv(
                     _features(prof, name, alpha), y, k=k, folds=folds, seed=seed
                 )
-                row.update({col: getattr(res, name) for col, name in _KNN_COLUMNS.items()})
+                row.update({col: getattr(res, attr) for col, attr in _KNN_COLUMNS.items()})
             rows.append(row)
     if not rows:
         raise ElensError("correctness_auc() needs the profiles of at least one model.")

@@ -198,12 +198,20 @@ def roc_auc(y_true: np.ndarray, proba: np.ndarray, n_classes: int) -> float:
 # cross-validated kNN
 
 
-def _fold_stats(field: str, what: str) -> tuple[property, property]:
-    """Two read-only properties: the mean and the population standard deviation (``ddof = 0``)
-    over the folds of the ``[folds]`` array ``field``, as floats; ``what`` names it in their docs."""
-    mean = property(lambda self: float(np.mean(getattr(self, field))), doc=f"Mean of {what} over the folds.")
-    std = property(lambda self: float(np.std(getattr(self, field))), doc=f"Standard deviation (ddof = 0) of {what} over the folds.")
-    return mean, std
+def _fold_stats(field: str, what: str, note: str = "") -> tuple[property, property]:
+    """Two read-only float properties over the folds of the ``[folds]`` array ``field``: its mean
+    and its population standard deviation (``ddof = 0``); ``what`` names it in their docs, and
+    ``note`` is added to the mean's."""
+
+    def mean(self: CVResult) -> float:
+        return float(np.mean(getattr(self, field)))
+
+    def std(self: CVResult) -> float:
+        return float(np.std(getattr(self, field)))
+
+    mean.__doc__ = f"Mean of {what} over the folds{note}."
+    std.__doc__ = f"Standard deviation (ddof = 0) of {what} over the folds."
+    return property(mean), property(std)
 
 
 @dataclass(frozen=True, eq=False)
@@ -243,8 +251,8 @@ class CVResult:
         return len(self.classes)
 
     # Mean and population standard deviation (ddof = 0) over the folds of each per-fold score.
-    auc_mean, auc_std = _fold_stats("auc", "kNN ROC-AUC (the paper's headline number)")
-    accuracy_mean, accuracy_std = _fold_stats("accuracy", "kNN accuracy")
+    auc_mean, auc_std = _fold_stats("auc", "the kNN ROC-AUC", " (the paper's headline number)")
+    accuracy_mean, accuracy_std = _fold_stats("accuracy", "the kNN accuracy")
     dummy_auc_mean, dummy_auc_std = _fold_stats("dummy_auc", "the stratified dummy's ROC-AUC")
     dummy_accuracy_mean, dummy_accuracy_std = _fold_stats("dummy_accuracy", "the stratified dummy's accuracy")
 

@@ -476,6 +476,9 @@ def build_book(
     Raises:
         ElensError: a chapter failed, an asset is missing, or the build had a warning/error.
     """
+    unknown = sorted(set(run_options) - {"force", "progress"})
+    if unknown:
+        raise ElensError(f"build_book() does not take {unknown}: its run options are force and progress.")
     book_root = Path(root).resolve() if root is not None else REPO
     assets_dir = Path(assets) if assets is not None else REPO / "_assets"
     if not (assets_dir / MATHJAX_FILE).is_file():

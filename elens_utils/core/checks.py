@@ -1,5 +1,6 @@
-"""Checks of arguments that every layer uses: a wrong value raises :class:`ElensError` saying what
-was given and what to give instead."""
+"""Checks that every layer uses: of arguments (a wrong value raises :class:`ElensError` saying
+what was given and what to give instead), and of records read from files (the problems listed
+in words, for the file's validator to report together)."""
 
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 
 From 5.24 a causal LM's ``forward`` takes its KV cache as ``cache=`` and returns it as
 ``out.cache``; ``past_key_values`` still works there but warns that it goes in 5.40. Earlier 5.x
-releases know only ``past_key_values``. The loops in :mod:`elens_utils.lens.generation` and
-:mod:`elens_utils.bench.suite` go through these functions (a generation step through
-:func:`cached_forward`), so they run warning-free on both.
+releases know only ``past_key_values``. The step-by-step loops (:mod:`elens_utils.lens.generation`,
+:mod:`elens_utils.analysis.cloze`, :mod:`elens_utils.bench.generators`, :mod:`elens_utils.bench.real`)
+go through these functions (a step, mostly, through :func:`cached_forward`), so they run
+warning-free on both.
 """
 
 from __future__ import annotations

@@ -809,7 +809,7 @@ def raw_profiles(profiles: Profiles | Sequence[Profiles], caller: str) -> list[P
         raise ElensError(f"{caller} needs the profiles of at least one model; got none.")
     for p in items:
         if not isinstance(p, Profiles):
-            raise ElensError(f"{caller}: expected Profiles (one per model, from profile_models); got {type(p).__name__}.")
+            raise ElensError(f"Expected Profiles (one per model, from profile_models) in {caller}; got {type(p).__name__}.")
         if (p.meta["depth_grid"] != "raw").any():
             raise ElensError(
                 f"{caller} takes raw profiles (one entry per decoder block), not resampled or padded ones: "

@@ -325,7 +325,8 @@ class ProfileCache:
                 LensModel with forward hooks attached.
             max_new_tokens, do_sample, temperature, top_k, top_p, seed: the generation settings,
                 passed to :func:`generate_profiles` (defaults: those of
-                :class:`~elens_utils.lens.generation.GenerationSettings`).
+                :class:`~elens_utils.lens.generation.GenerationSettings`: 32 tokens, greedy,
+                temperature 1.0, no top-k or top-p, seed 0).
             alphas, batch_size: passed to :func:`generate_profiles` (defaults ``(1.0,)``, 16).
             chunk_size, backend, support_threshold, precision: the lens options, passed to
                 :func:`generate_profiles` (none by default).
@@ -502,8 +503,8 @@ class ProfileCache:
         bad = sorted(set(lens_kwargs) - set(_LENS_KWARGS))
         if bad:
             raise ElensError(
-                f"Unknown argument(s) {bad} for ProfileCache.profiles: generation settings are "
-                "max_new_tokens, do_sample, temperature, top_k, top_p, seed, alphas, batch_size; "
+                f"Unknown argument(s) {bad} for ProfileCache.profiles: its settings are "
+                f"{', '.join([*_ENTRY_DEFAULTS, 'batch_size', 'progress'])}; "
                 f"lens options are {', '.join(_LENS_KWARGS)}."
             )
         if shard_size is not None:

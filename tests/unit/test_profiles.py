@@ -333,7 +333,7 @@ def test_raw_profiles_checks_what_per_block_analyses_need():
     assert profiles_module.raw_profiles((a, b), "f()") == [a, b]
     with pytest.raises(ElensError, match=r"f\(\) needs the profiles of at least one model"):
         profiles_module.raw_profiles([], "f()")
-    with pytest.raises(ElensError, match=r"f\(\): expected Profiles .* got ndarray"):
+    with pytest.raises(ElensError, match=r"Expected Profiles .* in f\(\); got ndarray"):
         profiles_module.raw_profiles([a, a.entropy], "f()")
     for aligned in (b.resample_depth(6), b.pad_depth(6)):
         with pytest.raises(ElensError, match=r"f\(\) takes raw profiles"):
