@@ -339,7 +339,7 @@ def robustness_sweep(
     for kk in values(ks, "ks"):
         rows.append(row("k", str(kk), kk == k, k=kk))
     for agg in values(aggregations, "aggregations"):
-        name = f"windows ({windows})" if agg == "windows" else agg
+        name = f"{windows} windows" if agg == "windows" else agg
         rows.append(row("aggregation", name, agg == aggregation, aggregation=agg))
     first = profiles if isinstance(profiles, Profiles) else next(iter(profiles))
     for order in values(orders, "orders"):

@@ -17,7 +17,7 @@ __all__ = ["findings", "setting_span"]
 
 def setting_span(sweep: pd.DataFrame, factor: str) -> str:
     """The lowest and highest mean AUC of one factor's settings, with the settings:
-    ``"0.912 (k = 1) to 0.987 (k = 11)"``.
+    ``"0.912 (1) to 0.987 (11)"`` for k, ``"0.738 (2 windows) to 0.800 (concat)"`` for the aggregation.
 
     Args:
         sweep: :func:`~elens_utils.analysis.classify.robustness_sweep`'s rows (``factor``,

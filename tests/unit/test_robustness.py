@@ -278,7 +278,7 @@ def test_robustness_sweep_rows_are_the_single_runs(family_profiles):
     ]
     assert table.loc[table["factor"] == "aggregation", "setting"].tolist() == [
         "mean",
-        "windows (2)",
+        "2 windows",
         "concat",
     ]
     base = table.iloc[0]
@@ -310,7 +310,7 @@ def test_robustness_sweep_rows_are_the_single_runs(family_profiles):
     assert all_orders == knn_cv(xa, y, k=K, folds=4).auc_mean
     xw, _ = profile_features(family_profiles, "windows", 1.0, 2, label_column="family")
     assert (
-        table.loc[table["setting"] == "windows (2)", "n_features"].item()
+        table.loc[table["setting"] == "2 windows", "n_features"].item()
         == xw.shape[1]
         == 18
     )
