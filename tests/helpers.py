@@ -26,6 +26,13 @@ def make_profiles(entropy: np.ndarray, model: str = "m", *, alphas=(1.0,), **met
     return Profiles(entropy=entropy, alphas=alphas, meta=pd.DataFrame(columns))
 
 
+def pair_auc(pos, neg) -> float:
+    """Binary ROC-AUC by counting every pair: P(score of a positive > score of a negative), ties
+    one half (the Mann-Whitney statistic)."""
+    diff = np.asarray(pos)[:, None] - np.asarray(neg)[None, :]
+    return float(((diff > 0) + 0.5 * (diff == 0)).mean())
+
+
 def brute_knn(x_train, y_train, x_test, k, n_classes, scale=False):
     """Vote fractions ``[n_test, C]`` and predictions of a Euclidean kNN with uniform votes, by
     plain float64 numpy (ties in distance: the earlier training row; in votes: the lower class)."""

@@ -250,7 +250,6 @@ class CVResult:
         """C, the number of classes."""
         return len(self.classes)
 
-    # Mean and population standard deviation (ddof = 0) over the folds of each per-fold score.
     auc_mean, auc_std = _fold_stats("auc", "the kNN ROC-AUC", " (the paper's headline number)")
     accuracy_mean, accuracy_std = _fold_stats("accuracy", "the kNN accuracy")
     dummy_auc_mean, dummy_auc_std = _fold_stats("dummy_auc", "the stratified dummy's ROC-AUC")

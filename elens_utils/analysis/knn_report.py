@@ -149,7 +149,8 @@ def knn_findings(table: pd.DataFrame, *, level: float = 0.9, what: str = "task t
     a threshold (``level``) and no per-model number: a group *agrees with* it when every model
     is above ``level``, *partly agrees* when some are, *falls short* when none is, and *is at
     ceiling* when every verdict is "at ceiling" (the threshold is met, but a perfect separation
-    measures nothing more); when at least half are at ceiling, the line says how many. Empty
+    measures nothing more); when at least half are at ceiling, the line adds that there the run
+    can say no more than that the threshold is met (the verdicts' counts say how many). Empty
     when the table has neither real nor zoo rows.
     """
     real = table[table["group"] == "real"]

@@ -50,7 +50,7 @@ import yaml
 
 from elens_utils.core.errors import ElensError
 
-__all__ = ["FactItem", "LICENCE", "SUBJECTS", "SUBJECT_KIND", "POOLS", "SHOTS", "fact_bank"]
+__all__ = ["FactItem", "LICENCE", "SUBJECTS", "SUBJECT_KIND", "POOLS", "SHOTS", "fact_bank"]  # noqa: F822 - POOLS: __getattr__
 
 LICENCE = "Written for the elens_utils project; MIT licence (see LICENSE). Not taken from any dataset."
 
@@ -169,30 +169,16 @@ def _parse_items(text: str) -> dict[str, Any]:
     return items
 
 
-def _read_items() -> dict[str, Any]:
+@lru_cache(maxsize=1)
+def _items() -> dict[str, Any]:
+    """The tables of :data:`_ITEMS_FILE`, read on first use (not at import, so that code which
+    only imports this module's neighbours neither pays for nor depends on the file)."""
     try:
         text = resources.files(__package__).joinpath(_ITEMS_FILE).read_text(encoding="utf-8")
     except (OSError, UnicodeError) as exc:
         raise _damaged(f"it cannot be read ({exc})") from None
     return _parse_items(text)
 
-
-_ITEMS = _read_items()
-_CAPITALS: tuple[tuple[str, str, tuple[str, ...]], ...] = _ITEMS["capitals"]
-_COLOURS: tuple[tuple[str, str, tuple[str, ...]], ...] = _ITEMS["colours"]
-# every animal and every sound appears once, so a pool draw never gives a second right answer
-_SOUNDS: tuple[tuple[str, str], ...] = _ITEMS["sounds"]
-_SOUND_OF: tuple[str, ...] = _ITEMS["sound_of"]  # 16 items ask for the sound of these animals,
-_ANIMAL_OF: tuple[str, ...] = _ITEMS["animal_of"]  # 16 for the animal that makes these sounds
-_OPPOSITES: tuple[tuple[str, str, tuple[str, ...]], ...] = _ITEMS["opposites"]  # no word in two pairs
-_NUMBERS: tuple[tuple[str, str, tuple[str, ...]], ...] = _ITEMS["numbers"]
-# name in the question -> (article + category, members); no member belongs to another category
-_CATEGORIES: dict[str, tuple[str, tuple[str, ...]]] = _ITEMS["categories"]
-_NATURE: tuple[tuple[str, str, tuple[str, ...]], ...] = _ITEMS["nature"]
-# inference over a short story (the answer word is never in the story)
-_FEELINGS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = _ITEMS["feelings"]
-_NEXT_EVENTS: tuple[tuple[str, str, str, tuple[str, str, str]], ...] = _ITEMS["next_events"]
-_OBJECTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = _ITEMS["objects"]
 
 # The calendar is computed, not listed: 7 days after, 7 days before, 9 months after, 9 months before.
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -224,15 +210,25 @@ SUBJECTS: tuple[str, ...] = (
 )  # fmt: skip
 SUBJECT_KIND: dict[str, str] = {s: "inference" if s in ("feelings", "next_event", "objects") else "fact" for s in SUBJECTS}
 
-POOLS: dict[str, tuple[str, ...]] = {
-    "capitals": tuple(c for _, c, _ in _CAPITALS),
-    "animal_sounds": tuple(s for _, s in _SOUNDS) + tuple(a for a, _ in _SOUNDS),
-    "opposites": tuple(w for pair in _OPPOSITES for w in pair[:2]),
-    "calendar": _DAYS + _MONTHS,
-}
-"""The pools that fill up items given fewer than three distractors (animal sounds draw sounds for
-a sound and animals, with their article, for an animal; calendar items draw days for a day and
-months for a month)."""
+@lru_cache(maxsize=1)
+def _pools() -> dict[str, tuple[str, ...]]:
+    """The pools that fill up items given fewer than three distractors (animal sounds draw sounds for
+    a sound and animals, with their article, for an animal; calendar items draw days for a day and
+    months for a month); :data:`POOLS`."""
+    items = _items()
+    return {
+        "capitals": tuple(c for _, c, _ in items["capitals"]),
+        "animal_sounds": tuple(s for _, s in items["sounds"]) + tuple(a for a, _ in items["sounds"]),
+        "opposites": tuple(w for pair in items["opposites"] for w in pair[:2]),
+        "calendar": _DAYS + _MONTHS,
+    }
+
+
+def __getattr__(name: str) -> Any:
+    # POOLS is built from fact_bank.yml on first use (see _items)
+    if name == "POOLS":
+        return _pools()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _draw(pool: Sequence[str], exclude: set[str], k: int, key: str) -> list[str]:
@@ -301,32 +297,33 @@ def _arithmetic() -> list[tuple[str, str, tuple[str, ...]]]:
 @lru_cache(maxsize=1)
 def fact_bank() -> tuple[FactItem, ...]:
     """Every item of the bank, subject by subject in :data:`SUBJECTS` order, 32 per subject."""
+    tables, pools = _items(), _pools()
     items: list[FactItem] = []
 
     def add(subject: str, question: str, answer: str, distractors: tuple[str, str, str], context: str = "") -> None:
         n = sum(1 for it in items if it.subject == subject)
         items.append(FactItem(f"{subject}-{n:02d}", subject, SUBJECT_KIND[subject], question, answer, distractors, context))
 
-    for country, capital, given in _CAPITALS:
+    for country, capital, given in tables["capitals"]:
         add("capitals", f"What is the capital of {country}?", capital,
-            _fill(given, capital, POOLS["capitals"], f"capitals/{country}"))  # fmt: skip
-    for thing, colour, given in _COLOURS:
+            _fill(given, capital, pools["capitals"], f"capitals/{country}"))  # fmt: skip
+    for thing, colour, given in tables["colours"]:
         add("colours", f"What colour is {thing}?", colour, tuple(given))  # type: ignore[arg-type]
-    sound = dict(_SOUNDS)
-    animal = {s: a for a, s in _SOUNDS}
-    for a in _SOUND_OF:
+    sound = dict(tables["sounds"])
+    animal = {s: a for a, s in tables["sounds"]}
+    for a in tables["sound_of"]:
         add("animal_sounds", f"What sound does {_a(a)} make?", sound[a],
-            _fill((), sound[a], [s for _, s in _SOUNDS], f"sound/{a}"))  # fmt: skip
-    for s in _ANIMAL_OF:
+            _fill((), sound[a], [s for _, s in tables["sounds"]], f"sound/{a}"))  # fmt: skip
+    for s in tables["animal_of"]:
         right = _a(animal[s])
         add("animal_sounds", f'Which animal says "{s}"?', right,
-            _fill((), right, [_a(x) for x, _ in _SOUNDS], f"animal/{s}"))  # fmt: skip
-    for word, opposite, given in _OPPOSITES:
+            _fill((), right, [_a(x) for x, _ in tables["sounds"]], f"animal/{s}"))  # fmt: skip
+    for word, opposite, given in tables["opposites"]:
         add("opposites", f'What is the opposite of "{word}"?', opposite,
-            _fill(given, opposite, POOLS["opposites"], f"opposite/{word}", forbidden=(word,)))  # fmt: skip
+            _fill(given, opposite, pools["opposites"], f"opposite/{word}", forbidden=(word,)))  # fmt: skip
     for question, answer, given in _arithmetic():
         add("arithmetic", question, answer, given)  # type: ignore[arg-type]
-    for question, answer, given in _NUMBERS:
+    for question, answer, given in tables["numbers"]:
         add("numbers", question, answer, given)  # type: ignore[arg-type]
     for i, day in enumerate(_DAYS):
         nxt, prev = _DAYS[(i + 1) % 7], _DAYS[i - 1]
@@ -344,21 +341,21 @@ def fact_bank() -> tuple[FactItem, ...]:
         nxt, prev = _MONTHS[(i + 1) % 12], _MONTHS[i - 1]
         add("calendar", f"Which month comes before {month}?", prev,
             _fill((nxt,), prev, _MONTHS, f"month-before/{month}", forbidden=(month,)))  # fmt: skip
-    names = list(_CATEGORIES)
+    names = list(tables["categories"])
     for j in range(2):
         for cat in names:
-            label, members = _CATEGORIES[cat]
+            label, members = tables["categories"][cat]
             right = members[j]
             # three members of three other categories, drawn for this item
             others = _draw([c for c in names if c != cat], set(), 3, f"category/{cat}/{j}")
-            wrong = tuple(_CATEGORIES[o][1][(j + 2) % 4] for o in others)
+            wrong = tuple(tables["categories"][o][1][(j + 2) % 4] for o in others)
             add("categories", f"Which of these is {label}?", right, wrong)  # type: ignore[arg-type]
-    for question, answer, given in _NATURE:
+    for question, answer, given in tables["nature"]:
         add("nature", question, answer, given)  # type: ignore[arg-type]
-    for name, story, answer, given in _FEELINGS:
+    for name, story, answer, given in tables["feelings"]:
         add("feelings", f"How did {name} most likely feel?", answer, tuple(given), story)  # type: ignore[arg-type]
-    for story, question, answer, given in _NEXT_EVENTS:
+    for story, question, answer, given in tables["next_events"]:
         add("next_event", question, answer, given, story)
-    for story, question, answer, given in _OBJECTS:
+    for story, question, answer, given in tables["objects"]:
         add("objects", question, answer, tuple(given), story)  # type: ignore[arg-type]
     return tuple(items)

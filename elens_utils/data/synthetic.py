@@ -2,7 +2,7 @@
 
 Without Hub access the book trains its own zoo of small language models and needs offline
 stand-ins for the paper's data (TinyStories task prompts, output-format prompts, MMLU). This
-module generates all of it from one seeded, closed world.
+package generates all of it from one seeded, closed world; this module gathers its pieces.
 
 The world
 ---------
@@ -51,8 +51,8 @@ The pieces live in :mod:`~elens_utils.data.story_lexicon` (word lists and names)
 :mod:`~elens_utils.data.story_items` (the items), :mod:`~elens_utils.data.story_render` (the two
 renderings), :mod:`~elens_utils.data.story_world` (templates, topics and
 :class:`StoryWorld`) and :mod:`~elens_utils.data.story_tokenizer` (:func:`build_tokenizer`); this
-module gathers them under one name. Any other name of the former module (its templates, say) is
-looked up in :mod:`~elens_utils.data.story_world`.
+module gathers them under one name. Any other name of :mod:`~elens_utils.data.story_world` (its
+templates, ``N_TEST_TOPICS``, ``Split``, say) is looked up there.
 
 Two renderings
 --------------
@@ -64,7 +64,7 @@ says how), and the list methods of :class:`StoryWorld` take ``style="natural"``.
 
 from __future__ import annotations
 
-# NEWLINE, PUNCTUATION, N_TEST_TOPICS, N_VALIDATION_TOPICS, Split, Reversal: public names outside __all__
+# NEWLINE, PUNCTUATION: public names outside __all__
 # ruff: noqa: F401
 from elens_utils.core.compat import forward_names
 from elens_utils.data import story_world as _world
@@ -98,14 +98,7 @@ from elens_utils.data.story_lexicon import (
 )
 from elens_utils.data.story_render import natural, render
 from elens_utils.data.story_tokenizer import build_tokenizer
-from elens_utils.data.story_world import (
-    N_TEST_TOPICS,
-    N_VALIDATION_TOPICS,
-    Reversal,
-    Split,
-    StoryWorld,
-    vocabulary,
-)
+from elens_utils.data.story_world import StoryWorld, vocabulary
 
 __all__ = [
     "NAMES",

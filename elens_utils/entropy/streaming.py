@@ -485,7 +485,6 @@ def dense_entropy(
         ``[..., len(alphas)]`` float64 entropies in nats (:func:`logp_entropy` of the float64
         log-softmax).
     """
-    alphas = normalize_alphas(alphas)
     logp = torch.log_softmax(logits.double(), dim=-1)
     return logp_entropy(logp, alphas, 0.0 if support_threshold is None else support_threshold)
 

@@ -513,15 +513,13 @@ class ProfileCache:
         from elens_utils.entropy.streaming import normalize_alphas
 
         alphas = normalize_alphas(alphas)
+        load = {"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code,
+                "revision": revision, "lens_spec": lens_spec}  # fmt: skip
 
         lm: LensModel | None = None
         if isinstance(model, LensModel):
             lm = model
-            given = {"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code,
-                     "revision": revision, "lens_spec": lens_spec}  # fmt: skip
-            defaults = {"device": "auto", "dtype": "auto", "trust_remote_code": False,
-                        "revision": None, "lens_spec": None}  # fmt: skip
-            clash = [k for k in given if given[k] != defaults[k]]
+            clash = [k for k, v in load.items() if v != _ENTRY_DEFAULTS[k]]
             if clash:
                 raise ElensError(
                     f"{clash} apply when loading a model by name; this LensModel is already loaded. "
@@ -603,8 +601,6 @@ class ProfileCache:
         n = len(prompts)
         ranges = [(a, min(a + size, n)) for a in range(0, n, size)]
         manifest["n_shards"] = len(ranges)
-        load = {"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code,
-                "revision": revision, "lens_spec": lens_spec}  # fmt: skip
         return _Entry(entry, manifest, prompts, labels, settings, alphas, ranges, name, lm, load, dict(lens_kwargs))
 
     # ---- shards --------------------------------------------------------------------------------

@@ -207,6 +207,7 @@ def sweep(
     import torch
     import torch.distributed as dist
 
+    from elens_utils.lens.generation import GenerationSettings
     from elens_utils.lens.loading import resolve_device
     from elens_utils.sweeps.cache import ProfileCache
 
@@ -264,7 +265,7 @@ def sweep(
             kw = dict(settings, device=device)
             if world > 1:
                 ranges = store.shard_ranges(name, prompts, labels, **kw)
-                steps = int(settings.get("max_new_tokens", 32))
+                steps = int(settings.get("max_new_tokens", GenerationSettings.max_new_tokens))
                 costs = [sum(_prompt_cost(p, steps) for p in prompts[a:b]) for a, b in ranges]
                 mine = assign_shards(costs, world)[rank]
                 started = time.perf_counter()

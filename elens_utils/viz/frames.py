@@ -12,6 +12,7 @@ import pandas as pd
 
 from elens_utils.core.errors import ElensError
 from elens_utils.core.token_text import show_token, token_texts
+from elens_utils.entropy.profiles import raw_profiles
 from elens_utils.entropy.stats import order_label  # re-exported: its old home
 
 if TYPE_CHECKING:
@@ -109,8 +110,6 @@ def depth_frame(profiles: Profiles | Sequence[Profiles], alpha: float = 1.0) -> 
     Columns: ``model``, ``n_layers``, ``layer`` (1..L), ``depth`` (layer / L), ``entropy``
     (mean, nats), ``sd``, ``lo``/``hi`` (mean -/+ sd) and ``n`` (profiles averaged).
     """
-    from elens_utils.entropy.profiles import raw_profiles
-
     frames = []
     for p in raw_profiles(profiles, "depth_frame()"):
         per_profile = p.select(alpha).mean(axis=1)  # [N, L]

@@ -10,6 +10,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import untrained_models
 
 from elens_utils import ElensError, load_model, prompt_lens
 from elens_utils.analysis.comparison import AUC_CEILING
@@ -518,10 +519,7 @@ def sublayer_results(tmp_path_factory):
     and 2, two random draws (a few seconds on CPU)."""
     from elens_utils.analysis.sublayers import sublayer_sweep
     from elens_utils.data import prompts as data
-    from elens_utils.models.tiny import build_untrained_model
-
-    root = tmp_path_factory.mktemp("sublayer_chart")
-    names = [str(build_untrained_model(family, root / f"{family}-3L", n_layers=3)) for family in ("llama", "gpt2")]
+    names = untrained_models(tmp_path_factory.mktemp("sublayer_chart"), ("llama", 3), ("gpt2", 3))
     questions = data.multiple_choice("synthetic", 20)
     profiles = [load_model(n).profile(questions["prompt"].tolist()[12:], max_new_tokens=1, progress=False) for n in names]
     return sublayer_sweep(

@@ -17,6 +17,7 @@ import types
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import untrained_models
 import torch
 from torch import nn
 
@@ -46,7 +47,7 @@ from elens_utils.analysis.sublayers import (
 from elens_utils.data import prompts as data
 from elens_utils.lens.adapters import find_lens_parts
 from elens_utils.lens.capture import BlockCapture, prompt_lens
-from elens_utils.models.tiny import ARCHS, build_untrained_model, tiny_prompts
+from elens_utils.models.tiny import ARCHS, tiny_prompts
 
 EXTRA = ("gemma3_text", "phi")  # built from configs below; phi: parallel attention + MLP
 ALL = (*ARCHS, *EXTRA)
@@ -560,8 +561,7 @@ def test_random_heads():
 def story_model(tmp_path_factory):
     """An untrained llama of the zoo's architecture (4 heads) that reads the story world's
     multiple-choice prompts, as a path name, with ranking profiles and questions."""
-    root = tmp_path_factory.mktemp("untrained_sub")
-    name = str(build_untrained_model("llama", root / "llama-4L", n_layers=4))
+    (name,) = untrained_models(tmp_path_factory.mktemp("untrained_sub"), ("llama", 4))
     questions = data.multiple_choice("synthetic", 24)
     lm = load_model(name)
     prof = lm.profile(questions["prompt"].tolist()[16:], max_new_tokens=1, progress=False)

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import brute_knn
+from helpers import brute_knn, pair_auc
 from scipy import stats
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
@@ -46,12 +46,6 @@ def blobs(n_per_class=20, n_classes=2, n_features=4, sep=1.0, seed=0, names="abc
         y += [f"class_{names[c]}"] * sizes[c]
     perm = rng.permutation(sum(sizes))
     return np.concatenate(x)[perm], np.array(y, dtype=object)[perm]
-
-
-def pair_auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """P(score of a positive > score of a negative), ties one half, by counting every pair."""
-    diff = pos[:, None] - neg[None, :]
-    return float(((diff > 0) + 0.5 * (diff == 0)).mean())
 
 
 def brute_auc(y, proba):

@@ -4,7 +4,7 @@ against plain-numpy references (brute-force kNN and pairwise ROC-AUC in float64)
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import brute_knn, make_profiles
+from helpers import brute_knn, make_profiles, pair_auc
 from sklearn.model_selection import StratifiedKFold
 
 from elens_utils import ElensError, Profiles
@@ -30,19 +30,13 @@ def _profiles(model: str, n_per: int, t: int, n_layers: int, alphas=(1.0,), seed
 # ---- plain references ------------------------------------------------------------------------
 
 
-def _auc_binary(pos, neg):
-    """P(score of a positive > score of a negative), ties one half (Mann-Whitney)."""
-    diff = pos[:, None] - neg[None, :]
-    return float(((diff > 0) + 0.5 * (diff == 0)).mean())
-
-
 def _reference_cv(x, labels, k, folds=10, seed=42):
     classes, y = np.unique(np.asarray(labels, dtype=object), return_inverse=True)
     aucs, accs = [], []
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
         proba = brute_knn(x[train], y[train], x[test], k, len(classes))[0]
         yt = y[test]
-        aucs.append(np.mean([_auc_binary(proba[yt == c, c], proba[yt != c, c]) for c in range(len(classes))]))
+        aucs.append(np.mean([pair_auc(proba[yt == c, c], proba[yt != c, c]) for c in range(len(classes))]))
         accs.append(float((proba.argmax(axis=1) == yt).mean()))
     return np.array(aucs), np.array(accs)
 

@@ -154,10 +154,10 @@ def test_natural_is_idempotent_and_deterministic(zoo_texts):
 
 def test_names_are_never_common_words():
     """natural() capitalises a name wherever it stands: no name may be an ordinary word too."""
-    from elens_utils.data import synthetic
+    from elens_utils.data import story_lexicon, story_world
 
-    template_words = {w for group in synthetic._TEMPLATE_GROUPS for t in group for w in synthetic._SLOT.sub(" ", t).split()}
-    other_lists = {*synthetic.OBJECTS, *synthetic.COLOURS, *synthetic.PLACES, *synthetic.ANIMALS}
+    template_words = {w for group in story_world._TEMPLATE_GROUPS for t in group for w in story_world._SLOT.sub(" ", t).split()}
+    other_lists = {*story_lexicon.OBJECTS, *story_lexicon.COLOURS, *story_lexicon.PLACES, *story_lexicon.ANIMALS}
     assert template_words and not set(NAMES) & (template_words | other_lists)
     assert set(NAMES) <= set(vocabulary()) and "i" in template_words  # "i": the pronoun, "I"
 

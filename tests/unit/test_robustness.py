@@ -1,7 +1,6 @@
 """Tests of the families / robustness tables of elens_utils.analysis.classify (size ranks, held-out
 sweeps, depth rescaling, transfer across prompt groups, one-factor-at-a-time sweeps) against
-a brute-force kNN and pair-counting AUC written here with plain numpy, and of
-sweep.profile_seeds against profile_models."""
+the brute-force kNN and pair-counting AUC of tests/helpers.py (plain numpy)."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import brute_knn, make_profiles
+from helpers import brute_knn, make_profiles, pair_auc
 from sklearn.model_selection import StratifiedKFold
 
 from elens_utils.analysis.classify import (
@@ -31,11 +30,6 @@ from elens_utils.entropy.profiles import Profiles
 
 # ---------------------------------------------------------------------------------------------
 # brute-force references (float64, plain numpy)
-
-
-def pair_auc(pos, neg):
-    diff = np.asarray(pos)[:, None] - np.asarray(neg)[None, :]
-    return float(((diff > 0) + 0.5 * (diff == 0)).mean())
 
 
 def brute_holdout_auc(x, labels, groups, held):
