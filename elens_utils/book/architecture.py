@@ -22,7 +22,6 @@ module, as a test of the layering needs it.
 from __future__ import annotations
 
 import ast
-import functools
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -152,18 +151,10 @@ def _absolute(node: ast.ImportFrom, module: str, modules: Mapping[str, Path]) ->
     return ".".join(base + ([node.module] if node.module else []))
 
 
-@functools.lru_cache(maxsize=512)
-def _parsed(path: str, mtime_ns: int, size: int) -> ast.Module:
-    """The syntax tree of one version of a file: import_graph reads a module's imports, then the
-    attributes read through the modules it imported whole, from one parse."""
-    return ast.parse(Path(path).read_text(encoding="utf-8"), filename=path)
-
-
 def _tree(module: str, modules: Mapping[str, Path]) -> ast.Module:
     path = modules[module]
     try:
-        stat = path.stat()
-        return _parsed(str(path), stat.st_mtime_ns, stat.st_size)
+        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (SyntaxError, UnicodeDecodeError) as err:
         raise ElensError(f"Cannot read the module {module} ({path}): {err}") from err
 
@@ -173,6 +164,34 @@ def _root(modules: Mapping[str, Path]) -> str:
     return min(modules, key=len).split(".")[0] if modules else ""
 
 
+def _walk_imports(tree: ast.Module, module: str, modules: Mapping[str, Path]) -> tuple[list[Import], dict[str, str]]:
+    """``module``'s imports of library modules (as :func:`module_imports` gives them) and its
+    local names bound to a library module (``from elens_utils.viz import charts``, ``import a.b
+    as c``): local name -> the module, for the attributes read through it."""
+    root = _root(modules)
+    found, aliases = [], {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            source = _absolute(node, module, modules)
+            if not source or source.split(".")[0] != root:
+                continue
+            for alias in node.names:
+                target = import_target(source, alias.name, modules)
+                if not target:
+                    continue
+                whole = target.endswith(f".{alias.name}")
+                found.append(Import(target, "" if whole else alias.name, node.lineno))
+                if whole:
+                    aliases[alias.asname or alias.name] = target
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == root and alias.name in modules:
+                    found.append(Import(alias.name, "", node.lineno))
+                    if alias.asname:
+                        aliases[alias.asname] = alias.name
+    return sorted(found, key=lambda imp: imp.line), aliases
+
+
 def module_imports(module: str, modules: Mapping[str, Path]) -> list[Import]:
     """Every import of a module of the package in ``module``, wherever it stands (top level, in
     functions, under ``TYPE_CHECKING``), relative imports resolved, in the order of the source.
@@ -180,22 +199,7 @@ def module_imports(module: str, modules: Mapping[str, Path]) -> list[Import]:
     ``from a import x, y`` gives one :class:`Import` per name; a name that is a submodule gives the
     submodule with ``name == ""``. Imports of other libraries are left out.
     """
-    root = _root(modules)
-    found = []
-    for node in ast.walk(_tree(module, modules)):
-        if isinstance(node, ast.ImportFrom):
-            source = _absolute(node, module, modules)
-            if not source or source.split(".")[0] != root:
-                continue
-            for alias in node.names:
-                target = import_target(source, alias.name, modules)
-                if target:
-                    found.append(Import(target, "" if target.endswith(f".{alias.name}") else alias.name, node.lineno))
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.split(".")[0] == root and alias.name in modules:
-                    found.append(Import(alias.name, "", node.lineno))
-    return sorted(found, key=lambda imp: imp.line)
+    return _walk_imports(_tree(module, modules), module, modules)[0]
 
 
 def relative_imports(module: str, modules: Mapping[str, Path]) -> list[int]:
@@ -239,23 +243,9 @@ def import_graph(package: str | Path = PACKAGE) -> pd.DataFrame:
     modules = find_modules(package)
     rows = []
     for module in modules:
-        imports = module_imports(module, modules)
-        tree = _tree(module, modules) if any(not imp.name for imp in imports) else None
-        uses: dict[str, set[str]] = {}
-        if tree is not None:
-            aliases: dict[str, str] = {}
-            for node in ast.walk(tree):
-                if isinstance(node, ast.ImportFrom):
-                    source = _absolute(node, module, modules)
-                    for alias in node.names:
-                        target = import_target(source, alias.name, modules) if source else None
-                        if target and target.endswith(f".{alias.name}"):
-                            aliases[alias.asname or alias.name] = target
-                elif isinstance(node, ast.Import):
-                    for alias in node.names:
-                        if alias.asname and alias.name in modules:
-                            aliases[alias.asname] = alias.name
-            uses = _attribute_uses(tree, aliases)
+        tree = _tree(module, modules)
+        imports, aliases = _walk_imports(tree, module, modules)
+        uses = _attribute_uses(tree, aliases) if aliases else {}
         here = package_of(module, modules)
         for imp in imports:
             there = package_of(imp.module, modules)

@@ -1,17 +1,9 @@
 """The chapter runner of the Entropy-Lens book: parameter sets, cached execution, the build.
 
-Every chapter is a notebook in ``notebooks/`` with a cell tagged ``parameters``. A named
-*parameter set* is a YAML file ``params/<name>.yml``::
-
-    description: one line on what the set is for
-    threads: 1           # optional: CPU threads for small models (elens_utils.core.threads)
-    processes: 2         # optional: torchrun workers that profile (elens_utils.sweeps.dist_sweep)
-    defaults:            # given to every chapter that declares the parameter
-      device: cpu
-      seed: 0
-    chapters:
-      profile:           # only for that chapter (every key must be one of its parameters)
-        models: [tiny/gpt2-2L, tiny/gpt2-4L]
+Every chapter is a notebook in ``notebooks/`` with a cell tagged ``parameters``. It runs with a
+named *parameter set* (``params/<name>.yml``; ``params/default.yml`` is the commented example)
+and ``--set key=value`` overrides, which :mod:`elens_utils.book.parameters` reads, types and
+checks (this module re-exports its functions under their old names).
 
 Command line (``python -m elens_utils book ...``)::
 
@@ -21,13 +13,12 @@ Command line (``python -m elens_utils book ...``)::
     assets [--dest _assets]                local MathJax (npm) and Vega bundle (vl-convert)
     build --params SET [--set K=V ...] [--root DIR] [--force]
 
-``--set key=value`` parses ``value`` as YAML; for a parameter whose default is a list, a comma
-list ``a,b`` becomes the list ``[a, b]`` (``models=Qwen/Qwen3-0.6B,gpt2``). ``run`` executes the
-chapter with papermill into ``book/<same name>.ipynb``: the injected-parameters cell and the
-notebook's own defaults cell are hidden (tag ``remove-cell``), and a hidden-input cell after them
-shows the parameters used as a small table. Execution is skipped when the executed copy's cache
-key (``metadata.elens.cache_key``) equals sha256(notebook cells, merged parameters, the
-``elens_utils`` sources); writes are atomic (temporary file, then ``os.replace``).
+``run`` executes the chapter with papermill into ``book/<same name>.ipynb``: the
+injected-parameters cell and the notebook's own defaults cell are hidden (tag ``remove-cell``),
+and a hidden-input cell after them shows the parameters used as a small table. Execution is
+skipped when the executed copy's cache key (``metadata.elens.cache_key``) equals
+sha256(notebook cells, merged parameters, the ``elens_utils`` sources); writes are atomic
+(temporary file, then ``os.replace``).
 
 ``build`` runs every chapter and builds the HTML with ``jupyter-book build -W`` (a warning, and
 so a failed cell or a missing asset, fails the build). With ``--root DIR`` other than the
@@ -78,26 +69,26 @@ from elens_utils.sweeps.dist_sweep import PROCESSES_ENV
 
 __all__ = [
     "Chapter",
-    "check_parameters",
-    "param_sets",
-    "split_set_line",
     "build_book",
     "cache_key",
     "chapters",
+    "check_parameters",
     "find_chapter",
     "library_digest",
     "load_param_set",
     "make_assets",
     "merge_parameters",
+    "param_sets",
     "parse_overrides",
     "run_chapter",
+    "split_set_line",
 ]
 
 BOOK_CONFIG = ("_config.yml", "_toc.yml")
 
 
 # ---------------------------------------------------------------------------------------------
-# cache keys and running
+# cache keys
 
 
 def library_digest(package: Path = PACKAGE) -> str:
@@ -459,8 +450,10 @@ def build_book(
     *,
     root: str | os.PathLike[str] | None = None,
     assets: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    progress: bool = True,
     log=print,
-    **run_options: Any,
+    **unknown: Any,
 ) -> Path:
     """Run every chapter, then ``jupyter-book build ROOT -W``; returns ``ROOT/_build/html``.
 
@@ -470,22 +463,22 @@ def build_book(
         root: where the book is built (default: the repository); another directory gets a
             staged copy of the configuration, the pages and a link to the assets.
         assets: the local assets (MathJax and the chart libraries; default ``_assets/``).
+        force: run every chapter even when its executed copy is up to date.
+        progress: show papermill's progress bar.
         log: where progress lines go.
-        **run_options: ``force`` and ``progress``, as for :func:`run_chapter`.
 
     Raises:
         ElensError: a chapter failed, an asset is missing, or the build had a warning/error.
     """
-    unknown = sorted(set(run_options) - {"force", "progress"})
     if unknown:
-        raise ElensError(f"build_book() does not take {unknown}: its run options are force and progress.")
-    book_root = Path(root).resolve() if root is not None else REPO
-    assets_dir = Path(assets) if assets is not None else REPO / "_assets"
+        raise ElensError(f"build_book() does not take {sorted(unknown)}: its run options are force and progress.")
+    repo, book_root = repo_root(None), repo_root(root)
+    assets_dir = Path(assets) if assets is not None else repo / "_assets"
     if not (assets_dir / MATHJAX_FILE).is_file():
         raise ElensError(f"The local assets are missing from {assets_dir}: run `make assets` first.")
-    if book_root != REPO:
-        _stage(book_root, REPO, assets_dir)
-    run_chapters("all", param_set, overrides, out_dir=book_root / "book", log=log, **run_options)
+    if book_root != repo:
+        _stage(book_root, repo, assets_dir)
+    run_chapters("all", param_set, overrides, out_dir=book_root / "book", log=log, force=force, progress=progress)
     jb = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(book_root), "--all", "--builder", "html", "-W", "--keep-going"]
     log("book: " + " ".join(cmd))

@@ -13,9 +13,8 @@ from __future__ import annotations
 import html
 
 from elens_utils.core.errors import ElensError
-from elens_utils.findings.base import tally  # noqa: F401  (its former home: counted where the verdicts are made)
 
-__all__ = ["HEADLINE_KEY", "headline_html", "publish"]  # tally: documented in findings.base
+__all__ = ["HEADLINE_KEY", "headline_html", "publish"]
 
 #: The glue key of a chapter's headline (the introduction's table pastes it).
 HEADLINE_KEY = "headline"

@@ -6,7 +6,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["Findings", "is_random", "is_zoo", "tally"]
+from elens_utils.analysis.model_groups import model_group
+from elens_utils.analysis.zoo_quantization import quantization_caveat
+
+__all__ = ["Findings", "any_quantized", "is_random", "is_zoo", "quantization_line", "tally"]
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,22 @@ def tally(verdicts: Iterable[str], *, order: Iterable[str] = (), notes: Mapping[
 def is_random(models: Iterable[str]) -> bool:
     """Whether every model named has random weights (``tiny/...`` or ``untrained/...``):
     such a run checks the machinery and tests none of the paper's claims."""
-    return all(str(m).startswith(("tiny/", "untrained/")) for m in models)
+    return all(model_group(str(m)) == "other" for m in models)
 
 
 def is_zoo(models: Iterable[str]) -> bool:
     """Whether every model named is one of the project's zoo (``zoo/...``): small models trained
     on the story world, which test the paper's method in miniature, not its numbers."""
-    return all(str(m).startswith("zoo/") for m in models)
+    return all(model_group(str(m)) == "zoo" for m in models)
+
+
+def any_quantized(models: Iterable[str]) -> bool:
+    """Whether a model named holds 4-bit weights: a ``real/...`` model or a ``.gguf`` file."""
+    return any(m.startswith("real/") or m.endswith(".gguf") for m in models)
+
+
+def quantization_line(models: str = "the real models", experiment: str = "family") -> str:
+    """The closing bullet on the real models' 4-bit weights: ``models`` (how the chapter names
+    them) and :func:`~elens_utils.analysis.zoo_quantization.quantization_caveat` of its
+    ``experiment`` (``"family"`` or ``"task"``)."""
+    return f"- **Quantization**: {models} hold 4-bit weights. {quantization_caveat(experiment=experiment)}"

@@ -12,9 +12,8 @@ from elens_utils.analysis.comparison import (
     correctness_findings,
     correctness_outcomes,
     guessing_models,
-    quantization_caveat,
 )
-from elens_utils.findings.base import Findings, is_random, is_zoo, tally
+from elens_utils.findings.base import Findings, any_quantized, is_random, is_zoo, quantization_line, tally
 from elens_utils.viz.tables import fmt_range
 
 __all__ = ["HEADLINE_WORDS", "findings", "outcome_tally"]
@@ -124,8 +123,8 @@ def findings(
         lines += correctness_findings(
             real_scores, real_per_model, models=real_models, folds=folds, scoring=real_scoring, preamble=random_models
         )
-        if any(m.startswith("real/") or m.endswith(".gguf") for m in real_models):
-            lines.append(f"- **Quantization**: the `real/` models hold 4-bit weights. {quantization_caveat()}")
+        if any_quantized(real_models):
+            lines.append(quantization_line("the `real/` models"))
     outcomes = correctness_outcomes(scores, per_model, models=models, folds=folds, baseline=None)
     return Findings(
         lines,

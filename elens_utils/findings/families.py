@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from elens_utils.analysis.classify import CVResult
-from elens_utils.analysis.comparison import knn_verdict, quantization_caveat
-from elens_utils.findings.base import Findings, is_random, is_zoo
+from elens_utils.analysis.comparison import knn_verdict
+from elens_utils.findings.base import Findings, is_random, is_zoo, quantization_line
 from elens_utils.viz.family_charts import DEPTH_MODE_NAMES
 from elens_utils.viz.tables import fmt_range
 
@@ -55,7 +55,6 @@ def findings(
             ``"zoo + real"``), ``family_all`` and ``meta_all`` (labels and metadata of zoo and
             real samples together).
     """
-    names = DEPTH_MODE_NAMES
     random_models = is_random(models)
     by = {d: g.set_index("test") for d, g in rescaling.groupby("depth", sort=False)}
     cv_name = rescaling["test"].iloc[0]
@@ -82,7 +81,7 @@ def findings(
             f"{t.removeprefix('held out: ')} {a:.3f}" for t, a in ok["auc"].items()
         )
         lines.append(
-            f"- **{names.get(mode, mode).capitalize()}**: CV AUC {rows.loc[cv_name, 'auc']:.3f}; a held-out size: {text or 'none scored'}"
+            f"- **{DEPTH_MODE_NAMES.get(mode, mode).capitalize()}**: CV AUC {rows.loc[cv_name, 'auc']:.3f}; a held-out size: {text or 'none scored'}"
             + (
                 f" ({len(skipped)} size rank(s) could not be scored: {skipped['note'].iloc[0]})"
                 if len(skipped)
@@ -159,7 +158,7 @@ def findings(
             "here is one model, so this shows that the profile tells these models apart from the zoo's "
             "and from each other; it cannot show that it recognises a family across sizes."
         )
-        lines.append(f"- **Quantization**: the real models hold 4-bit weights. {quantization_caveat()}")
+        lines.append(quantization_line())
     # the cross-validated verdict, and whether a size never seen in training stays above the paper's 0.9
     cv_words = knn_verdict(cv.auc_mean, cv.auc_std, cv.dummy_auc_mean, cv.p_value) + " in cross-validation"
     if len(held):

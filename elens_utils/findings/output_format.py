@@ -12,9 +12,8 @@ from elens_utils.analysis.comparison import (
     knn_findings,
     knn_verdict_names,
     knn_verdicts,
-    quantization_caveat,
 )
-from elens_utils.findings.base import Findings, is_random, is_zoo, tally
+from elens_utils.findings.base import Findings, is_random, is_zoo, quantization_line, tally
 from elens_utils.viz.tables import fmt_range
 
 __all__ = ["findings"]
@@ -111,7 +110,7 @@ def findings(
         real_by_alpha = by_alpha_all[~by_alpha_all["model"].isin(models)]
         for name, g in real_by_alpha.groupby("model", sort=False):
             lines.append(feature_set_findings(g, label=f"{name}, Shannon against Rényi"))
-        lines.append("- **Quantization**: the real models hold 4-bit weights. " + quantization_caveat())
+        lines.append(quantization_line())
     # the headline: per model at the k of the Shannon-against-Rényi comparison, with every order
     k_head = min(ks, key=lambda kk: abs(kk - k_alpha))
     zoo_rows, real_at_k = paper_rows[paper_rows["k"] == k_head], real_rows[real_rows["k"] == k_head]

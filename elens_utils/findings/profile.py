@@ -11,9 +11,8 @@ from elens_utils.analysis.comparison import (
     OVERLAP_RATIOS,
     blank_prompt_findings,
     overlap_verdict,
-    quantization_caveat,
 )
-from elens_utils.findings.base import Findings, is_random
+from elens_utils.findings.base import Findings, is_random, quantization_line
 
 __all__ = ["findings"]
 
@@ -87,7 +86,7 @@ def findings(
             "sizes: the zoo tests it above; the two real models are one size each of two families, "
             "so they show real profiles' shapes and do not test the overlap."
         )
-        lines.append(f"- **Quantization**: the real models hold 4-bit weights. {quantization_caveat()}")
+        lines.append(quantization_line())
     if random_models:
         head = ("not tested", f"random models ({', '.join(models)}) check the machinery, not the claim")
     elif len(models) < 2:

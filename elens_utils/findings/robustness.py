@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from elens_utils.analysis.classify import CVResult
-from elens_utils.analysis.comparison import quantization_caveat, transfer_findings
-from elens_utils.findings.base import Findings, is_random, is_zoo
+from elens_utils.analysis.comparison import transfer_findings
+from elens_utils.findings.base import Findings, is_random, is_zoo, quantization_line
 
 __all__ = ["findings", "setting_span"]
 
@@ -35,7 +35,6 @@ def findings(
     sweep: pd.DataFrame,
     p_perm: float,
     null: np.ndarray,
-    n_permutations: int,
     transfer: pd.DataFrame,
     prompts: pd.DataFrame,
     source: str,
@@ -55,8 +54,7 @@ def findings(
             ``setting``, ``auc_mean``, ``baseline``: whether the row repeats the baseline's own
             value; the factor ``"baseline"`` is the baseline itself).
         p_perm: the permutation test's p-value.
-        null: the AUCs with shuffled labels, ``[n_permutations]``.
-        n_permutations: the number of shuffles.
+        null: the AUCs with shuffled labels, one per shuffle.
         transfer: :func:`~elens_utils.analysis.classify.transfer_sweep` of the task models
             (``model``, ``factor`` in cv / phrasing / variant, ``status``, ``auc``).
         prompts: the task prompts (``attrs["dataset"]``).
@@ -73,9 +71,6 @@ def findings(
     changed = sweep[(sweep["factor"] != "baseline") & ~sweep["baseline"].astype(bool)]
     below = changed[changed["auc_mean"] < 0.9]
 
-    def span(factor: str) -> str:
-        return setting_span(sweep, factor)
-
     lines = [
         (
             f"- **Data**: the families chapter's blank-prompt profiles of {len(models)} models ({n_profiles} samples, "
@@ -86,17 +81,18 @@ def findings(
             f"- **Baseline family AUC**: {baseline.auc_mean:.3f}; over the folds it spreads by {baseline.auc_std:.3f} "
             f"(sd), from {baseline.auc.min():.3f} to {baseline.auc.max():.3f}."
         ),
-        f"- **One setting at a time**: CV seed {span('CV seed')}; k {span('k')}; aggregation {span('aggregation')}; "
-        f"entropy order {span('entropy order')}; depth alignment {span('depth alignment')}; scaling {span('scaling')}; "
-        f"generation seed {span('generation seed')}. "
+        f"- **One setting at a time**: CV seed {setting_span(sweep, 'CV seed')}; k {setting_span(sweep, 'k')}; "
+        f"aggregation {setting_span(sweep, 'aggregation')}; entropy order {setting_span(sweep, 'entropy order')}; "
+        f"depth alignment {setting_span(sweep, 'depth alignment')}; scaling {setting_span(sweep, 'scaling')}; "
+        f"generation seed {setting_span(sweep, 'generation seed')}. "
         + (
             f"{len(below)} of the {len(changed)} changed settings {'falls' if len(below) == 1 else 'fall'} below the paper's 0.9."
             if len(below)
             else f"Every one of the {len(changed)} changed settings stays above the paper's 0.9."
         ),
         (
-            f"- **Significance**: permutation p = {p_perm:.2g} ({n_permutations} shuffles, the smallest possible "
-            f"{1 / (n_permutations + 1):.2g}); the shuffled AUCs lie between {null.min():.3f} and {null.max():.3f}. "
+            f"- **Significance**: permutation p = {p_perm:.2g} ({len(null)} shuffles, the smallest possible "
+            f"{1 / (len(null) + 1):.2g}); the shuffled AUCs lie between {null.min():.3f} and {null.max():.3f}. "
             f"The paired t-test the paper uses gives, on this run, p = {baseline.p_value:.2g}."
         ),
     ]
@@ -164,7 +160,7 @@ def findings(
             )
     if real_transfer is not None:
         lines += transfer_findings(real_transfer, label="Real models")
-        lines.append(f"- **Quantization**: the real models hold 4-bit weights. {quantization_caveat()}")
+        lines.append(quantization_line())
     return Findings(
         lines,
         "not tested" if random_models

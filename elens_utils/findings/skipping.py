@@ -9,8 +9,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from elens_utils.analysis import expansion
-from elens_utils.analysis.comparison import quantization_caveat
-from elens_utils.findings.base import Findings, is_random, tally
+from elens_utils.findings.base import Findings, is_random, quantization_line, tally
 from elens_utils.viz.tables import fmt_range
 
 __all__ = ["findings"]
@@ -176,7 +175,7 @@ def findings(
                 + ", ".join(f"{r.model} {r.rho:.2f}" for r in rc.itertuples())
                 + f" (the zoo: {fmt_range(valid['rho'], '.2f') if len(valid) else 'undefined'})."
             )
-        lines.append("- **Quantization**: the real models hold 4-bit weights. " + quantization_caveat())
+        lines.append(quantization_line())
     if sub_results is not None and sub_summary is not None:
         sub_counts = [
             f"{kind}: expansion blocks cost more in {int((g['more_critical'] == 'expansion').sum())}, pruning blocks in "

@@ -12,9 +12,8 @@ from elens_utils.analysis.comparison import (
     knn_findings,
     knn_verdict_names,
     knn_verdicts,
-    quantization_caveat,
 )
-from elens_utils.findings.base import Findings, is_random, is_zoo, tally
+from elens_utils.findings.base import Findings, any_quantized, is_random, is_zoo, quantization_line, tally
 from elens_utils.viz.tables import fmt_range
 
 __all__ = ["findings"]
@@ -139,8 +138,8 @@ def findings(
             + "."
         )
         lines += knn_findings(comparison)
-        if any(m.startswith("real/") or m.endswith(".gguf") for m in real_models):
-            lines.append(f"- **Quantization**: the `real/` models hold 4-bit weights. {quantization_caveat(experiment='task')}")
+        if any_quantized(real_models):
+            lines.append(quantization_line("the `real/` models", experiment="task"))
     real_rows = overall[~overall["model"].isin(models)]
     return Findings(
         lines,

@@ -16,12 +16,14 @@ import io
 
 import docutils.core
 import pytest
+import yaml
 from docutils import nodes
 from docutils.parsers.rst import Directive, directives, roles
 from sphinx.ext.napoleon import Config
 from sphinx.ext.napoleon.docstring import GoogleDocstring
 
 from elens_utils.book.architecture import find_modules
+from elens_utils.book.chapter_files import REPO
 
 _ROLES = ("func", "class", "meth", "mod", "data", "attr", "exc", "obj", "ref", "doc", "term")
 _DIRECTIVES = ("attribute", "method", "seealso", "versionadded", "versionchanged", "deprecated", "todo")
@@ -51,8 +53,9 @@ class _SphinxDirective(Directive):
         return [node]
 
 
-# the book's napoleon settings (_config.yml)
-_CONFIG = Config(napoleon_google_docstring=True, napoleon_numpy_docstring=False, napoleon_use_ivar=True)
+# the book's napoleon settings (_config.yml's sphinx.config)
+_SPHINX_CONFIG = yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf-8"))["sphinx"]["config"]
+_CONFIG = Config(**{k: v for k, v in _SPHINX_CONFIG.items() if k.startswith("napoleon_")})
 
 
 @functools.cache

@@ -255,7 +255,7 @@ def test_chapter_7_verdict_names_the_choices_that_cross_0_9(low, verdict):
         {"model": ZOO[0], "factor": "variant", "status": "ok", "auc": 0.85},
     ])
     found = robustness.findings(
-        baseline=_cv([0.96, 0.98]), sweep=_sweep(low), p_perm=0.005, null=np.array([0.4, 0.6]), n_permutations=200,
+        baseline=_cv([0.96, 0.98]), sweep=_sweep(low), p_perm=0.005, null=np.array([0.4, 0.6]),
         transfer=transfer, prompts=_frame("the story world", p=[1, 2]), source="synthetic", models=ZOO,
         task_models=ZOO[:1], n_profiles=8, max_new_tokens=2, temperature=0.7,
     )

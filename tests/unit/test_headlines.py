@@ -6,16 +6,17 @@ import pytest
 
 from elens_utils.book import headlines
 from elens_utils.core.errors import ElensError
+from elens_utils.findings.base import tally
 
 
 def test_tally_counts_in_the_given_order_then_by_frequency():
     verdicts = ["at chance", "at ceiling", "no evidence", "at chance", "above 0.9", "no evidence", "at chance"]
-    assert headlines.tally(verdicts, order=["at ceiling", "above 0.9"]) == (
+    assert tally(verdicts, order=["at ceiling", "above 0.9"]) == (
         "1 at ceiling, 1 above 0.9, 3 at chance, 2 no evidence"
     )
-    assert headlines.tally(verdicts) == "3 at chance, 2 no evidence, 1 above 0.9, 1 at ceiling"
-    assert headlines.tally([]) == "none"
-    assert headlines.tally(["x"], order=["y", "x", "y"]) == "1 x"  # names not present are skipped
+    assert tally(verdicts) == "3 at chance, 2 no evidence, 1 above 0.9, 1 at ceiling"
+    assert tally([]) == "none"
+    assert tally(["x"], order=["y", "x", "y"]) == "1 x"  # names not present are skipped
 
 
 def test_headline_html_escapes_and_refuses_an_empty_verdict():
@@ -48,7 +49,7 @@ def test_knn_verdicts_tally_in_the_order_of_their_rule():
     ]  # fmt: skip
     verdicts = [knn_verdict(*row) for row in made_up]
     assert set(verdicts) <= set(knn_verdict_names())
-    assert headlines.tally(reversed(verdicts), order=knn_verdict_names()) == (
+    assert tally(reversed(verdicts), order=knn_verdict_names()) == (
         "1 at ceiling, 2 above 0.9, 1 above chance but below 0.9, 1 at chance, 1 no evidence"
     )
     assert knn_verdict_names(0.8)[1:3] == ("above 0.8", "above chance but below 0.8")
