@@ -13,8 +13,9 @@ from __future__ import annotations
 import html
 
 from elens_utils.core.errors import ElensError
+from elens_utils.findings.base import tally  # noqa: F401  (a public name here before it moved: users' code imports it)
 
-__all__ = ["HEADLINE_KEY", "headline_html", "publish"]
+__all__ = ["HEADLINE_KEY", "headline_html", "publish"]  # tally: documented in findings.base
 
 #: The glue key of a chapter's headline (the introduction's table pastes it).
 HEADLINE_KEY = "headline"

@@ -17,6 +17,7 @@ def test_tally_counts_in_the_given_order_then_by_frequency():
     assert tally(verdicts) == "3 at chance, 2 no evidence, 1 above 0.9, 1 at ceiling"
     assert tally([]) == "none"
     assert tally(["x"], order=["y", "x", "y"]) == "1 x"  # names not present are skipped
+    assert headlines.tally is tally  # its former home still serves users' imports
 
 
 def test_headline_html_escapes_and_refuses_an_empty_verdict():
