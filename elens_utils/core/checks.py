@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -45,7 +45,7 @@ def schema_problems(record: Mapping[str, Any], fields: Mapping[str, type | tuple
     for key, typ in fields.items():
         if key not in record:
             problems.append(f"{where} lacks '{key}'")
-        elif not isinstance(record[key], typ) or (isinstance(record[key], (bool, np.bool_)) and bool not in _types(typ)):
+        elif not isinstance(record[key], typ) or (isinstance(record[key], bool) and bool not in _types(typ)):
             problems.append(f"{where} '{key}' has type {type(record[key]).__name__}")
     return problems
 
@@ -72,4 +72,40 @@ def fraction_problems(record: Mapping[str, Any], keys: Iterable[str], where: str
         v = record.get(key)
         if _is_number(v) and not (0.0 <= v <= 1.0 or (allow_nan and math.isnan(v))):
             problems.append(f"{where} '{key}' = {v} outside [0, 1]")
+    return problems
+
+
+def card_problems(
+    card: Mapping[str, Any],
+    top: Mapping[str, type | tuple[type, ...]],
+    model_fields: Mapping[str, type | tuple[type, ...]],
+    fractions: Iterable[str],
+    *,
+    allow_nan: bool = False,
+    model_check: Callable[[Mapping[str, Any], str], list[str]] | None = None,
+) -> list[str]:
+    """What in a model card (``card.json``: its top level and a list ``"models"`` of entries)
+    does not follow its schema, in words, for the card's validator to report.
+
+    Args:
+        card: the card's JSON object.
+        top: the top level's fields and their types, as :func:`schema_problems` takes them.
+        model_fields: the fields of every entry of ``card["models"]`` and their types.
+        fractions: the fields of an entry that hold fractions (see :func:`fraction_problems`).
+        allow_nan: whether a NaN fraction passes.
+        model_check: further problems of one entry, given the entry and its name in the
+            messages (``"model 3"``); ``None`` for none.
+
+    Returns:
+        The top level's problems (``"the card lacks 'models'"``), then those of each entry in
+        turn: its schema, its fractions, ``model_check``; empty when all is well.
+    """
+    fractions = tuple(fractions)
+    problems = schema_problems(card, top, "the card")
+    for i, model in enumerate(card.get("models") or []):
+        where = f"model {i}"
+        problems += schema_problems(model, model_fields, where)
+        problems += fraction_problems(model, fractions, where, allow_nan=allow_nan)
+        if model_check is not None:
+            problems += model_check(model, where)
     return problems

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
-    "duration_text", "format_value", "machine_text", "markdown_escape", "page_substitutions", "rerun_command", "run_footer",
-    "software_versions",
+    "duration_text", "format_value", "machine_text", "markdown_escape", "model_versions", "page_substitutions", "rerun_command",
+    "run_footer", "software_versions",
 ]
 
 
@@ -99,6 +99,13 @@ def software_versions() -> dict[str, str]:
         "transformers": transformers.__version__,
         "elens_utils": __version__,
     }
+
+
+def model_versions() -> dict[str, str]:
+    """``{"torch": ..., "transformers": ..., "python": ...}``: the versions that a zoo model's
+    metadata and the model cards record, from :func:`software_versions`, in this order."""
+    versions = software_versions()
+    return {key: versions[key] for key in ("torch", "transformers", "python")}
 
 
 def _cpu_name() -> str:

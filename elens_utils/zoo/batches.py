@@ -23,7 +23,11 @@ class TrainingBatches:
     """
 
     batches: list[tuple]
-    n_docs: int
+
+    @property
+    def n_docs(self) -> int:
+        """Documents in the batches (one per row)."""
+        return sum(len(b[0]) for b in self.batches)
 
     @property
     def n_real_tokens(self) -> int:
@@ -92,7 +96,7 @@ def document_batches(
                 w[r, 1 : len(row)] = 1.0
                 kinds[r, : len(row)] = torch.tensor(kind, dtype=torch.int8)
             out.append((ids, w, kinds))
-    return TrainingBatches(out, sum(len(b[0]) for b in out))
+    return TrainingBatches(out)
 
 
 def take_batches(batches: Sequence[tuple], n_tokens: int) -> list[tuple]:

@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from elens_utils.core.checks import fraction_problems, schema_problems
+from elens_utils.core.atomic import atomic_file
+from elens_utils.core.checks import card_problems
 from elens_utils.core.errors import ElensError
 from elens_utils.data.synthetic import LETTERS
 from elens_utils.zoo.checkpoint import versions
@@ -61,10 +62,7 @@ def card_from_results(
 def validate_card(card: Mapping[str, Any]) -> None:
     """Raise :class:`ElensError` when ``card`` does not follow the card.json schema."""
     top = {"schema_version": int, "split": str, "models": list, "total_size_bytes": int, "evaluation": dict, "recipe": dict}
-    problems = schema_problems(card, top, "the card")
-    for i, m in enumerate(card.get("models") or []):
-        problems += schema_problems(m, CARD_FIELDS, f"model {i}")
-        problems += fraction_problems(m, ("mc_accuracy", "task_accuracy"), f"model {i}", allow_nan=True)
+    problems = card_problems(card, top, CARD_FIELDS, ("mc_accuracy", "task_accuracy"), allow_nan=True)
     if problems:
         raise ElensError("Bad zoo card: " + "; ".join(problems) + ".")
 
@@ -105,11 +103,8 @@ def write_card(card: Mapping[str, Any], root: str | os.PathLike) -> tuple[Path, 
     """Write ``root/card.json`` and ``root/CARD.md`` (each atomically)."""
     validate_card(card)
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, text in ((CARD_JSON, json.dumps(card, indent=1) + "\n"), (CARD_MD, _card_markdown(card))):
-        tmp = root / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(root / name)
-        paths.append(root / name)
-    return paths[0], paths[1]
+    with atomic_file(root / CARD_JSON) as fh:
+        fh.write(json.dumps(card, indent=1) + "\n")
+    with atomic_file(root / CARD_MD) as fh:
+        fh.write(_card_markdown(card))
+    return root / CARD_JSON, root / CARD_MD

@@ -1,5 +1,5 @@
-"""A zoo model's directory: its metadata file, the library versions recorded in it, and the atomic
-write of a checkpoint."""
+"""A zoo model's directory: its metadata file, the library versions recorded in it
+(:func:`~elens_utils.core.provenance.model_versions`), and the atomic write of a checkpoint."""
 
 from __future__ import annotations
 
@@ -11,20 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from elens_utils.core.atomic import atomic_file
+from elens_utils.core.provenance import model_versions as versions  # noqa: F401 (the zoo's name for it)
 from elens_utils.data.synthetic import build_tokenizer
 
 METADATA_FILE = "zoo_model.json"
-
-
-def versions() -> dict[str, str]:
-    """The versions of torch, transformers and Python, for a model's metadata and the card."""
-    import platform
-
-    import transformers
-
-    return {"torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
 
 
 def save_atomically(model, out_dir: Path, meta: Mapping[str, Any]) -> None:
@@ -36,7 +27,7 @@ def save_atomically(model, out_dir: Path, meta: Mapping[str, Any]) -> None:
     try:
         model.save_pretrained(tmp)
         build_tokenizer().save_pretrained(tmp)
-        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+        write_meta(tmp, meta)
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}-old-{os.getpid()}")
             out_dir.rename(old)
@@ -45,6 +36,13 @@ def save_atomically(model, out_dir: Path, meta: Mapping[str, Any]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def write_meta(path: Path, meta: Mapping[str, Any]) -> None:
+    """Write ``meta`` as the metadata of the zoo model in directory ``path`` (:data:`METADATA_FILE`,
+    atomically)."""
+    with atomic_file(path / METADATA_FILE) as fh:
+        fh.write(json.dumps(meta, indent=1) + "\n")
 
 
 def read_meta(path: Path) -> dict[str, Any]:

@@ -49,11 +49,11 @@ from typing import Any
 import torch
 
 from elens_utils.core.atomic import atomic_file
-from elens_utils.core.checks import fraction_problems, schema_problems
+from elens_utils.core.checks import card_problems
 from elens_utils.core.errors import ElensError, run_command
+from elens_utils.core.provenance import model_versions
 from elens_utils.data.fact_questions import LICENCE, accuracy_by_subject, fact_questions, wilson_interval
 from elens_utils.models.real_models import REAL_MODELS
-from elens_utils.zoo.checkpoint import versions
 
 __all__ = [
     "CARD_JSON",
@@ -383,21 +383,23 @@ def build_card(entries: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]
         "loss_data": {"world": "StoryWorld(0)", "split": "test", "rendering": "natural", "n_stories": settings.get("n_stories")},
         "profile": {"prompts": settings.get("profile_prompts"), "tokens": settings.get("profile_tokens"), "decoding": "greedy"},
         "machine": dict(machine if machine is not None else _machine()),
-        "versions": versions(),
+        "versions": model_versions(),
         "models": [dict(e) for e in entries],
     }
+
+
+def _interval_problems(m: Mapping[str, Any], where: str) -> list[str]:
+    """A model entry's interval that does not hold its accuracy, in words."""
+    if all(isinstance(m.get(k), float) for k in ("mc_low", "mc_accuracy", "mc_high")):
+        if not m["mc_low"] <= m["mc_accuracy"] <= m["mc_high"]:
+            return [f"{where}: the interval does not hold the accuracy"]
+    return []
 
 
 def validate_card(card: Mapping[str, Any]) -> None:
     """Raise :class:`ElensError` when ``card`` does not follow the card.json schema."""
     top = {"schema_version": int, "question_set": dict, "loss_data": dict, "machine": dict, "models": list}
-    problems = schema_problems(card, top, "the card")
-    for i, m in enumerate(card.get("models") or []):
-        problems += schema_problems(m, MODEL_FIELDS, f"model {i}")
-        problems += fraction_problems(m, ("mc_accuracy", "mc_low", "mc_high"), f"model {i}")
-        if all(isinstance(m.get(k), float) for k in ("mc_low", "mc_accuracy", "mc_high")):
-            if not m["mc_low"] <= m["mc_accuracy"] <= m["mc_high"]:
-                problems.append(f"model {i}: the interval does not hold the accuracy")
+    problems = card_problems(card, top, MODEL_FIELDS, ("mc_accuracy", "mc_low", "mc_high"), model_check=_interval_problems)
     if problems:
         raise ElensError("Bad real-model card: " + "; ".join(problems) + ".")
 
@@ -500,7 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def compare() -> None:
         machine = _machine()
         rows = [r for name in args.models for r in compare_scorings(name, n_questions=args.n_questions)]
-        doc = {"generated_by": "python -m elens_utils.real_card --compare", "machine": machine, "versions": versions(), "rows": rows}
+        doc = {"generated_by": "python -m elens_utils.real_card --compare", "machine": machine, "versions": model_versions(), "rows": rows}
         with atomic_file(args.out / SCORING_JSON) as fh:
             fh.write(json.dumps(doc, indent=1) + "\n")
         with atomic_file(args.out / SCORING_MD) as fh:

@@ -41,7 +41,12 @@ module holds the corpus (:func:`training_documents`), the training run (:func:`t
 :mod:`~elens_utils.zoo.documents`, :mod:`~elens_utils.zoo.batches`,
 :mod:`~elens_utils.zoo.training_step`, :mod:`~elens_utils.zoo.scoring`,
 :mod:`~elens_utils.zoo.checkpoint`, :mod:`~elens_utils.zoo.card` and
-:mod:`~elens_utils.zoo.parallel_training`, and is gathered here under its old names.
+:mod:`~elens_utils.zoo.parallel_training`. Every public name this module had before that split
+is still importable from here. Of its private helpers only those still defined here and the
+document generators (``_qa_docs``, ``_mc_docs``, ``_lookup_docs``, ``_focus_docs``) kept their
+names; the others moved, most of them renamed (``_lr_at`` is now
+:func:`~elens_utils.zoo.training_step.lr_at`, ``_versions``
+:func:`~elens_utils.core.provenance.model_versions`), and code that used them needs the new names.
 
 Evaluation
 ----------
@@ -63,8 +68,6 @@ Prompts are batched only with prompts of the same length, so no padding enters a
 
 from __future__ import annotations
 
-# re-exported names of the former module: NEWLINE, CARD_JSON, CARD_MD, CARD_SCHEMA_VERSION, kept_options
-# ruff: noqa: F401
 import argparse
 import dataclasses
 import json
@@ -81,7 +84,7 @@ from typing import Any
 import torch
 
 from elens_utils.core.errors import ElensError, run_command
-from elens_utils.data.synthetic import LETTERS, NEWLINE, Document, StoryWorld, build_tokenizer, words
+from elens_utils.data.synthetic import LETTERS, NEWLINE, Document, StoryWorld, build_tokenizer, words  # noqa: F401 (NEWLINE: re-exported)
 from elens_utils.models.zoo_arch import (  # the architectures; re-exported from their old home
     ZOO_DEPTHS,
     ZOO_FAMILIES,
@@ -101,19 +104,19 @@ from elens_utils.zoo.batches import (
 )
 from elens_utils.zoo.card import (
     CARD_FIELDS,
-    CARD_JSON,
-    CARD_MD,
-    CARD_SCHEMA_VERSION,
+    CARD_JSON,  # noqa: F401 (re-exported)
+    CARD_MD,  # noqa: F401 (re-exported)
+    CARD_SCHEMA_VERSION,  # noqa: F401 (re-exported)
     card_from_results,
     validate_card,
     write_card,
 )
-from elens_utils.zoo.checkpoint import METADATA_FILE, read_meta, save_atomically, versions
+from elens_utils.zoo.checkpoint import METADATA_FILE, read_meta, save_atomically, versions, write_meta
 
 # The document generators, under the names the functions below look them up by: a variant bound
 # here (research/zoo-readout does) reaches training_documents, lookup_questions and the batches.
 from elens_utils.zoo.documents import focus_docs as _focus_docs
-from elens_utils.zoo.documents import kept_options
+from elens_utils.zoo.documents import kept_options  # noqa: F401 (re-exported)
 from elens_utils.zoo.documents import lookup_docs as _lookup_docs
 from elens_utils.zoo.documents import mc_docs as _mc_docs
 from elens_utils.zoo.documents import qa_docs as _qa_docs
@@ -285,7 +288,7 @@ def _training_batches(recipe: Recipe, n_tokens: int, focus_salt: str = "-focus",
             out.append((*tail[i_main], False))
             i_main += 1
     out = [(*b, False) for b in lookup] + out
-    return TrainingBatches(out, sum(len(b[0]) for b in out))
+    return TrainingBatches(out)
 
 
 def train_model(
@@ -545,7 +548,7 @@ def extend_mc(
             save_atomically(saved, model_dir, meta)
             model.float()
     if not ext["rounds"]:  # nothing to do: record the check in the metadata only
-        (model_dir / METADATA_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+        write_meta(model_dir, meta)
     return meta
 
 
